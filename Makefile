@@ -1,0 +1,69 @@
+# otlpcol: every target prints what it does. Only Go needs to be installed:
+# ocb runs through `go tool builder` (pinned in go.mod).
+SHELL      := /bin/bash
+GO         ?= go
+BIN        := bin/otlpcol
+CONFIG     ?= configs/local.yaml
+VERSION    := $(shell sed -n 's/^  version: *//p' builder-config.yaml)
+COMMIT     := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+IMAGE      ?= otlpcol:$(VERSION)
+GOFILES     = $(shell git ls-files --cached --others --exclude-standard '*.go' | grep -v '^distribution/')
+
+.PHONY: all build generate run test test-unit test-e2e bench lint fmt validate docker check-generated clean
+
+all: build
+
+## generate: regenerate distribution/ from builder-config.yaml with ocb
+generate:
+	@echo ">> generating distribution/ from builder-config.yaml (ocb $$($(GO) tool builder version 2>/dev/null | awk '{print $$NF}'))"
+	@$(GO) tool builder --config builder-config.yaml --skip-compilation
+
+## build: generate, then compile a static, trimmed bin/otlpcol
+build: generate
+	@echo ">> building $(BIN) version $(VERSION) ($(COMMIT))"
+	@mkdir -p bin
+	@cd distribution && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o ../$(BIN) .
+	@echo ">> $(BIN) ready"
+
+## run: build, then run otlpcol on $(CONFIG)
+run: build
+	@echo ">> running $(BIN) --config $(CONFIG) (Ctrl-C stops it)"
+	@./$(BIN) --config $(CONFIG)
+
+## test: every test: lint, drift check, unit tests, then the tests that run bin/otlpcol
+test: lint check-generated build
+	@echo ">> go test ./... (unit, end-to-end and deploy validation)"
+	@$(GO) test -count=1 -timeout 45m ./...
+
+## check-generated: fail when distribution/ differs from what builder-config.yaml generates
+check-generated: generate
+	@echo ">> checking distribution/ matches builder-config.yaml"
+	@git diff --exit-code -- distribution/ || { echo "distribution/ is stale: run 'make generate' and commit it"; exit 1; }
+
+## bench: load benchmark of otlpcol against the stock pipeline, plus microbenchmarks
+bench: build
+	@echo ">> running benchmarks (results in bench/results.md)"
+	@$(GO) run ./bench
+
+## lint: gofmt and go vet
+lint:
+	@echo ">> gofmt"
+	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@echo ">> go vet ./..."
+	@$(GO) vet ./...
+
+## fmt: format the Go sources
+fmt:
+	@gofmt -w $(GOFILES)
+
+## validate: every config in configs/ through bin/otlpcol validate
+validate: build
+	@for f in configs/*.yaml; do echo ">> validate $$f"; OTLP_ENDPOINT=backend.example:4317 API_KEY=validate ./$(BIN) validate --config $$f || exit 1; done
+
+## docker: build the container image (needs a Docker engine)
+docker:
+	@echo ">> docker build -t $(IMAGE)"
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+clean:
+	rm -rf bin
