@@ -1,0 +1,315 @@
+// Package harness runs the built bin/otlpcol for tests: free ports, readiness
+// waits, scraping, and a stop that always happens, even when a test fails.
+package harness
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// RepoRoot is the repository's top directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Binary is the otlpcol binary under test: $OTLPCOL_BIN, else bin/otlpcol.
+// `make test` builds it first; a test run without it fails with a clear hint.
+func Binary(t testing.TB) string {
+	t.Helper()
+	bin := os.Getenv("OTLPCOL_BIN")
+	if bin == "" {
+		bin = filepath.Join(RepoRoot(), "bin", "otlpcol")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("otlpcol binary %s not found (run `make build` or set OTLPCOL_BIN): %v", bin, err)
+	}
+	return bin
+}
+
+// Config returns the path of a file in configs/.
+func Config(name string) string { return filepath.Join(RepoRoot(), "configs", name) }
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Collector is one running otlpcol process.
+type Collector struct {
+	t    testing.TB
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+	err  error
+
+	GRPCPort      int // OTLP gRPC receiver
+	HTTPPort      int // OTLP HTTP receiver
+	HealthPort    int // health extension
+	TelemetryPort int // internal telemetry (Prometheus)
+}
+
+// Options change how Start runs the collector.
+type Options struct {
+	// Set holds extra --set key=value overrides.
+	Set []string
+	// Env holds extra environment variables (KEY=value).
+	Env []string
+	// NoReceiverPorts skips the otlp receiver --set overrides, for configs
+	// whose receivers are named otherwise.
+	NoReceiverPorts bool
+	// NoHealthPort skips the health extension --set override.
+	NoHealthPort bool
+}
+
+// Start runs bin/otlpcol on config with fresh loopback ports for the OTLP
+// receiver, the health extension and internal telemetry; the process is
+// killed when the test ends.
+func Start(t testing.TB, config string, opts Options) *Collector {
+	t.Helper()
+	c := &Collector{
+		t:             t,
+		out:           &syncBuffer{},
+		done:          make(chan struct{}),
+		GRPCPort:      FreePort(t),
+		HTTPPort:      FreePort(t),
+		HealthPort:    FreePort(t),
+		TelemetryPort: FreePort(t),
+	}
+	args := []string{"--config", config}
+	if !opts.NoReceiverPorts {
+		args = append(args,
+			"--set", fmt.Sprintf("receivers::otlp::protocols::grpc::endpoint=127.0.0.1:%d", c.GRPCPort),
+			"--set", fmt.Sprintf("receivers::otlp::protocols::http::endpoint=127.0.0.1:%d", c.HTTPPort))
+	}
+	if !opts.NoHealthPort {
+		args = append(args, "--set", fmt.Sprintf("extensions::health::endpoint=127.0.0.1:%d", c.HealthPort))
+	}
+	for _, s := range opts.Set {
+		args = append(args, "--set", s)
+	}
+	c.cmd = exec.Command(Binary(t), args...)
+	c.cmd.Env = append(os.Environ(), fmt.Sprintf("OTLPCOL_TELEMETRY_PORT=%d", c.TelemetryPort))
+	c.cmd.Env = append(c.cmd.Env, opts.Env...)
+	c.cmd.Stdout = c.out
+	c.cmd.Stderr = c.out
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := c.cmd.Start(); err != nil {
+		t.Fatalf("start otlpcol: %v", err)
+	}
+	go func() { c.err = c.cmd.Wait(); close(c.done) }()
+	t.Cleanup(func() {
+		c.Kill()
+		if t.Failed() {
+			t.Logf("otlpcol output (last 60 lines):\n%s", lastLines(c.out.String(), 60))
+		}
+	})
+	return c
+}
+
+// GRPCEndpoint is host:port of the OTLP gRPC receiver.
+func (c *Collector) GRPCEndpoint() string { return fmt.Sprintf("127.0.0.1:%d", c.GRPCPort) }
+
+// HTTPEndpoint is the base URL of the OTLP HTTP receiver.
+func (c *Collector) HTTPEndpoint() string { return fmt.Sprintf("http://127.0.0.1:%d", c.HTTPPort) }
+
+// HealthURL is the health extension's URL for path.
+func (c *Collector) HealthURL(path string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", c.HealthPort, path)
+}
+
+// TelemetryURL is the internal telemetry Prometheus endpoint.
+func (c *Collector) TelemetryURL() string {
+	return fmt.Sprintf("http://127.0.0.1:%d/metrics", c.TelemetryPort)
+}
+
+// Output is everything the process wrote so far.
+func (c *Collector) Output() string { return c.out.String() }
+
+// Exited reports whether the process has ended.
+func (c *Collector) Exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Wait waits up to timeout for the process to end and returns its error.
+func (c *Collector) Wait(timeout time.Duration) (error, bool) {
+	select {
+	case <-c.done:
+		return c.err, true
+	case <-time.After(timeout):
+		return nil, false
+	}
+}
+
+// WaitReady polls the health extension's /ready until it answers 200.
+func (c *Collector) WaitReady(timeout time.Duration) {
+	c.t.Helper()
+	c.WaitHTTP(c.HealthURL("/ready"), http.StatusOK, timeout)
+}
+
+// WaitHTTP polls url until it answers with status, the process ends, or timeout.
+func (c *Collector) WaitHTTP(url string, status int, timeout time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := "no answer"
+	for time.Now().Before(deadline) {
+		if c.Exited() {
+			c.t.Fatalf("otlpcol exited while waiting for %s: %v\n%s", url, c.err, lastLines(c.Output(), 40))
+		}
+		code, body, err := Get(url)
+		if err == nil && code == status {
+			return
+		}
+		last = fmt.Sprintf("%d %s %v", code, strings.TrimSpace(body), err)
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Fatalf("%s did not answer %d within %s (last: %s)", url, status, timeout, last)
+}
+
+// Signal sends sig to the process.
+func (c *Collector) Signal(sig os.Signal) {
+	if c.cmd.Process != nil && !c.Exited() {
+		_ = c.cmd.Process.Signal(sig)
+	}
+}
+
+// Stop sends SIGTERM and waits up to timeout for a clean exit; it kills the
+// process if it does not end in time and fails the test on an unclean exit.
+func (c *Collector) Stop(timeout time.Duration) {
+	c.t.Helper()
+	c.Signal(syscall.SIGTERM)
+	err, ok := c.Wait(timeout)
+	if !ok {
+		c.Kill()
+		c.t.Fatalf("otlpcol did not stop within %s after SIGTERM", timeout)
+	}
+	if err != nil {
+		c.t.Fatalf("otlpcol exited uncleanly: %v\n%s", err, lastLines(c.Output(), 40))
+	}
+}
+
+// Kill ends the process (and its group) with SIGKILL and waits for it.
+func (c *Collector) Kill() {
+	if c.cmd.Process == nil || c.Exited() {
+		return
+	}
+	_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+	<-c.done
+}
+
+// Get fetches url and returns the status code and body.
+func Get(url string) (int, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// MetricValue scrapes a Prometheus text endpoint and sums the samples of the
+// series named name whose labels contain every given label (`key="value"`).
+// It returns false when no sample matches.
+func MetricValue(t testing.TB, url, name string, labels ...string) (float64, bool) {
+	t.Helper()
+	code, body, err := Get(url)
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("scrape %s: %d %v", url, code, err)
+	}
+	return SumSamples(body, name, labels...)
+}
+
+// SumSamples sums the samples of series name in Prometheus text exposition.
+func SumSamples(exposition, name string, labels ...string) (float64, bool) {
+	var sum float64
+	found := false
+	sc := bufio.NewScanner(strings.NewReader(exposition))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		series, value, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		metric, lbls, _ := strings.Cut(series, "{")
+		if metric != name {
+			continue
+		}
+		match := true
+		for _, l := range labels {
+			if !strings.Contains(lbls, l) {
+				match = false
+				break
+			}
+		}
+		if !match {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(strings.Fields(value)[0], &v); err == nil {
+			sum += v
+			found = true
+		}
+	}
+	return sum, found
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
