@@ -7,9 +7,10 @@ CONFIG     ?= configs/local.yaml
 VERSION    := $(shell sed -n 's/^  version: *//p' builder-config.yaml)
 COMMIT     := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 IMAGE      ?= otlpcol:$(VERSION)
+GOVULNCHECK ?= v1.9.0
 GOFILES     = $(shell git ls-files --cached --others --exclude-standard '*.go' | grep -v '^distribution/')
 
-.PHONY: all build generate run test test-unit test-e2e bench lint fmt validate docker check-generated clean
+.PHONY: all build generate run test bench lint fmt validate vuln docker docker-push check-generated clean
 
 all: build
 
@@ -60,10 +61,21 @@ fmt:
 validate: build
 	@for f in configs/*.yaml; do echo ">> validate $$f"; OTLP_ENDPOINT=backend.example:4317 API_KEY=validate ./$(BIN) validate --config $$f || exit 1; done
 
+## vuln: govulncheck over the module and the distribution (needs the vulnerability database online)
+vuln:
+	@echo ">> govulncheck"
+	@$(GO) run golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK) ./...
+	@cd distribution && $(GO) run golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK) ./...
+
 ## docker: build the container image (needs a Docker engine)
 docker:
 	@echo ">> docker build -t $(IMAGE)"
-	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+	docker build -t $(IMAGE) .
+
+## docker-push: push the image built by `make docker`
+docker-push:
+	@echo ">> docker push $(IMAGE)"
+	docker push $(IMAGE)
 
 clean:
 	rm -rf bin
