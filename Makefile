@@ -10,7 +10,7 @@ IMAGE      ?= otlpcol:$(VERSION)
 GOVULNCHECK ?= v1.9.0
 GOFILES     = $(shell git ls-files --cached --others --exclude-standard '*.go' | grep -v '^distribution/')
 
-.PHONY: all build generate run test bench lint fmt validate vuln docker docker-push check-generated clean
+.PHONY: all build generate run test deps bench lint fmt validate vuln docker docker-push check-generated clean
 
 all: build
 
@@ -32,9 +32,18 @@ run: build
 	@./$(BIN) --config $(CONFIG)
 
 ## test: every test: lint, drift check, unit tests, then the tests that run bin/otlpcol
-test: lint check-generated build
+test: deps lint check-generated build
 	@echo ">> go test ./... (unit, end-to-end and deploy validation)"
 	@$(GO) test -count=1 -timeout 45m ./...
+	@echo ">> go test ./tests/ci (Dockerfile and CI workflow checks, a module of their own)"
+	@cd tests/ci && $(GO) test -count=1 ./...
+
+## deps: install the Debian packages the tests use when missing (promtool)
+deps:
+	@command -v promtool >/dev/null || { echo ">> installing promtool (Debian package prometheus)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@promtool --version | head -1
 
 ## check-generated: fail when distribution/ differs from what builder-config.yaml generates
 check-generated: generate
