@@ -14,15 +14,18 @@ import (
 
 // TraceView is the read-only view of one trace served at GET /traces/{id}.
 type TraceView struct {
-	TraceID     string    `json:"trace_id"`
-	State       string    `json:"state"` // "active", "completed" or "failed"
-	SpanCount   uint32    `json:"span_count"`
-	RootSeen    bool      `json:"root_seen"`
-	RootService string    `json:"root_service,omitempty"`
-	Services    []string  `json:"services"`
-	Error       bool      `json:"error"`
-	FirstSeen   time.Time `json:"first_seen"`
-	LastSeen    time.Time `json:"last_seen"`
+	TraceID     string   `json:"trace_id"`
+	State       string   `json:"state"` // "active", "completed" or "failed"
+	SpanCount   uint32   `json:"span_count"`
+	RootSeen    bool     `json:"root_seen"`
+	RootService string   `json:"root_service,omitempty"`
+	Services    []string `json:"services"`
+	// ServicesTruncated is true when the trace had more services than the
+	// registry keeps per trace (Services then lists the first ones).
+	ServicesTruncated bool      `json:"services_truncated,omitempty"`
+	Error             bool      `json:"error"`
+	FirstSeen         time.Time `json:"first_seen"`
+	LastSeen          time.Time `json:"last_seen"`
 	// DurationSeconds spans the earliest span start to the latest span end.
 	DurationSeconds float64 `json:"duration_seconds"`
 }
