@@ -1,4 +1,6 @@
-// Package healthextension implements the health extension.
+// Package healthextension implements the health extension: Kubernetes
+// liveness and readiness probes, the collector's status as JSON, its own
+// metrics in Prometheus format and trace lookups, on one HTTP server.
 package healthextension
 
 import (
@@ -12,6 +14,12 @@ import (
 	"github.com/otlpcol/otlpcol/components/extension/healthextension/internal/metadata"
 )
 
+const (
+	defaultEndpoint         = "0.0.0.0:8080"
+	defaultDrainDelay       = 5 * time.Second
+	defaultRecoveryDuration = 30 * time.Second
+)
+
 // NewFactory returns the health extension factory.
 func NewFactory() extension.Factory {
 	return extension.NewFactory(metadata.Type, createDefaultConfig, create, metadata.ExtensionStability)
@@ -19,10 +27,15 @@ func NewFactory() extension.Factory {
 
 func createDefaultConfig() component.Config {
 	server := confighttp.NewDefaultServerConfig()
-	server.NetAddr.Endpoint = "0.0.0.0:8080"
-	return &Config{ServerConfig: server, DrainDelay: 5 * time.Second}
+	server.NetAddr.Endpoint = defaultEndpoint
+	return &Config{
+		ServerConfig:      server,
+		DrainDelay:        defaultDrainDelay,
+		ReadyWhenDegraded: true,
+		RecoveryDuration:  defaultRecoveryDuration,
+	}
 }
 
 func create(_ context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {
-	return newHealth(cfg.(*Config), set), nil
+	return newHealth(cfg.(*Config), set, time.Now), nil
 }

@@ -3,76 +3,279 @@ package healthextension
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/extensioncapabilities"
 	"go.uber.org/zap"
+
+	"github.com/otlpcol/otlpcol/components/extension/healthextension/internal/status"
+	"github.com/otlpcol/otlpcol/components/pkg/tracelookup"
 )
 
-type health struct {
-	cfg    *Config
-	set    extension.Settings
-	server *http.Server
-	ready  atomic.Bool
-	done   chan struct{}
-}
+// phase is where the collector is in its life, as the pipeline watcher
+// tells it.
+type phase int32
 
-func newHealth(cfg *Config, set extension.Settings) *health {
-	return &health{cfg: cfg, set: set}
-}
+const (
+	phaseStarting phase = iota
+	phaseReady
+	phaseShuttingDown
+)
 
-func (h *health) Start(ctx context.Context, host component.Host) error {
-	ln, err := h.cfg.ToListener(ctx)
-	if err != nil {
-		return err
+func (p phase) String() string {
+	switch p {
+	case phaseReady:
+		return "ready"
+	case phaseShuttingDown:
+		return "shutting_down"
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
-	})
-	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if !h.ready.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte(`{"ready":false}` + "\n"))
-			return
+	return "starting"
+}
+
+type health struct {
+	cfg *Config
+	set extension.Settings
+	now func() time.Time
+	agg *status.Aggregator
+
+	phase     atomic.Int32
+	startedAt atomic.Pointer[time.Time]
+
+	metrics metricsProxy
+
+	lookupsMu sync.RWMutex
+	lookups   map[component.ID]tracelookup.Lookup
+
+	server       *http.Server
+	served       chan struct{}
+	stop         chan struct{} // closed by Shutdown: ends a drain wait
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+var (
+	_ extension.Extension                         = (*health)(nil)
+	_ extensioncapabilities.PipelineWatcher       = (*health)(nil)
+	_ extensioncapabilities.ConfigSnapshotWatcher = (*health)(nil)
+	_ componentstatus.Watcher                     = (*health)(nil)
+	_ tracelookup.Registrar                       = (*health)(nil)
+)
+
+func newHealth(cfg *Config, set extension.Settings, now func() time.Time) *health {
+	h := &health{
+		cfg:     cfg,
+		set:     set,
+		now:     now,
+		agg:     status.NewAggregator(now, cfg.RecoveryDuration),
+		lookups: map[component.ID]tracelookup.Lookup{},
+		stop:    make(chan struct{}),
+	}
+	h.metrics.init(set.Logger)
+	if cfg.MetricsEndpoint != "" {
+		if u, err := metricsURL(cfg.MetricsEndpoint); err == nil {
+			h.metrics.set(u, "metrics_endpoint")
 		}
-		_, _ = w.Write([]byte(`{"ready":true}` + "\n"))
-	})
-	h.server, err = h.cfg.ToServer(ctx, host.GetExtensions(), h.set.TelemetrySettings, mux)
+	}
+	return h
+}
+
+// Start opens the HTTP server. A port in use, unreadable TLS files or a
+// missing auth extension fail the start with an error naming the cause.
+func (h *health) Start(ctx context.Context, host component.Host) error {
+	endpoint := h.cfg.ServerConfig.NetAddr.Endpoint
+	// Load TLS first: ToListener would leave the port bound when it fails.
+	if h.cfg.ServerConfig.TLS.HasValue() {
+		if _, err := h.cfg.ServerConfig.TLS.Get().LoadTLSConfig(ctx); err != nil {
+			return fmt.Errorf("health: tls: %w", err)
+		}
+	}
+	ln, err := h.cfg.ServerConfig.ToListener(ctx)
+	if err != nil {
+		return fmt.Errorf("health: cannot listen on %s: %w", endpoint, err)
+	}
+	srv, err := h.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), h.set.TelemetrySettings, h)
 	if err != nil {
 		_ = ln.Close()
-		return err
+		return fmt.Errorf("health: cannot set up the HTTP server on %s: %w", endpoint, err)
 	}
-	h.done = make(chan struct{})
+	now := h.now()
+	h.startedAt.Store(&now)
+	h.server = srv
+	h.served = make(chan struct{})
 	go func() {
-		defer close(h.done)
-		if err := h.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		defer close(h.served)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			h.set.Logger.Error("health server stopped", zap.Error(err))
 		}
 	}()
-	h.set.Logger.Info("health server listening", zap.String("endpoint", ln.Addr().(*net.TCPAddr).String()))
+	addr := ln.Addr().String()
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok {
+		addr = tcp.String()
+	}
+	h.set.Logger.Info("health server listening", zap.String("endpoint", addr),
+		zap.Duration("drain_delay", h.cfg.DrainDelay))
 	return nil
 }
 
-func (h *health) Ready() error { h.ready.Store(true); return nil }
-
-func (h *health) NotReady() error {
-	h.ready.Store(false)
-	time.Sleep(h.cfg.DrainDelay)
-	return nil
-}
-
+// Shutdown stops the HTTP server; it is safe to call twice and without Start.
 func (h *health) Shutdown(ctx context.Context) error {
-	if h.server == nil {
+	h.shutdownOnce.Do(func() {
+		close(h.stop)
+		if h.server != nil {
+			h.shutdownErr = h.server.Shutdown(ctx)
+			<-h.served
+		}
+		h.metrics.close()
+	})
+	return h.shutdownErr
+}
+
+// Ready is called once every pipeline has started.
+func (h *health) Ready() error {
+	if h.phase.CompareAndSwap(int32(phaseStarting), int32(phaseReady)) {
+		h.set.Logger.Info("pipelines started: /ready answers 200")
+	}
+	return nil
+}
+
+// NotReady is called when shutdown begins, before the receivers stop.
+// /ready turns 503 at once; if the collector was ready (so traffic may be
+// routed here), it then waits drain_delay so that Kubernetes takes the pod
+// out of its endpoints while the receivers still accept data.
+func (h *health) NotReady() error {
+	was := phase(h.phase.Swap(int32(phaseShuttingDown)))
+	if was != phaseReady || h.cfg.DrainDelay <= 0 {
 		return nil
 	}
-	err := h.server.Shutdown(ctx)
-	<-h.done
-	return err
+	h.set.Logger.Info("shutdown begins: /ready answers 503; draining before the receivers stop",
+		zap.Duration("drain_delay", h.cfg.DrainDelay))
+	t := time.NewTimer(h.cfg.DrainDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-h.stop:
+	}
+	return nil
+}
+
+// ComponentStatusChanged records a component's status event.
+func (h *health) ComponentStatusChanged(source *componentstatus.InstanceID, event *componentstatus.Event) {
+	h.agg.Record(source, event)
+}
+
+// NotifyConfigSnapshot learns where the collector serves its own metrics.
+func (h *health) NotifyConfigSnapshot(_ context.Context, snap extensioncapabilities.ConfigSnapshot) error {
+	if h.cfg.MetricsEndpoint != "" || snap == nil {
+		return nil
+	}
+	u, src := telemetryURL(snap.Effective())
+	if u == "" {
+		h.set.Logger.Info("no Prometheus pull reader in service::telemetry::metrics::readers: /metrics answers 503 (set metrics_endpoint to choose one)")
+		return nil
+	}
+	h.metrics.set(u, src)
+	h.set.Logger.Debug("/metrics reads the collector's telemetry", zap.String("url", u), zap.String("from", src))
+	return nil
+}
+
+// RegisterTraceLookup adds a trace_registry's lookup.
+func (h *health) RegisterTraceLookup(id component.ID, l tracelookup.Lookup) {
+	h.lookupsMu.Lock()
+	defer h.lookupsMu.Unlock()
+	if l == nil {
+		delete(h.lookups, id)
+		return
+	}
+	h.lookups[id] = l
+}
+
+// UnregisterTraceLookup removes a trace_registry's lookup.
+func (h *health) UnregisterTraceLookup(id component.ID) {
+	h.lookupsMu.Lock()
+	defer h.lookupsMu.Unlock()
+	delete(h.lookups, id)
+}
+
+// traceLookups returns the registered lookups in ID order.
+func (h *health) traceLookups() []tracelookup.Lookup {
+	type entry struct {
+		id string
+		l  tracelookup.Lookup
+	}
+	h.lookupsMu.RLock()
+	entries := make([]entry, 0, len(h.lookups))
+	for id, l := range h.lookups {
+		entries = append(entries, entry{id.String(), l})
+	}
+	h.lookupsMu.RUnlock()
+	sort.Slice(entries, func(i, j int) bool { return entries[i].id < entries[j].id })
+	out := make([]tracelookup.Lookup, len(entries))
+	for i, e := range entries {
+		out[i] = e.l
+	}
+	return out
+}
+
+// verdict is the collector's health and readiness at one instant.
+type verdict struct {
+	phase        phase
+	snap         status.Snapshot
+	alive        bool
+	aliveReasons []string
+	ready        bool
+	readyReasons []string
+}
+
+func (h *health) evaluate() verdict {
+	v := verdict{phase: phase(h.phase.Load()), snap: h.agg.Snapshot(), alive: true}
+	for _, key := range status.SortedKeys(v.snap.Components) {
+		c := v.snap.Components[key]
+		switch c.Status {
+		case status.FatalError, status.PermanentError:
+			v.alive = false
+			v.aliveReasons = append(v.aliveReasons, describe(key, c))
+		}
+	}
+	switch v.phase {
+	case phaseStarting:
+		v.readyReasons = append(v.readyReasons, "pipelines are not started yet")
+	case phaseShuttingDown:
+		v.readyReasons = append(v.readyReasons, "the collector is shutting down")
+	}
+	for _, key := range status.SortedKeys(v.snap.Components) {
+		c := v.snap.Components[key]
+		switch {
+		case c.Status == status.FatalError:
+			v.readyReasons = append(v.readyReasons, describe(key, c))
+		case !h.cfg.ReadyWhenDegraded && (c.Status == status.Degraded || c.Status == status.PermanentError):
+			v.readyReasons = append(v.readyReasons, describe(key, c))
+		case h.cfg.ExporterFailureThreshold > 0 && c.Kind == component.KindExporter &&
+			(c.Status == status.Degraded || c.Status == status.PermanentError) &&
+			c.FailingFor > h.cfg.ExporterFailureThreshold:
+			v.readyReasons = append(v.readyReasons, fmt.Sprintf("%s failing for %s (exporter_failure_threshold %s)%s",
+				key, c.FailingFor.Round(time.Second), h.cfg.ExporterFailureThreshold, lastErr(c)))
+		}
+	}
+	v.ready = len(v.readyReasons) == 0
+	return v
+}
+
+func describe(key string, c status.Component) string {
+	return key + " is " + c.Status + lastErr(c)
+}
+
+func lastErr(c status.Component) string {
+	if c.LastError == "" {
+		return ""
+	}
+	return ": " + c.LastError
 }
