@@ -1,4 +1,6 @@
-// Package traceregistryprocessor implements the trace_registry processor.
+// Package traceregistryprocessor implements the trace_registry processor: it
+// passes spans on unchanged and keeps a bounded registry of live traces, with
+// trace-level metrics, health reporting and a lookup by trace ID.
 package traceregistryprocessor
 
 import (
@@ -7,7 +9,6 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
 
@@ -16,16 +17,18 @@ import (
 
 // NewFactory returns the trace_registry processor factory.
 func NewFactory() processor.Factory {
-	return processor.NewFactory(metadata.Type, createDefaultConfig,
+	return processor.NewFactory(metadata.Type,
+		func() component.Config { return createDefaultConfig() },
 		processor.WithTraces(createTraces, metadata.TracesStability))
 }
 
-func createDefaultConfig() component.Config {
-	return &Config{MaxTraces: 10000, IdleTimeout: 30 * time.Second}
-}
-
 func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
-	return processorhelper.NewTraces(ctx, set, cfg, next,
-		func(_ context.Context, td ptrace.Traces) (ptrace.Traces, error) { return td, nil },
-		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}))
+	p, err := newTraceRegistry(set.TelemetrySettings, set.ID, cfg.(*Config), time.Now)
+	if err != nil {
+		return nil, err
+	}
+	return processorhelper.NewTraces(ctx, set, cfg, next, p.processTraces,
+		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
+		processorhelper.WithStart(p.start),
+		processorhelper.WithShutdown(p.shutdown))
 }

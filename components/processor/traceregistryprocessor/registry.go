@@ -1,0 +1,543 @@
+package traceregistryprocessor
+
+import (
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otlpcol/otlpcol/components/pkg/tracelookup"
+)
+
+const (
+	// nilIdx marks the end of a list.
+	nilIdx = ^uint32(0)
+	// maxServices bounds the interned service names; further names are
+	// shown as otherValue and never allocate.
+	maxServices = 4096
+	// maxDimensionValuesLimit bounds max_dimension_values.
+	maxDimensionValuesLimit = 1000
+	// svcOverflow is the service index of names beyond maxServices.
+	svcOverflow = uint16(math.MaxUint16)
+	// svcSlots is how many distinct services a trace record remembers.
+	svcSlots = 4
+
+	otherValue     = "other"
+	unknownService = "unknown_service"
+)
+
+const (
+	flagRoot          uint8 = 1 << iota // a span without parent was seen
+	flagError                           // a span had status Error
+	flagDone                            // the record is in the completed list
+	flagCounted                         // counted as completed (re-opened records keep it)
+	flagFailedCounted                   // counted as failed
+	flagMoreServices                    // more than svcSlots services were seen
+)
+
+// record is what the registry keeps per trace: 72 bytes, plus its map entry.
+type record struct {
+	id    pcommon.TraceID
+	first int64 // arrival of the first span (unix ns)
+	last  int64 // arrival of the latest span (unix ns)
+	start int64 // earliest span start (unix ns), 0 when unknown
+	end   int64 // latest span end (unix ns)
+	spans uint32
+	prev  uint32
+	next  uint32
+	svc   [svcSlots]uint16 // distinct services, the root's (or first) in slot 0; 0 is empty
+	dim   uint16           // dimension the trace is counted under
+	flags uint8
+}
+
+// list is an intrusive doubly linked list of records, oldest at head.
+type list struct {
+	head, tail uint32
+	n          int
+}
+
+// dimCounts are the registry's counters for one dimension value.
+type dimCounts struct {
+	created, active, completed, failed, evicted int64
+}
+
+// finished is a trace completed by a sweep, for the histograms.
+type finished struct {
+	dim      uint16
+	spans    uint32
+	duration float64
+}
+
+// transition is a health change decided under the lock and reported after.
+type transition int8
+
+const (
+	noChange transition = iota
+	toDegraded
+	toRecovered
+)
+
+// registry is the bounded set of traces. Every method locks mu briefly; no
+// method calls out of the package while holding it.
+type registry struct {
+	mu  sync.Mutex
+	now func() time.Time
+
+	index  map[pcommon.TraceID]uint32
+	recs   []record
+	free   uint32 // free list, linked through next
+	active list   // by last update, least recent at head
+	done   list   // by completion, oldest at head
+
+	maxActive    int
+	maxDone      int
+	idle         int64
+	ttl          int64
+	degradeAt    int // degraded when active >= degradeAt
+	recoverBelow int // recovered when active < recoverBelow
+	degraded     bool
+	degradedFlag atomic.Bool // mirrors degraded, for reads without mu
+
+	svcIndex map[string]uint16 // service name -> index (1-based)
+	svcNames []string          // index -> name; [0] is ""
+	svcDim   []uint16          // index -> dimension
+
+	dims      bool
+	maxDims   int
+	dimIndex  map[string]uint16
+	counts    []dimCounts // per dimension
+	// dimOpts holds each dimension's attribute set, built once; elements
+	// never change, so a slice header taken under mu may be read after.
+	dimOpts []metric.MeasurementOption
+}
+
+func newRegistry(cfg *Config, now func() time.Time) *registry {
+	maxDone := cfg.MaxCompleted
+	if cfg.CompletedTTL <= 0 {
+		maxDone = 0
+	}
+	n := cfg.MaxTraces + maxDone
+	r := &registry{
+		now:          now,
+		index:        make(map[pcommon.TraceID]uint32, n),
+		recs:         make([]record, n),
+		active:       list{head: nilIdx, tail: nilIdx},
+		done:         list{head: nilIdx, tail: nilIdx},
+		maxActive:    cfg.MaxTraces,
+		maxDone:      maxDone,
+		idle:         int64(cfg.IdleTimeout),
+		ttl:          int64(cfg.CompletedTTL),
+		degradeAt:    int(math.Ceil(cfg.DegradedRatio * float64(cfg.MaxTraces))),
+		recoverBelow: int(math.Ceil(cfg.RecoveryRatio * float64(cfg.MaxTraces))),
+		svcIndex:     map[string]uint16{},
+		svcNames:     []string{""},
+		svcDim:       []uint16{0},
+		dims:         len(cfg.Dimensions) > 0,
+		maxDims:      cfg.MaxDimensionValues,
+		dimIndex:     map[string]uint16{},
+	}
+	if r.degradeAt < 1 {
+		r.degradeAt = 1
+	}
+	for i := range r.recs {
+		r.recs[i].next = uint32(i + 1)
+	}
+	r.free = 0
+	if n == 0 {
+		r.free = nilIdx
+	} else {
+		r.recs[n-1].next = nilIdx
+	}
+	// Dimension 0 is "other" (or the only, unlabelled one).
+	r.counts = make([]dimCounts, 1, 1+r.maxDims)
+	if r.dims {
+		r.dimIndex[otherValue] = 0
+		r.dimOpts = []metric.MeasurementOption{dimOption(otherValue)}
+	} else {
+		r.dimOpts = []metric.MeasurementOption{metric.WithAttributeSet(attribute.NewSet())}
+	}
+	return r
+}
+
+// --- lists ---
+
+func (r *registry) pushBack(l *list, i uint32) {
+	rec := &r.recs[i]
+	rec.prev, rec.next = l.tail, nilIdx
+	if l.tail != nilIdx {
+		r.recs[l.tail].next = i
+	} else {
+		l.head = i
+	}
+	l.tail = i
+	l.n++
+}
+
+func (r *registry) unlink(l *list, i uint32) {
+	rec := &r.recs[i]
+	if rec.prev != nilIdx {
+		r.recs[rec.prev].next = rec.next
+	} else {
+		l.head = rec.next
+	}
+	if rec.next != nilIdx {
+		r.recs[rec.next].prev = rec.prev
+	} else {
+		l.tail = rec.prev
+	}
+	rec.prev, rec.next = nilIdx, nilIdx
+	l.n--
+}
+
+func (r *registry) release(i uint32) {
+	delete(r.index, r.recs[i].id)
+	r.recs[i] = record{next: r.free}
+	r.free = i
+}
+
+// --- services and dimensions ---
+
+// service interns name; the empty name stands for a missing service.name.
+func (r *registry) service(name string) uint16 {
+	if name == "" {
+		name = unknownService
+	}
+	if i, ok := r.svcIndex[name]; ok {
+		return i
+	}
+	if len(r.svcNames) >= maxServices {
+		return svcOverflow
+	}
+	name = strings.Clone(name)
+	i := uint16(len(r.svcNames))
+	r.svcIndex[name] = i
+	r.svcNames = append(r.svcNames, name)
+	r.svcDim = append(r.svcDim, r.dimension(name))
+	return i
+}
+
+func (r *registry) serviceName(i uint16) string {
+	if i == svcOverflow {
+		return otherValue
+	}
+	return r.svcNames[i]
+}
+
+func (r *registry) serviceDim(i uint16) uint16 {
+	if i == svcOverflow {
+		return 0
+	}
+	return r.svcDim[i]
+}
+
+// dimension returns the dimension for a new service name: its own value
+// while fewer than max_dimension_values exist, else "other".
+func (r *registry) dimension(name string) uint16 {
+	if !r.dims {
+		return 0
+	}
+	if d, ok := r.dimIndex[name]; ok {
+		return d
+	}
+	if len(r.counts)-1 >= r.maxDims {
+		return 0
+	}
+	d := uint16(len(r.counts))
+	r.dimIndex[name] = d
+	r.counts = append(r.counts, dimCounts{})
+	r.dimOpts = append(r.dimOpts, dimOption(name))
+	return d
+}
+
+func dimOption(value string) metric.MeasurementOption {
+	return metric.WithAttributeSet(attribute.NewSet(attribute.String(dimensionServiceName, value)))
+}
+
+// --- the hot path ---
+
+// observe records spans[from:to] of one resource, whose service.name is
+// svcName. It reports a health transition, if any.
+func (r *registry) observe(svcName string, spans ptrace.SpanSlice, from, to int) transition {
+	r.mu.Lock()
+	now := r.now().UnixNano()
+	svc := r.service(svcName)
+	for k := from; k < to; k++ {
+		r.observeSpan(spans.At(k), svc, now)
+	}
+	t := r.checkHealth()
+	r.mu.Unlock()
+	return t
+}
+
+func (r *registry) observeSpan(span ptrace.Span, svc uint16, now int64) {
+	id := span.TraceID()
+	if id.IsEmpty() {
+		return
+	}
+	i, ok := r.index[id]
+	var rec *record
+	switch {
+	case !ok:
+		i = r.insert(id, svc, now)
+		if i == nilIdx {
+			return
+		}
+		rec = &r.recs[i]
+	default:
+		rec = &r.recs[i]
+		if rec.flags&flagDone != 0 {
+			r.reopen(i)
+		} else if r.active.tail != i {
+			r.unlink(&r.active, i)
+			r.pushBack(&r.active, i)
+		}
+	}
+	rec.last = now
+	if rec.spans != math.MaxUint32 {
+		rec.spans++
+	}
+	if st := int64(span.StartTimestamp()); st > 0 && (rec.start == 0 || st < rec.start) {
+		rec.start = st
+	}
+	if end := int64(span.EndTimestamp()); end > rec.end {
+		rec.end = end
+	}
+	if span.Status().Code() == ptrace.StatusCodeError {
+		rec.flags |= flagError
+	}
+	root := span.ParentSpanID().IsEmpty()
+	if svc != rec.svc[0] || (root && rec.flags&flagRoot == 0) {
+		r.addService(rec, svc, root)
+	}
+}
+
+// addService notes svc among the trace's services; a root span's service
+// moves to slot 0 and decides the trace's dimension while it is uncounted.
+func (r *registry) addService(rec *record, svc uint16, root bool) {
+	pos := -1
+	for s, v := range rec.svc {
+		if v == svc {
+			pos = s
+			break
+		}
+		if v == 0 {
+			rec.svc[s] = svc
+			pos = s
+			break
+		}
+	}
+	if pos < 0 {
+		rec.flags |= flagMoreServices
+		if !root {
+			return
+		}
+		pos = svcSlots - 1
+		rec.svc[pos] = svc
+	}
+	if !root || rec.flags&flagRoot != 0 {
+		return
+	}
+	rec.flags |= flagRoot
+	rec.svc[0], rec.svc[pos] = rec.svc[pos], rec.svc[0]
+	if rec.flags&flagCounted == 0 {
+		if d := r.serviceDim(svc); d != rec.dim {
+			r.counts[rec.dim].active--
+			r.counts[d].active++
+			rec.dim = d
+		}
+	}
+}
+
+// insert makes a record for a new trace, evicting the least recently updated
+// active trace when the registry is full.
+func (r *registry) insert(id pcommon.TraceID, svc uint16, now int64) uint32 {
+	if r.active.n >= r.maxActive {
+		r.evictOldest()
+	}
+	i := r.free
+	if i == nilIdx {
+		// Cannot happen: the slab holds max_traces + max_completed records.
+		return nilIdx
+	}
+	r.free = r.recs[i].next
+	d := r.serviceDim(svc)
+	r.recs[i] = record{id: id, first: now, dim: d}
+	r.recs[i].svc[0] = svc
+	r.index[id] = i
+	r.pushBack(&r.active, i)
+	r.counts[d].created++
+	r.counts[d].active++
+	return i
+}
+
+func (r *registry) evictOldest() {
+	i := r.active.head
+	rec := &r.recs[i]
+	r.unlink(&r.active, i)
+	r.counts[rec.dim].active--
+	if rec.flags&flagCounted != 0 {
+		// A re-opened trace was counted already: it goes back to completed.
+		r.complete(i, nil)
+		return
+	}
+	r.counts[rec.dim].evicted++
+	r.release(i)
+}
+
+// reopen makes a remembered completed trace active again, uncounted.
+func (r *registry) reopen(i uint32) {
+	// Leave the completed list first, so that an eviction moving a trace
+	// there cannot push this one out.
+	r.unlink(&r.done, i)
+	if r.active.n >= r.maxActive {
+		r.evictOldest()
+	}
+	rec := &r.recs[i]
+	rec.flags &^= flagDone
+	r.counts[rec.dim].active++
+	r.pushBack(&r.active, i)
+}
+
+// complete counts an active record, already unlinked, as completed (once)
+// and failed (once), and remembers it or releases it.
+func (r *registry) complete(i uint32, out *[]finished) {
+	rec := &r.recs[i]
+	c := &r.counts[rec.dim]
+	if rec.flags&flagCounted == 0 {
+		rec.flags |= flagCounted
+		c.completed++
+		if out != nil {
+			*out = append(*out, finished{dim: rec.dim, spans: rec.spans, duration: rec.duration()})
+		}
+	}
+	if rec.flags&flagError != 0 && rec.flags&flagFailedCounted == 0 {
+		rec.flags |= flagFailedCounted
+		c.failed++
+	}
+	if r.maxDone == 0 {
+		r.release(i)
+		return
+	}
+	if r.done.n >= r.maxDone {
+		old := r.done.head
+		r.unlink(&r.done, old)
+		r.release(old)
+	}
+	rec.flags |= flagDone
+	r.pushBack(&r.done, i)
+}
+
+func (rec *record) duration() float64 {
+	if rec.start == 0 || rec.end < rec.start {
+		return 0
+	}
+	return float64(rec.end-rec.start) / 1e9
+}
+
+// checkHealth decides a degraded/recovered transition (lock held).
+func (r *registry) checkHealth() transition {
+	n := r.active.n
+	switch {
+	case !r.degraded && n >= r.degradeAt:
+		r.degraded = true
+		r.degradedFlag.Store(true)
+		return toDegraded
+	case r.degraded && n < r.recoverBelow:
+		r.degraded = false
+		r.degradedFlag.Store(false)
+		return toRecovered
+	}
+	return noChange
+}
+
+// sweep completes the traces idle for idle_timeout and forgets completed
+// traces older than completed_ttl. It appends completed traces to out.
+func (r *registry) sweep(out []finished) ([]finished, []metric.MeasurementOption, transition) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now().UnixNano()
+	for r.active.head != nilIdx {
+		i := r.active.head
+		rec := &r.recs[i]
+		if now-rec.last < r.idle {
+			break
+		}
+		r.unlink(&r.active, i)
+		r.counts[rec.dim].active--
+		r.complete(i, &out)
+	}
+	for r.done.head != nilIdx {
+		i := r.done.head
+		if now-r.recs[i].last < r.idle+r.ttl {
+			break
+		}
+		r.unlink(&r.done, i)
+		r.release(i)
+	}
+	return out, r.dimOpts, r.checkHealth()
+}
+
+// --- reads ---
+
+// view returns the lookup view of a trace.
+func (r *registry) view(id pcommon.TraceID) (tracelookup.TraceView, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i, ok := r.index[id]
+	if !ok {
+		return tracelookup.TraceView{}, false
+	}
+	rec := &r.recs[i]
+	v := tracelookup.TraceView{
+		TraceID:           id.String(),
+		State:             "active",
+		SpanCount:         rec.spans,
+		RootSeen:          rec.flags&flagRoot != 0,
+		Error:             rec.flags&flagError != 0,
+		FirstSeen:         time.Unix(0, rec.first).UTC(),
+		LastSeen:          time.Unix(0, rec.last).UTC(),
+		DurationSeconds:   rec.duration(),
+		ServicesTruncated: rec.flags&flagMoreServices != 0,
+		Services:          make([]string, 0, svcSlots),
+	}
+	if rec.flags&flagDone != 0 {
+		v.State = "completed"
+		if v.Error {
+			v.State = "failed"
+		}
+	}
+	if v.RootSeen {
+		v.RootService = r.serviceName(rec.svc[0])
+	}
+	for _, s := range rec.svc {
+		if s != 0 {
+			v.Services = append(v.Services, r.serviceName(s))
+		}
+	}
+	return v, true
+}
+
+// snapshot copies the per-dimension counts into dst and returns them with
+// the dimensions' attribute options.
+func (r *registry) snapshot(dst []dimCounts) ([]dimCounts, []metric.MeasurementOption) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append(dst[:0], r.counts...), r.dimOpts
+}
+
+// activeCount is the number of active traces.
+func (r *registry) activeCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.active.n
+}
+
+// isDegraded reports the health decided by the last transition.
+func (r *registry) isDegraded() bool { return r.degradedFlag.Load() }
