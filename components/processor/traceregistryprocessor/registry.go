@@ -109,10 +109,10 @@ type registry struct {
 	svcNames []string          // index -> name; [0] is ""
 	svcDim   []uint16          // index -> dimension
 
-	dims      bool
-	maxDims   int
-	dimIndex  map[string]uint16
-	counts    []dimCounts // per dimension
+	dims     bool
+	maxDims  int
+	dimIndex map[string]uint16
+	counts   []dimCounts // per dimension
 	// dimOpts holds each dimension's attribute set, built once; elements
 	// never change, so a slice header taken under mu may be read after.
 	dimOpts []metric.MeasurementOption
