@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"sort"
 	"sync"
@@ -56,6 +55,7 @@ type health struct {
 	lookups   map[component.ID]tracelookup.Lookup
 
 	server       *http.Server
+	addr         string // the address the server listens on
 	served       chan struct{}
 	stop         chan struct{} // closed by Shutdown: ends a drain wait
 	shutdownOnce sync.Once
@@ -117,11 +117,8 @@ func (h *health) Start(ctx context.Context, host component.Host) error {
 			h.set.Logger.Error("health server stopped", zap.Error(err))
 		}
 	}()
-	addr := ln.Addr().String()
-	if tcp, ok := ln.Addr().(*net.TCPAddr); ok {
-		addr = tcp.String()
-	}
-	h.set.Logger.Info("health server listening", zap.String("endpoint", addr),
+	h.addr = ln.Addr().String()
+	h.set.Logger.Info("health server listening", zap.String("endpoint", h.addr),
 		zap.Duration("drain_delay", h.cfg.DrainDelay))
 	return nil
 }

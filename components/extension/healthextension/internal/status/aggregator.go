@@ -79,6 +79,7 @@ func (a *Aggregator) Record(source *componentstatus.InstanceID, ev *componentsta
 	}
 	st := ev.Status()
 	prev := r.reported
+	recovered := a.recoveredLocked(r, now)
 	if st != prev {
 		r.reported = st
 		r.since = now
@@ -89,7 +90,7 @@ func (a *Aggregator) Record(source *componentstatus.InstanceID, ev *componentsta
 	}
 	switch {
 	case componentstatus.StatusIsError(st):
-		if r.errorSince.IsZero() || a.recoveredLocked(r, now) {
+		if r.errorSince.IsZero() || recovered {
 			r.errorSince = now
 		}
 	case st == componentstatus.StatusOK:
