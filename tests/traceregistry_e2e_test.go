@@ -233,6 +233,15 @@ func TestTraceRegistryEvictionEndToEnd(t *testing.T) {
 
 	waitMetric(t, c, 10, "otlp_traces_total")
 	waitMetric(t, c, 6, "otlp_traces_evicted_total")
+	// Full registry: the processor reported itself degraded (RecoverableError),
+	// which the health extension's /status shows.
+	deadline := time.Now().Add(10 * time.Second)
+	status := ""
+	for time.Now().Before(deadline) && !strings.Contains(status, "trace registry degraded") {
+		_, status, _ = harness.Get(c.HealthURL("/status"))
+		time.Sleep(50 * time.Millisecond)
+	}
+	assert.Contains(t, status, "trace registry degraded: active traces reached degraded_ratio 0.9 of max_traces 4")
 	// The 4 kept (7-10) complete; 10 had an Error span.
 	waitMetric(t, c, 4, "otlp_traces_completed_total")
 	waitMetric(t, c, 1, "otlp_traces_failed_total")
