@@ -1,0 +1,95 @@
+package otlpretryexporter
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Failure reasons, the `reason` attribute of the failures metric.
+const (
+	reasonRetryable = "retryable"
+	reasonThrottled = "throttled"
+	reasonPermanent = "permanent"
+)
+
+// verdict is what one failed attempt means.
+type verdict struct {
+	reason string
+	// delay is the server's throttle (RetryInfo, Retry-After); 0: use backoff.
+	delay time.Duration
+	// auth marks authentication/authorisation failures: permanent, and no
+	// retry can fix them, so the component reports PermanentError.
+	auth bool
+	// why is a short, stable description for the log.
+	why string
+}
+
+// classify sorts a failed attempt into retryable, throttled or permanent.
+//
+// gRPC: Unavailable, Aborted, DeadlineExceeded, Canceled (per attempt),
+// OutOfRange and DataLoss are retryable; ResourceExhausted only with
+// RetryInfo (a quota without it will not recover by retrying); every other
+// code is permanent. HTTP: 429, 502, 503 and 504 are retryable; every other
+// status is permanent. Transport errors (refused, reset, timeouts) are retryable.
+func classify(err error) verdict {
+	var me *marshalError
+	if errors.As(err, &me) {
+		return verdict{reason: reasonPermanent, why: "request could not be built"}
+	}
+	var he *httpStatusError
+	if errors.As(err, &he) {
+		why := "HTTP " + http.StatusText(he.code)
+		switch he.code {
+		case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			if he.retryAfter > 0 {
+				return verdict{reason: reasonThrottled, delay: he.retryAfter, why: why}
+			}
+			return verdict{reason: reasonRetryable, why: why}
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return verdict{reason: reasonPermanent, auth: true, why: why}
+		default:
+			return verdict{reason: reasonPermanent, why: why}
+		}
+	}
+	if st, ok := status.FromError(err); ok && st.Code() != codes.OK {
+		why := "gRPC " + st.Code().String()
+		delay := retryInfoDelay(st)
+		switch st.Code() {
+		case codes.Unavailable, codes.Aborted, codes.DeadlineExceeded, codes.Canceled, codes.OutOfRange, codes.DataLoss:
+			if delay > 0 {
+				return verdict{reason: reasonThrottled, delay: delay, why: why}
+			}
+			return verdict{reason: reasonRetryable, why: why}
+		case codes.ResourceExhausted:
+			if delay > 0 {
+				return verdict{reason: reasonThrottled, delay: delay, why: why}
+			}
+			return verdict{reason: reasonPermanent, why: why + " without RetryInfo"}
+		case codes.Unauthenticated, codes.PermissionDenied:
+			return verdict{reason: reasonPermanent, auth: true, why: why}
+		default:
+			return verdict{reason: reasonPermanent, why: why}
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return verdict{reason: reasonRetryable, why: "attempt timed out"}
+	}
+	return verdict{reason: reasonRetryable, why: "transport error"}
+}
+
+func retryInfoDelay(st *status.Status) time.Duration {
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+			if dd := ri.GetRetryDelay().AsDuration(); dd > 0 {
+				return dd
+			}
+		}
+	}
+	return 0
+}

@@ -1,0 +1,123 @@
+package otlpretryexporter
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configcompression"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/metadata"
+)
+
+func loadConfig(t *testing.T, name string) (*Config, error) {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	id := component.NewID(metadata.Type)
+	if name != "" {
+		id = component.NewIDWithName(metadata.Type, name)
+	}
+	sub, err := cm.Sub(id.String())
+	require.NoError(t, err)
+	cfg := createDefaultConfig().(*Config)
+	require.NoError(t, sub.Unmarshal(cfg))
+	return cfg, confmap.Validate(cfg)
+}
+
+func TestDefaultConfig(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	assert.Equal(t, ProtocolGRPC, cfg.Protocol)
+	assert.Equal(t, configcompression.TypeGzip, cfg.ClientConfig.Compression)
+	assert.Equal(t, 6, cfg.CompressionLevel)
+	assert.Equal(t, 5*time.Second, cfg.TimeoutConfig.Timeout)
+	assert.True(t, cfg.RetryConfig.Enabled)
+	assert.Equal(t, time.Second, cfg.RetryConfig.InitialInterval)
+	assert.Equal(t, 2.0, cfg.RetryConfig.Multiplier)
+	assert.Equal(t, 30*time.Second, cfg.RetryConfig.MaxInterval)
+	assert.Equal(t, 300*time.Second, cfg.RetryConfig.MaxElapsedTime)
+	q := cfg.QueueConfig.Get()
+	require.NotNil(t, q)
+	assert.Equal(t, exporterhelper.RequestSizerTypeItems, q.Sizer)
+	assert.EqualValues(t, 10000, q.QueueSize)
+	require.NotNil(t, q.Batch.Get())
+	assert.EqualValues(t, 1000, q.Batch.Get().MinSize)
+	assert.EqualValues(t, 1000, q.Batch.Get().MaxSize)
+	assert.Equal(t, 5, cfg.CircuitBreaker.FailureThreshold)
+	assert.Equal(t, 30*time.Second, cfg.CircuitBreaker.OpenDuration)
+	assert.Empty(t, cfg.DeadLetter.Directory)
+	// The default config only lacks an endpoint.
+	assert.ErrorContains(t, confmap.Validate(cfg), "endpoint")
+}
+
+func TestConfigFull(t *testing.T) {
+	cfg, err := loadConfig(t, "full")
+	require.NoError(t, err)
+	assert.Equal(t, "https://backend.example:4317", cfg.ClientConfig.Endpoint)
+	assert.Equal(t, 9, cfg.CompressionLevel)
+	assert.Equal(t, 10*time.Second, cfg.TimeoutConfig.Timeout)
+	v, ok := cfg.ClientConfig.Headers.Get("api-key")
+	require.True(t, ok)
+	assert.Equal(t, "secret-key", string(v))
+	q := cfg.QueueConfig.Get()
+	require.NotNil(t, q.StorageID)
+	assert.Equal(t, "file_storage", q.StorageID.String())
+	assert.EqualValues(t, 20000, q.QueueSize)
+	assert.EqualValues(t, 2000, q.Batch.Get().MaxSize)
+	assert.Equal(t, 3.0, cfg.RetryConfig.Multiplier)
+	assert.Equal(t, 3, cfg.CircuitBreaker.FailureThreshold)
+	assert.Equal(t, 10*time.Second, cfg.CircuitBreaker.OpenDuration)
+	assert.Equal(t, "/var/lib/otlpcol/dead-letter", cfg.DeadLetter.Directory)
+	assert.EqualValues(t, 1048576, cfg.DeadLetter.MaxBytes)
+	assert.False(t, cfg.DeadLetter.ReplayOnStart)
+}
+
+func TestConfigValidation(t *testing.T) {
+	tests := []struct {
+		name    string
+		wantErr string // empty: valid
+	}{
+		{name: ""},
+		{name: "full"},
+		{name: "http"},
+		{name: "bad_protocol", wantErr: `protocol: unknown protocol "thrift"`},
+		{name: "bad_level", wantErr: "compression_level: 12 is out of range 1-9"},
+		{name: "bad_compression", wantErr: `compression: "snappy" is not supported`},
+		{name: "negative_timeout", wantErr: "timeout: must not be negative"},
+		{name: "negative_open", wantErr: "circuit_breaker::open_duration: must be positive"},
+		{name: "bad_threshold", wantErr: "circuit_breaker::failure_threshold: must be at least 1"},
+		{name: "negative_max_bytes", wantErr: "dead_letter::max_bytes: must not be negative"},
+		{name: "no_endpoint", wantErr: "endpoint: must not be empty"},
+		{name: "http_no_scheme", wantErr: "endpoint: protocol http needs a URL"},
+		{name: "negative_retry", wantErr: "retry_on_failure"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadConfig(t, tt.name)
+			if tt.wantErr == "" {
+				assert.NoError(t, err)
+				return
+			}
+			assert.ErrorContains(t, err, tt.wantErr)
+		})
+	}
+}
+
+func TestHeadersFromEnvShape(t *testing.T) {
+	// `headers: {api-key: ${env:API_KEY}}` arrives as a map after expansion.
+	cfg := createDefaultConfig().(*Config)
+	conf := confmap.NewFromStringMap(map[string]any{
+		"endpoint": "backend:4317",
+		"headers":  map[string]any{"api-key": "from-env"},
+	})
+	require.NoError(t, conf.Unmarshal(cfg))
+	v, ok := cfg.ClientConfig.Headers.Get("api-key")
+	require.True(t, ok)
+	assert.Equal(t, "from-env", string(v))
+}

@@ -1,0 +1,321 @@
+// Package deadletter is the otlp_retry exporter's dead-letter directory: one
+// OTLP protobuf file per batch given up on (an Export*ServiceRequest, the
+// same bytes an OTLP/HTTP body carries), written atomically (temporary file,
+// fsync, rename), bounded in bytes with the oldest files removed first, and
+// replayed oldest first.
+//
+// File names sort by age: <unix nanos>-<sequence>-<items>.<signal>.pb.
+package deadletter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Signals a file can hold.
+const (
+	Traces  = "traces"
+	Metrics = "metrics"
+	Logs    = "logs"
+)
+
+const (
+	suffix    = ".pb"
+	tmpSuffix = ".tmp"
+)
+
+// ErrTooLarge is returned for a batch bigger than the whole directory bound.
+var ErrTooLarge = errors.New("batch larger than dead_letter::max_bytes")
+
+// Entry is one spooled batch.
+type Entry struct {
+	Name   string
+	Signal string
+	Items  int
+	Size   int64
+}
+
+// Store is a bounded dead-letter directory, shared by every exporter
+// instance that names the same directory (see Acquire).
+type Store struct {
+	dir      string
+	maxBytes int64
+
+	mu    sync.Mutex
+	files []Entry // oldest first
+	size  int64
+	seq   uint64
+	refs  int
+}
+
+var (
+	registryMu sync.Mutex
+	registry   = map[string]*Store{}
+)
+
+// Acquire opens dir (creating it, checking it is writable, removing
+// half-written files) or returns the Store already open for it. Each
+// Acquire must be paired with a Release.
+func Acquire(dir string, maxBytes int64) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if s, ok := registry[abs]; ok {
+		s.refs++
+		return s, nil
+	}
+	s, err := open(abs, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	s.refs = 1
+	registry[abs] = s
+	return s, nil
+}
+
+// Release gives back a Store obtained from Acquire.
+func (s *Store) Release() {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	s.refs--
+	if s.refs == 0 {
+		delete(registry, s.dir)
+	}
+}
+
+func open(dir string, maxBytes int64) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("cannot create: %w", err)
+	}
+	probe, err := os.CreateTemp(dir, ".probe-*"+tmpSuffix)
+	if err != nil {
+		return nil, fmt.Errorf("not writable: %w", err)
+	}
+	_ = probe.Close()
+	_ = os.Remove(probe.Name())
+	s := &Store{dir: dir, maxBytes: maxBytes}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, de := range ents {
+		name := de.Name()
+		if strings.HasSuffix(name, tmpSuffix) {
+			_ = os.Remove(filepath.Join(dir, name))
+			continue
+		}
+		e, ok := parseName(name)
+		if !ok {
+			continue
+		}
+		info, err := de.Info()
+		if err != nil {
+			continue
+		}
+		e.Size = info.Size()
+		s.files = append(s.files, e)
+		s.size += e.Size
+	}
+	sort.Slice(s.files, func(i, j int) bool { return s.files[i].Name < s.files[j].Name })
+	return s, nil
+}
+
+func parseName(name string) (Entry, bool) {
+	if !strings.HasSuffix(name, suffix) {
+		return Entry{}, false
+	}
+	base := strings.TrimSuffix(name, suffix)
+	dot := strings.LastIndexByte(base, '.')
+	if dot < 0 {
+		return Entry{}, false
+	}
+	signal := base[dot+1:]
+	if signal != Traces && signal != Metrics && signal != Logs {
+		return Entry{}, false
+	}
+	parts := strings.Split(base[:dot], "-")
+	if len(parts) != 3 {
+		return Entry{}, false
+	}
+	items, err := strconv.Atoi(parts[2])
+	if err != nil {
+		return Entry{}, false
+	}
+	return Entry{Name: name, Signal: signal, Items: items}, true
+}
+
+// Dir is the directory's absolute path.
+func (s *Store) Dir() string { return s.dir }
+
+// Write spools one batch. To stay under max_bytes it first removes the
+// oldest files and returns them (they are lost, and must be counted).
+func (s *Store) Write(signal string, items int, payload []byte) (evicted []Entry, err error) {
+	size := int64(len(payload))
+	if s.maxBytes > 0 && size > s.maxBytes {
+		return nil, ErrTooLarge
+	}
+	s.mu.Lock()
+	s.seq++
+	name := fmt.Sprintf("%020d-%06d-%d.%s%s", time.Now().UnixNano(), s.seq%1_000_000, items, signal, suffix)
+	s.mu.Unlock()
+
+	tmp := filepath.Join(s.dir, name+tmpSuffix)
+	if err := writeSync(tmp, payload); err != nil {
+		_ = os.Remove(tmp)
+		return nil, err
+	}
+
+	s.mu.Lock()
+	for s.maxBytes > 0 && s.size+size > s.maxBytes && len(s.files) > 0 {
+		old := s.files[0]
+		s.files = s.files[1:]
+		s.size -= old.Size
+		_ = os.Remove(filepath.Join(s.dir, old.Name))
+		evicted = append(evicted, old)
+	}
+	if err := os.Rename(tmp, filepath.Join(s.dir, name)); err != nil {
+		s.mu.Unlock()
+		_ = os.Remove(tmp)
+		return evicted, err
+	}
+	e := Entry{Name: name, Signal: signal, Items: items, Size: size}
+	// Names embed the time, so appending keeps the slice sorted except for
+	// writers racing within the lock-free part above: insert in place.
+	i := sort.Search(len(s.files), func(i int) bool { return s.files[i].Name > name })
+	s.files = append(s.files, Entry{})
+	copy(s.files[i+1:], s.files[i:])
+	s.files[i] = e
+	s.size += size
+	s.mu.Unlock()
+	return evicted, nil
+}
+
+func writeSync(path string, payload []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o640)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(payload); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// Oldest returns up to n spooled entries of signal ("" for all), oldest first.
+func (s *Store) Oldest(signal string, n int) []Entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Entry
+	for _, e := range s.files {
+		if signal == "" || e.Signal == signal {
+			out = append(out, e)
+			if len(out) == n {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// Read returns the payload of e.
+func (s *Store) Read(e Entry) ([]byte, error) {
+	return os.ReadFile(filepath.Join(s.dir, e.Name))
+}
+
+// Remove deletes e (after it was replayed).
+func (s *Store) Remove(e Entry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, f := range s.files {
+		if f.Name == e.Name {
+			s.files = append(s.files[:i], s.files[i+1:]...)
+			s.size -= f.Size
+			break
+		}
+	}
+	err := os.Remove(filepath.Join(s.dir, e.Name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// Len is the number of spooled files; Bytes their total size.
+func (s *Store) Len() int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.files) }
+
+// Bytes is the total size of the spooled files.
+func (s *Store) Bytes() int64 { s.mu.Lock(); defer s.mu.Unlock(); return s.size }
+
+// SendFunc sends one spooled batch; a nil error means the backend has it.
+type SendFunc func(ctx context.Context, e Entry, payload []byte) error
+
+// ReplayStats says what a replay did.
+type ReplayStats struct {
+	Files int
+	Items int
+	Bytes int64
+}
+
+// Replay sends the spooled files of signal ("" for all), oldest first,
+// removing each one once send succeeded. It stops at the first error (the
+// file stays for the next replay) or when ctx ends.
+func (s *Store) Replay(ctx context.Context, signal string, send SendFunc) (ReplayStats, error) {
+	var st ReplayStats
+	for {
+		batch := s.Oldest(signal, 16)
+		if len(batch) == 0 {
+			return st, nil
+		}
+		for _, e := range batch {
+			if err := ctx.Err(); err != nil {
+				return st, err
+			}
+			payload, err := s.Read(e)
+			if errors.Is(err, os.ErrNotExist) {
+				_ = s.Remove(e)
+				continue
+			}
+			if err != nil {
+				return st, err
+			}
+			if err := send(ctx, e, payload); err != nil {
+				return st, fmt.Errorf("replay %s: %w", e.Name, err)
+			}
+			if err := s.Remove(e); err != nil {
+				return st, err
+			}
+			st.Files++
+			st.Items += e.Items
+			st.Bytes += e.Size
+		}
+	}
+}
+
+// Replay opens dir and sends its files oldest first through send, deleting
+// each one once it was accepted. It is the library entry point for replaying
+// a dead-letter directory outside the exporter (the exporter itself replays
+// on start and after the backend recovers).
+func Replay(ctx context.Context, dir string, send SendFunc) (ReplayStats, error) {
+	s, err := Acquire(dir, 0)
+	if err != nil {
+		return ReplayStats{}, err
+	}
+	defer s.Release()
+	return s.Replay(ctx, "", send)
+}

@@ -1,0 +1,109 @@
+package otlpretryexporter
+
+import (
+	"fmt"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/deadletter"
+)
+
+// request is one batch of one signal on its way out, across attempts.
+type request struct {
+	signal  string
+	items   int
+	traces  ptrace.Traces
+	metrics pmetric.Metrics
+	logs    plog.Logs
+	// body is the marshalled Export*ServiceRequest, filled on first need
+	// (HTTP, dead letter, replay) and reused by every later attempt.
+	body []byte
+	// wire is body compressed (HTTP), reused across attempts.
+	wire []byte
+}
+
+func tracesRequest(td ptrace.Traces) *request {
+	return &request{signal: deadletter.Traces, items: td.SpanCount(), traces: td}
+}
+
+func metricsRequest(md pmetric.Metrics) *request {
+	return &request{signal: deadletter.Metrics, items: md.DataPointCount(), metrics: md}
+}
+
+func logsRequest(ld plog.Logs) *request {
+	return &request{signal: deadletter.Logs, items: ld.LogRecordCount(), logs: ld}
+}
+
+// requestFromBody decodes a spooled Export*ServiceRequest.
+func requestFromBody(signal string, body []byte) (*request, error) {
+	switch signal {
+	case deadletter.Traces:
+		req := ptraceotlp.NewExportRequest()
+		if err := req.UnmarshalProto(body); err != nil {
+			return nil, err
+		}
+		r := tracesRequest(req.Traces())
+		r.body = body
+		return r, nil
+	case deadletter.Metrics:
+		req := pmetricotlp.NewExportRequest()
+		if err := req.UnmarshalProto(body); err != nil {
+			return nil, err
+		}
+		r := metricsRequest(req.Metrics())
+		r.body = body
+		return r, nil
+	case deadletter.Logs:
+		req := plogotlp.NewExportRequest()
+		if err := req.UnmarshalProto(body); err != nil {
+			return nil, err
+		}
+		r := logsRequest(req.Logs())
+		r.body = body
+		return r, nil
+	}
+	return nil, fmt.Errorf("unknown signal %q", signal)
+}
+
+// marshal returns the Export*ServiceRequest protobuf bytes.
+func (r *request) marshal() ([]byte, error) {
+	if r.body != nil {
+		return r.body, nil
+	}
+	var err error
+	switch r.signal {
+	case deadletter.Traces:
+		r.body, err = ptraceotlp.NewExportRequestFromTraces(r.traces).MarshalProto()
+	case deadletter.Metrics:
+		r.body, err = pmetricotlp.NewExportRequestFromMetrics(r.metrics).MarshalProto()
+	default:
+		r.body, err = plogotlp.NewExportRequestFromLogs(r.logs).MarshalProto()
+	}
+	return r.body, err
+}
+
+// protoSize is the size of the marshalled request, without marshalling.
+func (r *request) protoSize() int {
+	if r.body != nil {
+		return len(r.body)
+	}
+	switch r.signal {
+	case deadletter.Traces:
+		return (&ptrace.ProtoMarshaler{}).TracesSize(r.traces)
+	case deadletter.Metrics:
+		return (&pmetric.ProtoMarshaler{}).MetricsSize(r.metrics)
+	default:
+		return (&plog.ProtoMarshaler{}).LogsSize(r.logs)
+	}
+}
+
+// partial is what an OTLP partial success said.
+type partial struct {
+	rejected int64
+	message  string
+}
