@@ -456,6 +456,7 @@ func TestStartErrors(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "health: tls:")
 	assert.Contains(t, err.Error(), "missing.crt")
+	t.Log(err)
 
 	cfg = testConfig()
 	cfg.ServerConfig.Auth = configoptional.Some(confighttpAuth("bearertokenauth"))
@@ -464,6 +465,7 @@ func TestStartErrors(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "health: cannot set up the HTTP server")
 	assert.Contains(t, err.Error(), "bearertokenauth")
+	t.Log(err)
 }
 
 func confighttpAuth(name string) confighttp.AuthConfig {
