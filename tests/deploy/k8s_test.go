@@ -318,15 +318,19 @@ func TestWorkloadPodRules(t *testing.T) {
 					t.Error("/tmp must be writable")
 				}
 			}
-			if dir, ok := at(cfg, "extensions", "file_storage/queue", "directory").(string); ok {
+			for _, key := range [][]string{{"extensions", "file_storage/queue", "directory"}, {"exporters", "otlp_retry", "dead_letter", "directory"}} {
+				dir, ok := at(cfg, key...).(string)
+				if !ok {
+					continue
+				}
 				mounted := false
 				for _, m := range c.VolumeMounts {
-					if m.MountPath == dir && !m.ReadOnly {
+					if (dir == m.MountPath || strings.HasPrefix(dir, m.MountPath+"/")) && !m.ReadOnly {
 						mounted = true
 					}
 				}
 				if !mounted {
-					t.Errorf("file_storage directory %s is not a writable volume mount", dir)
+					t.Errorf("%s %s is not on a writable volume", strings.Join(key, "::"), dir)
 				}
 			}
 
