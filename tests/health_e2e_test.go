@@ -53,9 +53,8 @@ func getStatus(t *testing.T, c *harness.Collector) healthStatus {
 
 func getCode(t *testing.T, url string) int {
 	t.Helper()
-	code, body, err := harness.Get(url)
+	code, _, err := harness.Get(url)
 	require.NoError(t, err, url)
-	_ = body
 	return code
 }
 
@@ -147,7 +146,11 @@ func TestHealthProbesMetricsAndDrain(t *testing.T) {
 	for name := range directNames {
 		assert.True(t, proxiedNames[name], "series %s of the telemetry endpoint is missing from /metrics", name)
 	}
-	for _, name := range []string{"otelcol_receiver_accepted_spans_total", "otelcol_exporter_sent_spans_total", "otelcol_process_uptime_seconds_total"} {
+	for _, name := range []string{
+		"otelcol_receiver_accepted_spans_total", "otelcol_processor_incoming_items_total",
+		"otelcol_exporter_sent_spans_total", "otelcol_process_uptime_seconds_total",
+		"otlp_traces_total", // trace_registry
+	} {
 		assert.True(t, proxiedNames[name], "/metrics lacks %s", name)
 	}
 
@@ -278,6 +281,17 @@ func TestHealthExporterOutage(t *testing.T) {
 	require.Equal(t, "ok", exp.Status)
 	require.Contains(t, exp.LastError, "backend down", "the last error stays visible after recovery")
 	require.Greater(t, sink.SpanCount(), 1, "data sent during the outage arrives after it")
+
+	// otlp_retry's own series are served on /metrics too.
+	_, proxied, err := harness.Get(c.HealthURL("/metrics"))
+	require.NoError(t, err)
+	retrySeries := 0
+	for name := range metricNames(proxied) {
+		if strings.HasPrefix(name, "otelcol_otlp_retry_") {
+			retrySeries++
+		}
+	}
+	require.NotZero(t, retrySeries, "/metrics lacks otlp_retry's series")
 
 	cancel()
 	wg.Wait()
