@@ -240,10 +240,19 @@ func startSinkGateway(t *testing.T, sink *harness.Sink, set ...string) *harness.
 }
 
 // metric scrapes the collector's internal telemetry for one series (sum of
-// matching samples, 0 when absent).
+// matching samples, 0 when absent). A counter is found under its plain name
+// and under name_total: configs/gateway.yaml keeps Prometheus' type suffix,
+// the test configs here do not.
 func metric(t *testing.T, c *harness.Collector, name string, labels ...string) float64 {
 	t.Helper()
-	v, _ := harness.MetricValue(t, c.TelemetryURL(), name, labels...)
+	_, body, err := harness.Get(c.TelemetryURL())
+	if err != nil {
+		t.Fatalf("scrape %s: %v", c.TelemetryURL(), err)
+	}
+	if v, ok := harness.SumSamples(body, name, labels...); ok {
+		return v
+	}
+	v, _ := harness.SumSamples(body, name+"_total", labels...)
 	return v
 }
 
