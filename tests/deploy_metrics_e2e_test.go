@@ -1,0 +1,160 @@
+package tests
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/consumer/consumererror"
+
+	"github.com/otlpcol/otlpcol/tests/deploy"
+	"github.com/otlpcol/otlpcol/tests/harness"
+)
+
+// TestEveryMonitoredMetricIsExposed runs configs/gateway.yaml for real, drives
+// it through the situations the alerts are about (healthy traffic, a backend
+// that refuses, a backend that is down with a tiny queue, a starved memory
+// limiter), and fails if any metric named by deploy/monitoring's rules or
+// dashboard is missing from the health extension's /metrics (what
+// Prometheus scrapes) or from the internal telemetry endpoint.
+func TestEveryMonitoredMetricIsExposed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs bin/otlpcol")
+	}
+	names, err := deploy.MetricNames(harness.RepoRoot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := harness.StartSink(t)
+	start := func(name string, set ...string) *harness.Collector {
+		dir := t.TempDir()
+		base := []string{
+			"extensions::file_storage/queue::directory=" + filepath.Join(dir, "queue"),
+			"extensions::file_storage/queue::compaction::directory=" + filepath.Join(dir, "queue"),
+			"exporters::otlp_retry::dead_letter::directory=" + filepath.Join(dir, "deadletter"),
+			"exporters::otlp_retry::tls::insecure=true",
+			"processors::trace_registry::idle_timeout=1s",
+			"processors::trace_registry::max_traces=20",
+			"processors::batch::timeout=10ms",
+			"extensions::health::drain_delay=0s",
+		}
+		c := harness.Start(t, harness.Config("gateway.yaml"), harness.Options{
+			Set: append(base, set...),
+			Env: []string{"OTLP_ENDPOINT=" + sink.GRPCEndpoint(), "API_KEY=e2e"},
+		})
+		c.WaitReady(30 * time.Second)
+		t.Logf("%s: health :%d telemetry :%d", name, c.HealthPort, c.TelemetryPort)
+		return c
+	}
+
+	// Healthy traffic, then a backend that refuses permanently: sent and
+	// failed counts, retries' reasons, the dead letter, registry metrics.
+	healthy := start("healthy")
+	sendAll(t, healthy, 1)
+	if got := sink.WaitSpans(90, 30*time.Second); got < 90 {
+		t.Errorf("sink got %d spans of 90", got)
+	}
+	sink.SetFailure(consumererror.NewPermanent(errors.New("backend refuses")))
+	sendAll(t, healthy, 2)
+
+	// A backend that hangs (it accepts connections and never answers), a
+	// small queue and no dead letter: retries, a full queue (enqueue
+	// failures), dropped items, the circuit opening.
+	hang, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hang.Close() })
+	down := harness.StartSink(t)
+	down.SetFailure(errors.New("backend unavailable"))
+	outage := start("outage",
+		"exporters::otlp_retry::endpoint="+hang.Addr().String(),
+		"exporters::otlp_retry::dead_letter::directory=",
+		"exporters::otlp_retry::timeout=2s",
+		"exporters::otlp_retry::sending_queue::storage=null",
+		"exporters::otlp_retry::sending_queue::num_consumers=1",
+		"exporters::otlp_retry::sending_queue::queue_size=200",
+		"exporters::otlp_retry::sending_queue::batch::min_size=10",
+		"exporters::otlp_retry::sending_queue::batch::max_size=50",
+		"exporters::otlp_retry::retry_on_failure::initial_interval=10ms",
+		"exporters::otlp_retry::retry_on_failure::max_interval=100ms",
+		"exporters::otlp_retry::retry_on_failure::max_elapsed_time=1s",
+		"exporters::otlp_retry::circuit_breaker::failure_threshold=2",
+	)
+	// The same against a backend that refuses at once: fast failures.
+	refusing := start("refusing",
+		"exporters::otlp_retry::endpoint="+down.GRPCEndpoint(),
+		"exporters::otlp_retry::dead_letter::directory=",
+		"exporters::otlp_retry::retry_on_failure::initial_interval=10ms",
+		"exporters::otlp_retry::retry_on_failure::max_interval=100ms",
+		"exporters::otlp_retry::retry_on_failure::max_elapsed_time=1s",
+		"exporters::otlp_retry::circuit_breaker::failure_threshold=2",
+	)
+
+	// A memory limiter below the heap: everything is refused.
+	starved := start("starved",
+		"processors::memory_limiter::limit_percentage=0",
+		"processors::memory_limiter::spike_limit_percentage=0",
+		"processors::memory_limiter::limit_mib=2",
+		"processors::memory_limiter::spike_limit_mib=1",
+	)
+
+	all := []*harness.Collector{healthy, outage, refusing, starved}
+	var missingHealth, missingTelemetry []string
+	deadline := time.Now().Add(60 * time.Second)
+	for round := 0; ; round++ {
+		sendAll(t, outage, 10+round)
+		sendAll(t, refusing, 50+round)
+		sendAll(t, starved, 100+round)
+		if round%5 == 0 {
+			sendAll(t, healthy, 200+round)
+		}
+		health, tel := map[string]bool{}, map[string]bool{}
+		for _, c := range all {
+			for n := range scrapeNames(t, c.HealthURL("/metrics")) {
+				health[n] = true
+			}
+			for n := range scrapeNames(t, c.TelemetryURL()) {
+				tel[n] = true
+			}
+		}
+		missingHealth, missingTelemetry = missing(names, health), missing(names, tel)
+		if len(missingHealth)+len(missingTelemetry) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if len(missingHealth) > 0 {
+		t.Errorf("named in deploy/monitoring but not on the health extension's /metrics:\n%s", describe(names, missingHealth))
+	}
+	if len(missingTelemetry) > 0 {
+		t.Errorf("named in deploy/monitoring but not on the internal telemetry endpoint:\n%s", describe(names, missingTelemetry))
+	}
+}
+
+func missing(names map[string][]string, exposed map[string]bool) []string {
+	var out []string
+	for n := range names {
+		if _, ext := deploy.External[n]; ext {
+			continue
+		}
+		if !exposed[n] {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func describe(names map[string][]string, list []string) string {
+	var b strings.Builder
+	for _, n := range list {
+		fmt.Fprintf(&b, "  %s (used by %s)\n", n, strings.Join(names[n], ", "))
+	}
+	return b.String()
+}
