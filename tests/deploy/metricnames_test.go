@@ -3,6 +3,8 @@ package deploy
 import (
 	"slices"
 	"testing"
+
+	networking "istio.io/api/networking/v1alpha3"
 )
 
 func TestExprMetrics(t *testing.T) {
@@ -21,5 +23,16 @@ func TestMetricNamesFound(t *testing.T) {
 		if _, ok := names[n]; !ok {
 			t.Errorf("%s not extracted; got %v", n, names)
 		}
+	}
+}
+
+// The decoders really are strict: an unknown field fails.
+func TestStrictDecodersRejectUnknownFields(t *testing.T) {
+	dep := []byte(`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"x"},"spec":{"replicas":1,"circuitBreaker":{}}}`)
+	if _, _, err := k8sDecoder.Decode(dep, nil, nil); err == nil {
+		t.Error("k8s decoder accepted an unknown field")
+	}
+	if err := protoStrict([]byte(`{"host":"x","trafficPolicy":{"circuitBreaker":{}}}`), &networking.DestinationRule{}); err == nil {
+		t.Error("Istio decoder accepted DestinationRule.trafficPolicy.circuitBreaker")
 	}
 }
