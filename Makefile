@@ -16,7 +16,7 @@ all: build
 
 ## generate: regenerate distribution/ from builder-config.yaml with ocb
 generate:
-	@echo ">> generating distribution/ from builder-config.yaml (ocb $$($(GO) tool builder version 2>/dev/null | awk '{print $$NF}'))"
+	@echo ">> generating distribution/ from builder-config.yaml with ocb (go tool builder)"
 	@$(GO) tool builder --config builder-config.yaml --skip-compilation
 
 ## build: generate, then compile a static, trimmed bin/otlpcol
