@@ -1,0 +1,5 @@
+package reliability
+
+import "syscall"
+
+const sigterm = syscall.SIGTERM
