@@ -40,7 +40,7 @@ func TestEveryMonitoredMetricIsExposed(t *testing.T) {
 			"exporters::otlp_retry::tls::insecure=true",
 			"processors::trace_registry::idle_timeout=1s",
 			"processors::trace_registry::max_traces=20",
-			"processors::batch::timeout=10ms",
+			"exporters::otlp_retry::sending_queue::batch::flush_timeout=10ms",
 			"extensions::health::drain_delay=0s",
 		}
 		c := harness.Start(t, harness.Config("gateway.yaml"), harness.Options{

@@ -28,7 +28,7 @@ func TestAgentGatewayTopology(t *testing.T) {
 			"extensions::file_storage/queue::compaction::directory=" + filepath.Join(dir, "queue"),
 			"exporters::otlp_retry::dead_letter::directory=" + filepath.Join(dir, "deadletter"),
 			"exporters::otlp_retry::tls::insecure=true",
-			"processors::batch::timeout=10ms",
+			"exporters::otlp_retry::sending_queue::batch::flush_timeout=10ms",
 		},
 		Env: []string{"OTLP_ENDPOINT=" + sink.GRPCEndpoint(), "API_KEY=e2e"},
 	})
