@@ -48,7 +48,15 @@ func record(t *testing.T) *outcome {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	fmt.Print(outcomeTable())
+	table := outcomeTable()
+	fmt.Print(table)
+	// go test shows a passing package's output only with -v: the table
+	// also goes to $OTLPCOL_RELIABILITY_TABLE when set.
+	if path := os.Getenv("OTLPCOL_RELIABILITY_TABLE"); path != "" && table != "" {
+		if err := os.WriteFile(path, []byte(table), 0o644); err != nil {
+			fmt.Fprintf(os.Stderr, "writing %s: %v\n", path, err)
+		}
+	}
 	os.Exit(code)
 }
 
