@@ -30,21 +30,23 @@ func FuzzParseRetryAfter(f *testing.F) {
 		"0", "1", "30", " 5 ", "-1", "1.5", "", "abc", "120s",
 		"Wed, 25 Nov 2026 12:00:30 GMT", "Wed, 25 Nov 2026 11:00:00 GMT", "Wednesday, 25-Nov-26 12:01:00 GMT",
 		"Wed Nov 25 12:00:10 2026", "9223372036", "99999999999999999999",
+		"9227000000", // overflowed to a negative delay before the clamp
+		"Fri, 31 Dec 9999 23:59:59 GMT",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
 		d := parseRetryAfter(v, now)
-		if d < 0 {
-			t.Fatalf("parseRetryAfter(%q) = %s, negative", v, d)
+		if d < 0 || d > maxRetryAfter {
+			t.Fatalf("parseRetryAfter(%q) = %s, outside [0, %s]", v, d, maxRetryAfter)
 		}
 		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 && n <= 1<<30 {
-			if d != time.Duration(n)*time.Second {
-				t.Fatalf("parseRetryAfter(%q) = %s, want %ds", v, d, n)
+			if want := min(time.Duration(n)*time.Second, maxRetryAfter); d != want {
+				t.Fatalf("parseRetryAfter(%q) = %s, want %s", v, d, want)
 			}
 		}
 		if at, err := http.ParseTime(strings.TrimSpace(v)); err == nil {
-			if want := at.Sub(now); want > 0 && d != want {
+			if want := min(at.Sub(now), maxRetryAfter); want > 0 && d != want {
 				t.Fatalf("parseRetryAfter(%q) = %s, want %s", v, d, want)
 			}
 		}

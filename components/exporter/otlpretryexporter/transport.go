@@ -222,19 +222,28 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.Atoi(v); err == nil {
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
 		if secs < 0 {
 			return 0
+		}
+		// Clamp before multiplying: a huge value would overflow into a
+		// negative or wrapped duration (found by FuzzParseRetryAfter).
+		if secs > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter
 		}
 		return time.Duration(secs) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := t.Sub(now); d > 0 {
-			return d
+			return min(d, maxRetryAfter)
 		}
 	}
 	return 0
 }
+
+// maxRetryAfter bounds a server's Retry-After. Anything near it is beyond
+// any sane retry budget anyway, so the batch goes to the dead letter.
+const maxRetryAfter = 24 * time.Hour
 
 // httpStatusError is a non-2xx OTLP/HTTP answer.
 type httpStatusError struct {
