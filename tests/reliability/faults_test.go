@@ -307,15 +307,12 @@ func deadLetterScenario(t *testing.T, sink *harness.Sink, c *harness.Collector, 
 
 // TestFaultSIGKILLUnderLoad: as TestFaultSIGKILLPersistentQueue, but the
 // kill comes while clients are still sending. Expected (the issue's "lose
-// nothing accepted"): zero loss after the restart. What the batch
-// processor holds (up to its 200ms timeout) when the process dies was
-// already answered OK and is lost.
+// nothing accepted"): zero loss after the restart. The gateway has no batch
+// processor (it would answer OK while holding spans in memory): each request
+// is in the persistent queue before the client hears OK.
 func TestFaultSIGKILLUnderLoad(t *testing.T) {
 	needBinary(t)
 	o := record(t)
-	pending(t, "no accepted-but-unqueued window in configs/gateway.yaml: the batch processor answers OK and "+
-		"holds spans in memory for up to 200ms before they reach the persistent queue (move batching into "+
-		"otlp_retry's sending_queue::batch and drop the batch processor from the gateway's pipelines)")
 	sink := harness.StartSink(t)
 	sink.SetFailure(outage)
 	dir := t.TempDir()
