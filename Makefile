@@ -8,9 +8,10 @@ VERSION    := $(shell sed -n 's/^  version: *//p' builder-config.yaml)
 COMMIT     := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 IMAGE      ?= otlpcol:$(VERSION)
 GOVULNCHECK ?= v1.9.0
+FUZZTIME   ?= 5s
 GOFILES     = $(shell git ls-files --cached --others --exclude-standard '*.go' | grep -v '^distribution/')
 
-.PHONY: all build generate run test deps bench lint fmt validate vuln docker docker-push check-generated clean
+.PHONY: all build generate run test test-e2e fuzz deps bench lint fmt validate vuln docker docker-push check-generated clean
 
 all: build
 
@@ -31,12 +32,38 @@ run: build
 	@echo ">> running $(BIN) --config $(CONFIG) (Ctrl-C stops it)"
 	@./$(BIN) --config $(CONFIG)
 
-## test: every test: lint, drift check, unit tests, then the tests that run bin/otlpcol
+## test: every test: lint, drift check, unit tests, the tests that run bin/otlpcol, fuzzing
 test: deps lint check-generated build
-	@echo ">> go test ./... (unit, end-to-end and deploy validation)"
-	@$(GO) test -count=1 -timeout 45m ./...
+	@echo ">> go test ./... (unit, end-to-end, reliability, deploy validation; fuzz seed corpora)"
+	@mkdir -p bin
+	@OTLPCOL_RELIABILITY_TABLE=$(CURDIR)/bin/reliability.md $(GO) test -count=1 -timeout 45m ./...
+	@cat bin/reliability.md
 	@echo ">> go test ./tests/ci (Dockerfile and CI workflow checks, a module of their own)"
 	@cd tests/ci && $(GO) test -count=1 ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
+
+## test-e2e: the long fault scenarios (30 s backend outage, 20 s replica stop), with their table
+test-e2e: build
+	@echo ">> long reliability scenarios (about 2 minutes)"
+	@mkdir -p bin
+	@OTLPCOL_RELIABILITY_LONG=1 OTLPCOL_RELIABILITY_TABLE=$(CURDIR)/bin/reliability-long.md \
+		$(GO) test -count=1 -timeout 20m ./tests/reliability/
+	@cat bin/reliability-long.md
+
+## fuzz: a short coverage-guided run of every fuzz target (FUZZTIME each)
+fuzz:
+	@set -eo pipefail; for t in \
+		FuzzParseTraceID:./components/extension/healthextension \
+		FuzzConfigUnmarshal:./components/extension/healthextension \
+		FuzzConfigUnmarshal:./components/processor/traceregistryprocessor \
+		FuzzParseRetryAfter:./components/exporter/otlpretryexporter \
+		FuzzRequestFromBody:./components/exporter/otlpretryexporter \
+		FuzzConfigUnmarshal:./components/exporter/otlpretryexporter \
+		FuzzParseName:./components/exporter/otlpretryexporter/internal/deadletter \
+		FuzzReplayDir:./components/exporter/otlpretryexporter/internal/deadletter; do \
+		echo ">> fuzz $${t%%:*} in $${t#*:} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime=$(FUZZTIME) "$${t#*:}" | tail -1; \
+	done
 
 ## deps: install the Debian packages the tests use when missing (promtool)
 deps:
