@@ -32,12 +32,12 @@ func (r *report) chart(path string) error {
 	}
 	title := fmt.Sprintf("otlpcol make bench, %s, %d cores %s, load average %s at start",
 		r.Date.Format("2006-01-02"), r.Machine.Cores, r.Machine.CPU, r.Machine.LoadAvg)
-	spans, err := r.barPlot(ok, func(res result) float64 { return res.SpansPerSec / 1000 },
+	spans, err := r.barPlot(ok, true, func(res result) float64 { return res.SpansPerSec / 1000 },
 		aimSpansRatio, "%.0fk")
 	if err != nil {
 		return err
 	}
-	cpu, err := r.barPlot(ok, func(res result) float64 { return res.CPUPerM },
+	cpu, err := r.barPlot(ok, false, func(res result) float64 { return res.CPUPerM },
 		aimCPURatio, "%.2f")
 	if err != nil {
 		return err
@@ -59,7 +59,7 @@ func (r *report) chart(path string) error {
 	legend := head
 	legend.Font.Size = vg.Points(10)
 	full.FillText(legend, vg.Point{X: mid, Y: full.Max.Y - vg.Points(24)},
-		fmt.Sprintf("bars: light grey ceiling (receive only), dark grey stock, blue otlpcol gateway; dashed lines: stock level (grey) and the aim (green, %.2fx spans/s, %.2fx CPU)",
+		fmt.Sprintf("bars: light grey ceiling (receive only), dark grey stock, blue otlpcol gateway; dashed: stock level (grey), aim (green, %.2fx spans/s, %.2fx CPU); * other processes took over 10%% of the cores",
 			aimSpansRatio, aimCPURatio))
 	dc := draw.Crop(full, 0, 0, 0, -vg.Points(40))
 	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 6, PadTop: vg.Millimeter * 2,
@@ -80,7 +80,7 @@ func (r *report) chart(path string) error {
 	return f.Close()
 }
 
-func (r *report) barPlot(results []result, value func(result) float64, aim float64, labelFmt string) (*plot.Plot, error) {
+func (r *report) barPlot(results []result, markNoisy bool, value func(result) float64, aim float64, labelFmt string) (*plot.Plot, error) {
 	p := plot.New()
 	p.Y.Min = 0
 	names := make([]string, len(results))
@@ -115,6 +115,9 @@ func (r *report) barPlot(results []result, value func(result) float64, aim float
 		p.Add(bars)
 		labels.XYs = append(labels.XYs, plotter.XY{X: float64(i), Y: value(res)})
 		label := fmt.Sprintf(labelFmt, value(res))
+		if markNoisy && res.OtherCores > 0.1*float64(r.Machine.Cores) {
+			label += "*"
+		}
 		if st := r.stock(); st != nil && value(*st) > 0 && res.Name != "stock" {
 			label += fmt.Sprintf("\n%.2fx", value(res)/value(*st))
 		}
