@@ -28,6 +28,7 @@ type collector struct {
 	err           error
 	receiverPort  int
 	telemetryPort int
+	dataDir       string // BENCH_DATA_DIR: the persistent queue's directory
 }
 
 // startCollector runs bin --config config with the bench's ports and extra
@@ -41,8 +42,12 @@ func startCollector(bin, config string, sinkGRPC, sinkHTTP int, env []string) (*
 	if c.telemetryPort, err = freePort(); err != nil {
 		return nil, err
 	}
+	if c.dataDir, err = os.MkdirTemp("", "otlpcol-bench-"); err != nil {
+		return nil, err
+	}
 	c.cmd = exec.Command(bin, "--config", config)
 	c.cmd.Env = append(os.Environ(),
+		"BENCH_DATA_DIR="+c.dataDir,
 		fmt.Sprintf("BENCH_RECEIVER_PORT=%d", c.receiverPort),
 		fmt.Sprintf("BENCH_TELEMETRY_PORT=%d", c.telemetryPort),
 		fmt.Sprintf("BENCH_SINK_GRPC_PORT=%d", sinkGRPC),
@@ -170,6 +175,7 @@ func sumSamples(exposition, name string) (float64, bool) {
 
 // stop sends SIGTERM, waits up to timeout, then kills the process group.
 func (c *collector) stop(timeout time.Duration) error {
+	defer os.RemoveAll(c.dataDir)
 	if c.exited() {
 		return c.err
 	}
