@@ -1,12 +1,10 @@
 package tests
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -89,31 +87,11 @@ func sendAll(t *testing.T, c *harness.Collector, seed int) {
 	postOTLP(t, c.HTTPEndpoint(), "/v1/logs", lb)
 }
 
-// seriesNames returns the metric names (series names, histogram parts
-// included) of a Prometheus text exposition.
-func seriesNames(exposition string) map[string]bool {
-	out := map[string]bool{}
-	sc := bufio.NewScanner(strings.NewReader(exposition))
-	sc.Buffer(make([]byte, 1<<20), 1<<22)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		name := line
-		if i := strings.IndexAny(line, "{ "); i >= 0 {
-			name = line[:i]
-		}
-		out[name] = true
-	}
-	return out
-}
-
 func scrapeNames(t *testing.T, url string) map[string]bool {
 	t.Helper()
 	code, body, err := harness.Get(url)
 	if err != nil || code != http.StatusOK {
 		return map[string]bool{}
 	}
-	return seriesNames(body)
+	return harness.SeriesNames(body)
 }

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -58,32 +57,9 @@ func getCode(t *testing.T, url string) int {
 	return code
 }
 
-// metricNames lists the series names in a Prometheus text exposition.
-func metricNames(exposition string) map[string]bool {
-	names := map[string]bool{}
-	sc := bufio.NewScanner(strings.NewReader(exposition))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		name, _, _ := strings.Cut(line, "{")
-		name, _, _ = strings.Cut(name, " ")
-		names[name] = true
-	}
-	return names
-}
-
 func sendTrace(t *testing.T, endpoint, name string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	defer conn.Close()
-	_, err = ptraceotlp.NewGRPCClient(conn).Export(ctx, ptraceotlp.NewExportRequestFromTraces(oneSpan(name)))
-	require.NoError(t, err)
+	harness.ExportTraces(t, endpoint, oneSpan(name))
 }
 
 // TestHealthProbesMetricsAndDrain runs configs/local.yaml: /ready 200 once
@@ -141,7 +117,7 @@ func TestHealthProbesMetricsAndDrain(t *testing.T) {
 	code, proxied, err := harness.Get(c.HealthURL("/metrics"))
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, code)
-	directNames, proxiedNames := metricNames(direct), metricNames(proxied)
+	directNames, proxiedNames := harness.SeriesNames(direct), harness.SeriesNames(proxied)
 	require.NotEmpty(t, directNames)
 	for name := range directNames {
 		assert.True(t, proxiedNames[name], "series %s of the telemetry endpoint is missing from /metrics", name)
@@ -286,7 +262,7 @@ func TestHealthExporterOutage(t *testing.T) {
 	_, proxied, err := harness.Get(c.HealthURL("/metrics"))
 	require.NoError(t, err)
 	retrySeries := 0
-	for name := range metricNames(proxied) {
+	for name := range harness.SeriesNames(proxied) {
 		if strings.HasPrefix(name, "otelcol_otlp_retry_") {
 			retrySeries++
 		}

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -14,9 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/otlpcol/otlpcol/tests/harness"
 )
@@ -39,36 +35,15 @@ func otlpretryBatch(tag byte, batch, n int) ptrace.Traces {
 	return td
 }
 
-// otlpretrySend sends batches to the collector's OTLP gRPC receiver.
-func otlpretrySend(t *testing.T, endpoint string, batches ...ptrace.Traces) {
-	t.Helper()
-	conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	defer conn.Close()
-	client := ptraceotlp.NewGRPCClient(conn)
-	for _, td := range batches {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := client.Export(ctx, ptraceotlp.NewExportRequestFromTraces(td))
-		cancel()
-		require.NoError(t, err)
-	}
-}
-
 func otlpretryMetricNames(t *testing.T, c *harness.Collector) []string {
 	t.Helper()
 	_, body, err := harness.Get(c.TelemetryURL())
 	require.NoError(t, err)
-	seen := map[string]bool{}
-	for _, line := range strings.Split(body, "\n") {
-		if strings.HasPrefix(line, "otelcol_otlp_retry_") {
-			name, _, _ := strings.Cut(line, "{")
-			name, _, _ = strings.Cut(name, " ")
-			seen[name] = true
-		}
-	}
 	var names []string
-	for n := range seen {
-		names = append(names, n)
+	for n := range harness.SeriesNames(body) {
+		if strings.HasPrefix(n, "otelcol_otlp_retry_") {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	return names
@@ -90,7 +65,7 @@ func TestOTLPRetryOutageLosesNothing(t *testing.T) {
 	for b := 0; b < batches; b++ {
 		tds = append(tds, otlpretryBatch(0xa1, b, perBatch))
 	}
-	otlpretrySend(t, c.GRPCEndpoint(), tds...)
+	harness.ExportTraces(t, c.GRPCEndpoint(), tds...)
 
 	// The exporter retries against the failing sink...
 	deadline := time.Now().Add(30 * time.Second)
@@ -138,7 +113,7 @@ func TestOTLPRetryHTTPZstd(t *testing.T) {
 	for b := 0; b < batches; b++ {
 		tds = append(tds, otlpretryBatch(0xb2, b, perBatch))
 	}
-	otlpretrySend(t, c.GRPCEndpoint(), tds...)
+	harness.ExportTraces(t, c.GRPCEndpoint(), tds...)
 	require.Equal(t, batches*perBatch, sink.WaitSpans(batches*perBatch, 60*time.Second))
 	assert.Zero(t, sink.Duplicates())
 	in, _ := harness.MetricValue(t, c.TelemetryURL(), "otelcol_otlp_retry_uncompressed_bytes_total")

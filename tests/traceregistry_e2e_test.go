@@ -2,7 +2,6 @@ package tests
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,9 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/otlpcol/otlpcol/tests/harness"
 )
@@ -55,20 +51,6 @@ func registryBatch(spans ...registrySpan) ptrace.Traces {
 		}
 	}
 	return td
-}
-
-func exportTraces(t *testing.T, endpoint string, batches ...ptrace.Traces) {
-	t.Helper()
-	conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	defer conn.Close()
-	client := ptraceotlp.NewGRPCClient(conn)
-	for _, td := range batches {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := client.Export(ctx, ptraceotlp.NewExportRequestFromTraces(td))
-		cancel()
-		require.NoError(t, err)
-	}
 }
 
 // waitMetric polls the telemetry endpoint until series name (with labels)
@@ -132,7 +114,7 @@ func TestTraceRegistryEndToEnd(t *testing.T) {
 		registrySpan{trace: 6, span: 2, parent: 1, service: "backend", dur: time.Millisecond},
 	)
 	const traces, failed, spans = 6, 2, 10
-	exportTraces(t, c.GRPCEndpoint(), first, second)
+	harness.ExportTraces(t, c.GRPCEndpoint(), first, second)
 
 	waitMetric(t, c, traces, "otlp_traces_total")
 	// Past idle_timeout every trace is completed, none is active.
@@ -206,7 +188,7 @@ func TestTraceRegistryEndToEnd(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, code)
 
 	// A late span of a completed trace re-opens it without counting it again.
-	exportTraces(t, c.GRPCEndpoint(), registryBatch(
+	harness.ExportTraces(t, c.GRPCEndpoint(), registryBatch(
 		registrySpan{trace: 3, span: 2, parent: 1, service: "frontend", dur: time.Millisecond}))
 	waitMetric(t, c, 1, "otlp_traces_active")
 	waitMetric(t, c, 0, "otlp_traces_active")
@@ -229,7 +211,7 @@ func TestTraceRegistryEvictionEndToEnd(t *testing.T) {
 	for i := byte(1); i <= 10; i++ {
 		batch = append(batch, registrySpan{trace: i, span: 1, service: "frontend", err: i%5 == 0, dur: time.Millisecond})
 	}
-	exportTraces(t, c.GRPCEndpoint(), registryBatch(batch...))
+	harness.ExportTraces(t, c.GRPCEndpoint(), registryBatch(batch...))
 
 	waitMetric(t, c, 10, "otlp_traces_total")
 	waitMetric(t, c, 6, "otlp_traces_evicted_total")
