@@ -54,6 +54,9 @@ type otlpExporter struct {
 	consecutive atomic.Int64
 	loggedPerm  sync.Map // reason -> struct{}: permanent reasons already logged at warn
 
+	refuseLoggedAt  atomic.Int64 // unix nanos of the last back-pressure warning
+	refusedSinceLog atomic.Int64 // items refused since then
+
 	stopOnce   sync.Once
 	stopCh     chan struct{}
 	replayKick chan struct{}
@@ -296,6 +299,10 @@ func (e *otlpExporter) onBreakerChange(from, to circuitbreaker.State) {
 	e.logger.Info("circuit breaker state changed", zap.Stringer("from", from), zap.Stringer("to", to))
 	if to == circuitbreaker.Open {
 		e.report(healthRecoverable, fmt.Errorf("circuit breaker open after %d consecutive failed attempts", e.cfg.CircuitBreaker.FailureThreshold))
+		if e.store != nil {
+			// The replay loop arms its probe for the end of open_duration.
+			e.kickReplay()
+		}
 	}
 }
 
@@ -379,7 +386,10 @@ func (e *otlpExporter) kickReplay() {
 }
 
 // replayLoop replays the dead letter, oldest first, when kicked (start,
-// recovery) and every replay_interval while files remain and the circuit is closed.
+// recovery, circuit opened) and every replay_interval while files remain.
+// While the circuit is open it waits for open_duration to elapse and then
+// makes the half-open probe itself with the oldest file: after an outage the
+// dead letter is replayed even when no new data arrives to probe the backend.
 func (e *otlpExporter) replayLoop() {
 	defer e.wg.Done()
 	interval := e.cfg.DeadLetter.ReplayInterval
@@ -388,6 +398,9 @@ func (e *otlpExporter) replayLoop() {
 	}
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
+	probe := time.NewTimer(time.Hour)
+	probe.Stop()
+	defer probe.Stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -400,8 +413,14 @@ func (e *otlpExporter) replayLoop() {
 			return
 		case <-e.replayKick:
 		case <-ticker.C:
+		case <-probe.C:
 		}
-		if e.breaker.State() == circuitbreaker.Open || len(e.store.Oldest(e.signal, 1)) == 0 {
+		if wait := e.breaker.Ready(); wait > 0 {
+			// Open (or a probe in flight): come back when a probe may go.
+			probe.Reset(wait)
+			continue
+		}
+		if len(e.store.Oldest(e.signal, 1)) == 0 {
 			continue
 		}
 		st, err := e.store.Replay(ctx, e.signal, e.replayOne)

@@ -21,9 +21,11 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	_ "google.golang.org/grpc/encoding/gzip" // the test server decodes gzip
 	grpcmd "google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/stats"
+	"google.golang.org/grpc/status"
 
 	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/metadata"
 )
@@ -86,6 +88,8 @@ type grpcServer struct {
 	headers  []grpcmd.MD
 	wire     int64 // compressed bytes on the wire (payload)
 	encoding []string
+	down     bool          // answer Unavailable to everything (an outage)
+	gate     chan struct{} // when set, every Export waits for it to close
 }
 
 func startGRPCServer(t *testing.T, script ...grpcAnswer) *grpcServer {
@@ -115,7 +119,18 @@ func (s *grpcServer) Export(ctx context.Context, req ptraceotlp.ExportRequest) (
 	if len(s.script) > 0 {
 		a, s.script = s.script[0], s.script[1:]
 	}
+	down, gate := s.down, s.gate
 	s.mu.Unlock()
+	if down {
+		return ptraceotlp.NewExportResponse(), status.Error(codes.Unavailable, "backend down")
+	}
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ptraceotlp.NewExportResponse(), ctx.Err()
+		}
+	}
 	if a.block {
 		<-ctx.Done()
 		return ptraceotlp.NewExportResponse(), ctx.Err()
@@ -137,6 +152,33 @@ func (s *grpcServer) Export(ctx context.Context, req ptraceotlp.ExportRequest) (
 }
 
 func (s *grpcServer) Calls() int { s.mu.Lock(); defer s.mu.Unlock(); return s.calls }
+
+// setDown starts (true) or ends (false) an outage: every Export answers Unavailable.
+func (s *grpcServer) setDown(down bool) { s.mu.Lock(); s.down = down; s.mu.Unlock() }
+
+// hold makes every Export wait until release is called (or its context ends).
+func (s *grpcServer) hold() (release func()) {
+	gate := make(chan struct{})
+	s.mu.Lock()
+	s.gate = gate
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			s.gate = nil
+			s.mu.Unlock()
+			close(gate)
+		})
+	}
+}
+
+// Batches returns the accepted requests in arrival order.
+func (s *grpcServer) Batches() []ptrace.Traces {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]ptrace.Traces(nil), s.received...)
+}
 
 func (s *grpcServer) Received() map[string]int {
 	s.mu.Lock()

@@ -156,6 +156,30 @@ func (b *Breaker) Release() {
 	b.mu.Unlock()
 }
 
+// Ready returns how long until Allow would let an attempt through: 0 when it
+// would now (closed; open with open duration elapsed; half-open with the probe
+// free). It changes nothing: a caller that may wait for the circuit without
+// new data (the dead-letter replay) uses it to know when to ask Allow for
+// the probe, since only Allow moves the breaker from open to half-open.
+func (b *Breaker) Ready() time.Duration {
+	if b == nil {
+		return 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch b.state {
+	case Open:
+		if left := b.openFor - b.now().Sub(b.openedAt); left > 0 {
+			return left
+		}
+	case HalfOpen:
+		if b.probing {
+			return b.openFor
+		}
+	}
+	return 0
+}
+
 // State returns the current state.
 func (b *Breaker) State() State {
 	if b == nil {

@@ -100,3 +100,28 @@ func TestNilBreakerAllows(t *testing.T) {
 	b.Release()
 	assert.Equal(t, Closed, b.State())
 }
+
+func TestReadyTellsWhenTheProbeMayGo(t *testing.T) {
+	clk := &clock{t: time.Unix(1000, 0)}
+	b := New(1, 30*time.Second, clk.now, nil)
+	assert.Zero(t, b.Ready(), "closed")
+	ok, _, _ := b.Allow()
+	require.True(t, ok)
+	b.Failure()
+	require.Equal(t, Open, b.State())
+	assert.Equal(t, 30*time.Second, b.Ready())
+	clk.add(10 * time.Second)
+	assert.Equal(t, 20*time.Second, b.Ready())
+	assert.Equal(t, Open, b.State(), "Ready changes nothing")
+	clk.add(20 * time.Second)
+	assert.Zero(t, b.Ready(), "open duration elapsed: the probe may go")
+	assert.Equal(t, Open, b.State(), "only Allow moves to half-open")
+	ok, _, _ = b.Allow()
+	require.True(t, ok)
+	assert.Equal(t, HalfOpen, b.State())
+	assert.Equal(t, 30*time.Second, b.Ready(), "probe in flight")
+	b.Success()
+	assert.Zero(t, b.Ready())
+	var nilBreaker *Breaker
+	assert.Zero(t, nilBreaker.Ready())
+}

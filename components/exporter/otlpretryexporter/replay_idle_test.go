@@ -1,0 +1,119 @@
+package otlpretryexporter
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/circuitbreaker"
+)
+
+// tracesWithPrefix builds n spans whose span IDs start with prefix, so that
+// batches built with different prefixes are told apart at the server.
+func tracesWithPrefix(prefix byte, n int) ptrace.Traces {
+	td := testTraces(n)
+	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	for i := 0; i < spans.Len(); i++ {
+		id := spans.At(i).SpanID()
+		id[0] = prefix
+		spans.At(i).SetSpanID(id)
+	}
+	return td
+}
+
+func firstSpanPrefix(td ptrace.Traces) byte {
+	return td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).SpanID()[0]
+}
+
+// TestDeadLetterReplayedAfterOutageWithoutNewData: an outage opens the
+// circuit and batches go to the dead letter; the backend returns and no new
+// data is sent. The replay loop itself makes the half-open probe once
+// open_duration has elapsed, replays oldest first, empties the directory
+// and the circuit closes. (Before the fix the replay skipped while the
+// breaker was open, and only a new push could move it out of open.)
+func TestDeadLetterReplayedAfterOutageWithoutNewData(t *testing.T) {
+	const (
+		openDuration   = 300 * time.Millisecond
+		replayInterval = 200 * time.Millisecond
+	)
+	dir := t.TempDir()
+	srv := startGRPCServer(t)
+	srv.setDown(true)
+	cfg := fastConfig(srv.addr)
+	cfg.RetryConfig.Enabled = false // one attempt, then the dead letter
+	cfg.CircuitBreaker.FailureThreshold = 2
+	cfg.CircuitBreaker.OpenDuration = openDuration
+	cfg.DeadLetter.Directory = dir
+	cfg.DeadLetter.ReplayInterval = replayInterval
+	e := newTestExporter(t, cfg, false)
+
+	batches := []ptrace.Traces{tracesWithPrefix(0xa1, 4), tracesWithPrefix(0xa2, 5), tracesWithPrefix(0xa3, 6)}
+	for _, td := range batches {
+		require.NoError(t, e.pushTraces(context.Background(), td), "spooled, not lost")
+	}
+	assert.NotEqual(t, circuitbreaker.Closed, e.breaker.State(), "the outage opened the circuit")
+	files, _ := filepath.Glob(filepath.Join(dir, "*.traces.pb"))
+	require.Len(t, files, 3)
+	assert.EqualValues(t, 15, e.counter(t, "otelcol_otlp_retry_dead_letter_items"))
+	assert.Empty(t, srv.Batches())
+
+	// The backend returns; nothing new is pushed from here on.
+	srv.setDown(false)
+	back := time.Now()
+	// Bound: one open_duration (the next probe) plus one replay_interval,
+	// plus slack for a loaded machine; the replay itself is three RPCs.
+	require.Eventually(t, func() bool {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.pb"))
+		return len(files) == 0
+	}, replayInterval+openDuration+10*time.Second, 5*time.Millisecond, "dead letter not replayed without new data")
+	t.Logf("dead letter emptied %s after the backend returned (replay_interval %s + open_duration %s = %s)",
+		time.Since(back).Round(time.Millisecond), replayInterval, openDuration, replayInterval+openDuration)
+
+	got := srv.Batches()
+	require.Len(t, got, 3, "exactly the three spooled batches, no new data")
+	for i, td := range got {
+		assert.Equal(t, firstSpanPrefix(batches[i]), firstSpanPrefix(td), "oldest first")
+		assert.Equal(t, spanIDs(batches[i]), spanIDs(td))
+	}
+	assert.Equal(t, circuitbreaker.Closed, e.breaker.State(), "the replay's probe closed the circuit")
+	assert.EqualValues(t, 15, e.counter(t, "otelcol_otlp_retry_replayed_items"))
+	assert.Zero(t, e.counter(t, "otelcol_otlp_retry_sent_items"), "no new data went out")
+	assert.Zero(t, e.counter(t, "otelcol_otlp_retry_dropped_items"))
+	events := e.host.Events()
+	require.NotEmpty(t, events)
+	assert.Equal(t, componentstatus.StatusOK, events[len(events)-1])
+}
+
+// TestReplayProbesEveryOpenDurationWhileDown: while the backend stays down
+// the replay loop probes once per open_duration (not in a tight loop) and
+// keeps the files.
+func TestReplayProbesEveryOpenDurationWhileDown(t *testing.T) {
+	dir := t.TempDir()
+	srv := startGRPCServer(t)
+	srv.setDown(true)
+	cfg := fastConfig(srv.addr)
+	cfg.RetryConfig.Enabled = false
+	cfg.CircuitBreaker.FailureThreshold = 1
+	cfg.CircuitBreaker.OpenDuration = 100 * time.Millisecond
+	cfg.DeadLetter.Directory = dir
+	cfg.DeadLetter.ReplayInterval = time.Hour
+	e := newTestExporter(t, cfg, false)
+	require.NoError(t, e.pushTraces(context.Background(), tracesWithPrefix(0xb1, 3)))
+	// Probes come from the replay loop alone (replay_interval is an hour).
+	require.Eventually(t, func() bool { return srv.Calls() >= 3 }, 10*time.Second, 5*time.Millisecond)
+	files, _ := filepath.Glob(filepath.Join(dir, "*.traces.pb"))
+	assert.Len(t, files, 1, "a failed probe keeps the file")
+	assert.NotEqual(t, circuitbreaker.Closed, e.breaker.State())
+	srv.setDown(false)
+	require.Eventually(t, func() bool {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.pb"))
+		return len(files) == 0 && e.breaker.State() == circuitbreaker.Closed
+	}, 10*time.Second, 5*time.Millisecond)
+	assert.Len(t, srv.Batches(), 1)
+}
