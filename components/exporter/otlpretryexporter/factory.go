@@ -8,6 +8,7 @@ package otlpretryexporter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -144,7 +145,8 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 }
 
 // The wrappers add two things around exporterhelper: a full queue spools to
-// the dead letter instead of refusing, and Shutdown first tells the retry
+// the dead letter while it has room and refuses (retryable) once it has not
+// (see queueFull), and Shutdown first tells the retry
 // loops to stop waiting, so the queue's drain cannot hang on a down backend.
 
 type tracesExporter struct {
@@ -201,16 +203,56 @@ func (w *logsExporter) Shutdown(ctx context.Context) error {
 	return w.Logs.Shutdown(ctx)
 }
 
-// queueFull spools a batch the sending queue refused. Without a dead letter
-// the refusal goes back to the pipeline (the receiver answers retryable).
-func (e *otlpExporter) queueFull(ctx context.Context, r *request, err error) error {
+// Reasons of otelcol_otlp_retry_refused_items.
+const (
+	refuseNoDeadLetter    = "no_dead_letter"
+	refuseDeadLetterFull  = "dead_letter_full"
+	refuseDeadLetterError = "dead_letter_error"
+)
+
+// refuseLogEvery bounds the warning logged while the exporter refuses data.
+const refuseLogEvery = 30 * time.Second
+
+// queueFull handles a batch the sending queue refused. The batch can still
+// be refused, so it is never dropped and never evicts anything: it is
+// written to the dead letter if that has room (nil: the data is on disk),
+// and otherwise handed back to the caller as the queue's retryable error
+// (the receiver answers gRPC Unavailable / HTTP 503 and the client retries),
+// counted in refused_items.
+func (e *otlpExporter) queueFull(ctx context.Context, r *request, qerr error) error {
 	if e.store == nil {
-		return err
+		return e.refuse(ctx, r, refuseNoDeadLetter, qerr)
 	}
-	if serr := e.spool(ctx, r); serr != nil {
-		e.logger.Error("sending queue full and dead letter write failed", zap.Int("items", r.items), zap.Error(serr))
-		return errors.Join(err, serr)
+	body, err := r.marshal()
+	if err != nil {
+		return e.refuse(ctx, r, refuseDeadLetterError, errors.Join(qerr, err))
 	}
+	if err := e.store.WriteIfRoom(r.signal, r.items, body); err != nil {
+		reason := refuseDeadLetterError
+		if errors.Is(err, deadletter.ErrFull) || errors.Is(err, deadletter.ErrTooLarge) {
+			reason = refuseDeadLetterFull
+		}
+		return e.refuse(ctx, r, reason, fmt.Errorf("sending queue full and %w: %w", err, qerr))
+	}
+	e.tel.deadLetterItems.Add(ctx, int64(r.items), e.tel.signal)
+	e.tel.deadLetterBytes.Add(ctx, int64(len(body)), e.tel.signal)
 	e.logger.Debug("sending queue full: batch written to the dead letter", zap.Int("items", r.items))
 	return nil
+}
+
+// refuse counts a refused batch and returns err, which must stay retryable
+// (not consumererror.Permanent). It logs at warn at most every refuseLogEvery.
+func (e *otlpExporter) refuse(ctx context.Context, r *request, reason string, err error) error {
+	e.tel.refusedItems.Add(ctx, int64(r.items), e.tel.refuseReason[reason])
+	refused := e.refusedSinceLog.Add(int64(r.items))
+	now := e.now().UnixNano()
+	last := e.refuseLoggedAt.Load()
+	if (last == 0 || now-last >= int64(refuseLogEvery)) && e.refuseLoggedAt.CompareAndSwap(last, now) {
+		e.refusedSinceLog.Add(-refused)
+		e.logger.Warn("sending queue full: refusing data with a retryable error (back-pressure; the sender retries)",
+			zap.String("reason", reason), zap.Int64("items_since_last_warning", refused), zap.Error(err))
+	} else {
+		e.logger.Debug("sending queue full: batch refused", zap.String("reason", reason), zap.Int("items", r.items))
+	}
+	return err
 }

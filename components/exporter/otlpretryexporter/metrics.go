@@ -28,12 +28,14 @@ type telemetry struct {
 	deadLetterBytes  metric.Int64Counter
 	replayedItems    metric.Int64Counter
 	droppedItems     metric.Int64Counter
+	refusedItems     metric.Int64Counter
 	circuitState     metric.Int64ObservableGauge
 	registration     metric.Registration
 	signal           metric.MeasurementOption
 	byReason         map[string]metric.MeasurementOption
 	dropNoDeadLetter metric.MeasurementOption
 	dropEvicted      metric.MeasurementOption
+	refuseReason     map[string]metric.MeasurementOption
 }
 
 func newTelemetry(set component.TelemetrySettings, signal string, state func() circuitbreaker.State) (*telemetry, error) {
@@ -47,6 +49,10 @@ func newTelemetry(set component.TelemetrySettings, signal string, state func() c
 	}
 	t.dropNoDeadLetter = metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal), attribute.String("reason", "no_dead_letter")))
 	t.dropEvicted = metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal), attribute.String("reason", "dead_letter_full")))
+	t.refuseReason = map[string]metric.MeasurementOption{}
+	for _, r := range []string{refuseNoDeadLetter, refuseDeadLetterFull, refuseDeadLetterError} {
+		t.refuseReason[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal), attribute.String("reason", r)))
+	}
 	var errs, err error
 	counter := func(name, desc, unit string) metric.Int64Counter {
 		c, e := m.Int64Counter("otelcol_otlp_retry_"+name, metric.WithDescription(desc), metric.WithUnit(unit))
@@ -64,6 +70,7 @@ func newTelemetry(set component.TelemetrySettings, signal string, state func() c
 	t.deadLetterBytes = counter("dead_letter", "Bytes written to the dead-letter directory.", "By")
 	t.replayedItems = counter("replayed_items", "Items replayed from the dead-letter directory and accepted.", "{items}")
 	t.droppedItems = counter("dropped_items", "Items given up on and lost (no dead letter configured, or evicted from a full one).", "{items}")
+	t.refusedItems = counter("refused_items", "Items refused to the caller with a retryable error (back-pressure): sending queue full and the dead letter full, absent or failing. Not lost: the client retries.", "{items}")
 	t.circuitState, err = m.Int64ObservableGauge("otelcol_otlp_retry_circuit_state",
 		metric.WithDescription("Circuit breaker state: 0 closed, 1 half-open, 2 open."), metric.WithUnit("{state}"))
 	errs = errors.Join(errs, err)

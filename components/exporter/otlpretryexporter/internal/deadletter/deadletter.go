@@ -35,6 +35,9 @@ const (
 // ErrTooLarge is returned for a batch bigger than the whole directory bound.
 var ErrTooLarge = errors.New("batch larger than dead_letter::max_bytes")
 
+// ErrFull is returned by WriteIfRoom when the batch does not fit under max_bytes.
+var ErrFull = errors.New("dead letter full (dead_letter::max_bytes reached)")
+
 // Entry is one spooled batch.
 type Entry struct {
 	Name   string
@@ -49,11 +52,12 @@ type Store struct {
 	dir      string
 	maxBytes int64
 
-	mu    sync.Mutex
-	files []Entry // oldest first
-	size  int64
-	seq   uint64
-	refs  int
+	mu      sync.Mutex
+	files   []Entry // oldest first
+	size    int64
+	pending int64 // bytes being written (reserved by WriteIfRoom and Write)
+	seq     uint64
+	refs    int
 }
 
 var (
@@ -159,13 +163,38 @@ func parseName(name string) (Entry, bool) {
 func (s *Store) Dir() string { return s.dir }
 
 // Write spools one batch. To stay under max_bytes it first removes the
-// oldest files and returns them (they are lost, and must be counted).
+// oldest files and returns them (they are lost, and must be counted). It is
+// for data that can no longer be refused; see WriteIfRoom.
 func (s *Store) Write(signal string, items int, payload []byte) (evicted []Entry, err error) {
+	return s.write(signal, items, payload, true)
+}
+
+// WriteIfRoom spools one batch only if it fits under max_bytes (counting
+// writes in progress), and returns ErrFull otherwise: nothing is removed.
+// It is for data the caller can still refuse (back-pressure).
+func (s *Store) WriteIfRoom(signal string, items int, payload []byte) error {
+	_, err := s.write(signal, items, payload, false)
+	return err
+}
+
+// HasRoom says whether n more bytes would fit under max_bytes now.
+func (s *Store) HasRoom(n int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxBytes <= 0 || s.size+s.pending+n <= s.maxBytes
+}
+
+func (s *Store) write(signal string, items int, payload []byte, evict bool) (evicted []Entry, err error) {
 	size := int64(len(payload))
 	if s.maxBytes > 0 && size > s.maxBytes {
 		return nil, ErrTooLarge
 	}
 	s.mu.Lock()
+	if !evict && s.maxBytes > 0 && s.size+s.pending+size > s.maxBytes {
+		s.mu.Unlock()
+		return nil, ErrFull
+	}
+	s.pending += size
 	s.seq++
 	name := fmt.Sprintf("%020d-%06d-%d.%s%s", time.Now().UnixNano(), s.seq%1_000_000, items, signal, suffix)
 	s.mu.Unlock()
@@ -173,11 +202,15 @@ func (s *Store) Write(signal string, items int, payload []byte) (evicted []Entry
 	tmp := filepath.Join(s.dir, name+tmpSuffix)
 	if err := writeSync(tmp, payload); err != nil {
 		_ = os.Remove(tmp)
+		s.mu.Lock()
+		s.pending -= size
+		s.mu.Unlock()
 		return nil, err
 	}
 
 	s.mu.Lock()
-	for s.maxBytes > 0 && s.size+size > s.maxBytes && len(s.files) > 0 {
+	s.pending -= size
+	for evict && s.maxBytes > 0 && s.size+s.pending+size > s.maxBytes && len(s.files) > 0 {
 		old := s.files[0]
 		s.files = s.files[1:]
 		s.size -= old.Size

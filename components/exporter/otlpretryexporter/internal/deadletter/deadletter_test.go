@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -77,4 +78,55 @@ func TestReopenFindsFiles(t *testing.T) {
 	assert.Equal(t, 7, got[0].Items)
 	_, err = os.Stat(filepath.Join(dir, "y.pb.tmp"))
 	assert.True(t, os.IsNotExist(err), "half-written files are removed on open")
+}
+
+func TestWriteIfRoomNeverEvicts(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Acquire(dir, 25)
+	require.NoError(t, err)
+	defer s.Release()
+	require.NoError(t, s.WriteIfRoom(Traces, 1, []byte("aaaaaaaaaa")))
+	require.NoError(t, s.WriteIfRoom(Traces, 2, []byte("bbbbbbbbbb")))
+	assert.True(t, s.HasRoom(5))
+	assert.False(t, s.HasRoom(6))
+	assert.ErrorIs(t, s.WriteIfRoom(Traces, 3, []byte("cccccccccc")), ErrFull)
+	assert.ErrorIs(t, s.WriteIfRoom(Traces, 3, make([]byte, 26)), ErrTooLarge)
+	assert.Equal(t, 2, s.Len(), "nothing evicted, nothing added")
+	assert.EqualValues(t, 20, s.Bytes())
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 2, "no file left behind by the refused writes")
+	// Write (data that cannot be refused) still evicts the oldest.
+	evicted, err := s.Write(Traces, 3, []byte("cccccccccc"))
+	require.NoError(t, err)
+	require.Len(t, evicted, 1)
+	assert.Equal(t, 1, evicted[0].Items)
+}
+
+func TestWriteIfRoomConcurrentStaysUnderBound(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Acquire(dir, 100)
+	require.NoError(t, err)
+	defer s.Release()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok, full := 0, 0
+	for i := 0; i < 30; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.WriteIfRoom(Logs, 1, []byte("0123456789"))
+			mu.Lock()
+			defer mu.Unlock()
+			if errors.Is(err, ErrFull) {
+				full++
+			} else if assert.NoError(t, err) {
+				ok++
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, 10, ok)
+	assert.Equal(t, 20, full)
+	assert.EqualValues(t, 100, s.Bytes())
 }
