@@ -374,8 +374,6 @@ func TestFaultRetryBudgetDeadLetter(t *testing.T) {
 func TestFaultDeadLetterReplayIdle(t *testing.T) {
 	needBinary(t)
 	o := record(t)
-	pending(t, "dead-letter replay without new traffic in otlp_retry: replayLoop skips while "+
-		"breaker.State() is Open, and the breaker leaves Open only in Allow(), which only new data calls")
 	sink := harness.StartSink(t)
 	sink.SetFailure(outage)
 	dir := t.TempDir()
@@ -470,10 +468,6 @@ func TestFaultSIGTERMUnderLoad(t *testing.T) {
 func TestOverloadThrottledBackend(t *testing.T) {
 	needBinary(t)
 	o := record(t)
-	pending(t, "back-pressure in otlp_retry and configs/gateway.yaml: a full sending queue is spooled to the "+
-		"dead letter (evicting the oldest files at max_bytes) instead of refusing, and the batch processor "+
-		"before the exporter answers OK before the queue is tried; measured: 1.9M spans accepted in 10s, 8200 delivered, "+
-		"1.5M dropped (dead_letter_full), no refusal")
 	sink := harness.StartSink(t)
 	sink.SetFailure(throttled(time.Second))
 	c := startFaultGateway(t, sink, t.TempDir(), "exporters::otlp_retry::dead_letter::max_bytes=67108864")

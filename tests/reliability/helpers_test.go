@@ -37,18 +37,6 @@ func needLong(t *testing.T) {
 	}
 }
 
-// pendingEnv runs the scenarios that wait for a component feature anyway.
-const pendingEnv = "OTLPCOL_RELIABILITY_PENDING"
-
-// pending skips t until feature lands, unless OTLPCOL_RELIABILITY_PENDING=1
-// asks to see it fail.
-func pending(t *testing.T, feature string) {
-	t.Helper()
-	if os.Getenv(pendingEnv) != "1" {
-		t.Skipf("waiting for %s (run with %s=1 to see it fail)", feature, pendingEnv)
-	}
-}
-
 // needBinary skips t in -short runs: every test here runs the binary.
 func needBinary(t *testing.T) {
 	t.Helper()
