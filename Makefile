@@ -50,9 +50,12 @@ test-e2e: build
 		$(GO) test -count=1 -timeout 20m ./tests/reliability/
 	@cat bin/reliability-long.md
 
-## fuzz: a short coverage-guided run of every fuzz target (FUZZTIME each)
+## fuzz: a short coverage-guided run of every fuzz target (FUZZTIME each). A
+## failing input is written to the package's testdata/fuzz/ and fails the run;
+## a failure that left no input (a fuzzing worker lost on a busy machine) is
+## shown and retried once.
 fuzz:
-	@set -eo pipefail; for t in \
+	@set -uo pipefail; for t in \
 		FuzzParseTraceID:./components/extension/healthextension \
 		FuzzConfigUnmarshal:./components/extension/healthextension \
 		FuzzConfigUnmarshal:./components/processor/traceregistryprocessor \
@@ -61,8 +64,15 @@ fuzz:
 		FuzzConfigUnmarshal:./components/exporter/otlpretryexporter \
 		FuzzParseName:./components/exporter/otlpretryexporter/internal/deadletter \
 		FuzzReplayDir:./components/exporter/otlpretryexporter/internal/deadletter; do \
-		echo ">> fuzz $${t%%:*} in $${t#*:} for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime=$(FUZZTIME) "$${t#*:}" | tail -1; \
+		name=$${t%%:*}; pkg=$${t#*:}; \
+		for try in 1 2; do \
+			echo ">> fuzz $$name in $$pkg for $(FUZZTIME)"; \
+			if out=$$($(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime=$(FUZZTIME) "$$pkg" 2>&1); then echo "$$out" | tail -1; break; fi; \
+			echo "$$out" | tail -40; \
+			if [ -n "$$(git status --porcelain -- "$$pkg/testdata/fuzz/$$name")" ]; then echo "fuzz $$name found a failing input (above)"; exit 1; fi; \
+			if [ $$try = 2 ]; then echo "fuzz $$name failed twice"; exit 1; fi; \
+			echo ">> no failing input was written: retrying $$name once"; \
+		done; \
 	done
 
 ## deps: install the Debian packages the tests use when missing (promtool)
