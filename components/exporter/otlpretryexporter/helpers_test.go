@@ -183,8 +183,13 @@ func (s *grpcServer) Batches() []ptrace.Traces {
 func (s *grpcServer) Received() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return countSpans(s.received)
+}
+
+// countSpans counts how often each span ID occurs in tds.
+func countSpans(tds []ptrace.Traces) map[string]int {
 	out := map[string]int{}
-	for _, td := range s.received {
+	for _, td := range tds {
 		for k, v := range spanIDs(td) {
 			out[k] += v
 		}
@@ -312,13 +317,7 @@ func (s *httpServer) Calls() int { s.mu.Lock(); defer s.mu.Unlock(); return s.ca
 func (s *httpServer) Received() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := map[string]int{}
-	for _, td := range s.received {
-		for k, v := range spanIDs(td) {
-			out[k] += v
-		}
-	}
-	return out
+	return countSpans(s.received)
 }
 
 // statusHost records the status events the exporter reports.
