@@ -27,9 +27,15 @@ const (
 
 // traceRec is one trace as the sender saw it.
 type traceRec struct {
-	ID          pcommon.TraceID
-	First, Last time.Time // start of the first accepted send, end of the last
-	Spans       []string  // span IDs (hex) the agent accepted
+	ID    pcommon.TraceID
+	Spans []sentSpan // the spans the agent accepted
+}
+
+// sentSpan is one accepted span and when its request was sent: the agent
+// routed it at some moment between that and its arrival at a gateway's sink.
+type sentSpan struct {
+	ID string
+	At time.Time
 }
 
 // load sends traces to the agent until finish; it records what the agent
@@ -130,18 +136,13 @@ func (l *load) run() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		_, err := l.client.Export(ctx, ptraceotlp.NewExportRequestFromTraces(td))
 		cancel()
-		end := time.Now()
 		l.mu.Lock()
 		if err != nil {
 			l.refused += len(members)
 			l.errs[err.Error()]++
 		} else {
 			for _, m := range members {
-				if m.tr.First.IsZero() {
-					m.tr.First = begin
-				}
-				m.tr.Last = end
-				m.tr.Spans = append(m.tr.Spans, m.sid)
+				m.tr.Spans = append(m.tr.Spans, sentSpan{ID: m.sid, At: begin})
 			}
 		}
 		l.mu.Unlock()

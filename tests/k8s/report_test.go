@@ -40,31 +40,34 @@ func analyse(l *load, sinks []*gatewaySink, changes []ringChange, settle time.Du
 	for _, tr := range traces {
 		sent += len(tr.Spans)
 	}
-	received := func() ([]map[string]int, int) {
+	// arrived: when each span ID first reached any sink.
+	received := func() ([]map[string]int, map[string]time.Time, int) {
 		var snaps []map[string]int
-		seen := map[string]bool{}
+		arrived := map[string]time.Time{}
 		for _, s := range sinks {
-			m := s.snapshot()
+			m, first := s.snapshot()
 			snaps = append(snaps, m)
-			for id := range m {
-				seen[id] = true
+			for id, at := range first {
+				if old, ok := arrived[id]; !ok || at.Before(old) {
+					arrived[id] = at
+				}
 			}
 		}
 		n := 0
 		for _, tr := range traces {
-			for _, id := range tr.Spans {
-				if seen[id] {
+			for _, sp := range tr.Spans {
+				if _, ok := arrived[sp.ID]; ok {
 					n++
 				}
 			}
 		}
-		return snaps, n
+		return snaps, arrived, n
 	}
-	snaps, delivered := received()
+	snaps, arrived, delivered := received()
 	last, lastChange := delivered, time.Now()
 	for delivered < sent && time.Since(lastChange) < settle {
 		time.Sleep(250 * time.Millisecond)
-		snaps, delivered = received()
+		snaps, arrived, delivered = received()
 		if delivered != last {
 			last, lastChange = delivered, time.Now()
 		}
@@ -86,18 +89,16 @@ func analyse(l *load, sinks []*gatewaySink, changes []ringChange, settle time.Du
 		}
 		r.Traces++
 		gws := map[int]bool{}
-		for _, id := range tr.Spans {
+		for _, sp := range tr.Spans {
 			for i, m := range snaps {
-				if m[id] > 0 {
+				if m[sp.ID] > 0 {
 					gws[i] = true
 				}
 			}
 		}
 		var straddled []string
 		for _, ch := range changes {
-			// The agent's ring changed somewhere between Applied and
-			// Observed: a trace whose sends overlap that window may be split.
-			if tr.First.Before(ch.Observed) && tr.Last.After(ch.Applied) {
+			if straddles(tr, arrived, ch) {
 				straddled = append(straddled, ch.Name)
 				r.Straddling[ch.Name]++
 			}
@@ -113,6 +114,29 @@ func analyse(l *load, sinks []*gatewaySink, changes []ringChange, settle time.Du
 		}
 	}
 	return r
+}
+
+// straddles tells whether the agent may have routed some span of tr by the
+// ring before ch and another by the ring after it. The ring changed at a
+// moment between ch.Applied and ch.Observed; a span was routed at a moment
+// between its send and its first arrival at a sink (the agent's queue and
+// batching sit in between). A span is certainly on the old ring if it
+// arrived before Applied, certainly on the new one if it was sent after
+// Observed; any other span could be on either.
+func straddles(tr *traceRec, arrived map[string]time.Time, ch ringChange) bool {
+	before, after, either := false, false, false
+	for _, sp := range tr.Spans {
+		at, ok := arrived[sp.ID]
+		switch {
+		case ok && at.Before(ch.Applied):
+			before = true
+		case sp.At.After(ch.Observed):
+			after = true
+		default:
+			either = true
+		}
+	}
+	return either || (before && after)
 }
 
 func (r routingResult) String() string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -22,11 +23,12 @@ type gatewaySink struct {
 	Endpoint string
 	mu       sync.Mutex
 	spans    map[string]int
+	first    map[string]time.Time // when each span ID first arrived
 }
 
 func startGatewaySink(t *testing.T, hostIP string) *gatewaySink {
 	t.Helper()
-	s := &gatewaySink{Endpoint: fmt.Sprintf("%s:%d", hostIP, harness.FreePort(t)), spans: map[string]int{}}
+	s := &gatewaySink{Endpoint: fmt.Sprintf("%s:%d", hostIP, harness.FreePort(t)), spans: map[string]int{}, first: map[string]time.Time{}}
 	f := otlpreceiver.NewFactory()
 	cfg := f.CreateDefaultConfig().(*otlpreceiver.Config)
 	cfg.Protocols.GRPC.GetOrInsertDefault().NetAddr.Endpoint = s.Endpoint
@@ -45,27 +47,35 @@ func startGatewaySink(t *testing.T, hostIP string) *gatewaySink {
 }
 
 func (s *gatewaySink) consume(_ context.Context, td ptrace.Traces) error {
+	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, rs := range td.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, sp := range ss.Spans().All() {
-				s.spans[sp.SpanID().String()]++
+				id := sp.SpanID().String()
+				if s.spans[id] == 0 {
+					s.first[id] = now
+				}
+				s.spans[id]++
 			}
 		}
 	}
 	return nil
 }
 
-// snapshot copies what the sink received: span ID -> times.
-func (s *gatewaySink) snapshot() map[string]int {
+// snapshot copies what the sink received: span ID -> times, and when each
+// first arrived.
+func (s *gatewaySink) snapshot() (map[string]int, map[string]time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make(map[string]int, len(s.spans))
+	first := make(map[string]time.Time, len(s.first))
 	for k, v := range s.spans {
 		out[k] = v
+		first[k] = s.first[k]
 	}
-	return out
+	return out, first
 }
 
 func (s *gatewaySink) count() int {
