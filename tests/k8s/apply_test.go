@@ -101,7 +101,7 @@ func testApply(t *testing.T, c *cluster) {
 	}
 	c.applyServerSide(t, "Istio CRDs ("+istioAPI+")", string(crds), false)
 	c.applyServerSide(t, "Argo CD Application CRD (testdata)", string(argo), true)
-	c.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=120s")
+	c.kubectl(t, "wait", "--for=condition=Established", "crd", "--all", "--timeout=120s")
 
 	rendered := map[string]string{}
 	namespaces := map[string]bool{}
@@ -125,7 +125,7 @@ func testApply(t *testing.T, c *cluster) {
 	}
 	for ns := range namespaces {
 		var got corev1.Namespace
-		c.getJSON(&got, "get", "namespace", ns)
+		c.getJSON(t, &got, "get", "namespace", ns)
 		for k, v := range restrictedLabels {
 			if got.Labels[k] != v {
 				t.Errorf("namespace %s: label %s=%q, want %q", ns, k, got.Labels[k], v)
@@ -134,12 +134,12 @@ func testApply(t *testing.T, c *cluster) {
 	}
 	// Every rendered object is there, as the API server stored it.
 	for _, o := range overlays {
-		out := c.kubectlIn(rendered[o], "get", "-f", "-", "-o", "name")
+		out := c.kubectlIn(t, rendered[o], "get", "-f", "-", "-o", "name")
 		t.Logf("%s stored: %s", o, strings.Join(strings.Fields(out), " "))
 	}
 	c.waitWorkloads(t, 3*time.Minute)
 	for _, kind := range []string{"poddisruptionbudget", "horizontalpodautoscaler"} {
-		if out := strings.TrimSpace(c.kubectl("-n", "otlpcol", "get", kind, "-o", "name")); out == "" {
+		if out := strings.TrimSpace(c.kubectl(t, "-n", "otlpcol", "get", kind, "-o", "name")); out == "" {
 			t.Errorf("no %s in namespace otlpcol", kind)
 		}
 	}
@@ -192,11 +192,11 @@ func namespacesCreated(rendered map[string]string) map[string]bool {
 }
 
 // getJSON runs kubectl ... -o json as admin and decodes the answer.
-func (c *cluster) getJSON(v any, args ...string) {
-	c.t.Helper()
-	out := c.kubectl(append(args, "-o", "json")...)
+func (c *cluster) getJSON(t *testing.T, v any, args ...string) {
+	t.Helper()
+	out := c.kubectl(t, append(args, "-o", "json")...)
 	if err := json.Unmarshal([]byte(out), v); err != nil {
-		c.t.Fatalf("kubectl %v: %v", args, err)
+		t.Fatalf("kubectl %v: %v", args, err)
 	}
 }
 
@@ -205,11 +205,11 @@ func (c *cluster) getJSON(v any, args ...string) {
 // volume on the way (there is no storage provisioner here).
 func (c *cluster) waitWorkloads(t *testing.T, timeout time.Duration) {
 	t.Helper()
-	c.waitFor("every Deployment, StatefulSet and DaemonSet available", timeout, func() (bool, string) {
+	c.waitFor(t, "every Deployment, StatefulSet and DaemonSet available", timeout, func() (bool, string) {
 		c.bindPendingClaims(t)
 		var notReady []string
 		var deps appsv1.DeploymentList
-		c.getJSON(&deps, "get", "deployments", "-A")
+		c.getJSON(t, &deps, "get", "deployments", "-A")
 		for _, d := range deps.Items {
 			want := int32(1)
 			if d.Spec.Replicas != nil {
@@ -220,7 +220,7 @@ func (c *cluster) waitWorkloads(t *testing.T, timeout time.Duration) {
 			}
 		}
 		var sts appsv1.StatefulSetList
-		c.getJSON(&sts, "get", "statefulsets", "-A")
+		c.getJSON(t, &sts, "get", "statefulsets", "-A")
 		for _, s := range sts.Items {
 			want := int32(1)
 			if s.Spec.Replicas != nil {
@@ -231,7 +231,7 @@ func (c *cluster) waitWorkloads(t *testing.T, timeout time.Duration) {
 			}
 		}
 		var dss appsv1.DaemonSetList
-		c.getJSON(&dss, "get", "daemonsets", "-A")
+		c.getJSON(t, &dss, "get", "daemonsets", "-A")
 		for _, d := range dss.Items {
 			if d.Status.DesiredNumberScheduled == 0 || d.Status.NumberAvailable < d.Status.DesiredNumberScheduled {
 				notReady = append(notReady, fmt.Sprintf("DaemonSet %s/%s %d/%d available", d.Namespace, d.Name, d.Status.NumberAvailable, d.Status.DesiredNumberScheduled))
@@ -257,7 +257,7 @@ func (c *cluster) waitWorkloads(t *testing.T, timeout time.Duration) {
 func (c *cluster) bindPendingClaims(t *testing.T) {
 	t.Helper()
 	var pvcs corev1.PersistentVolumeClaimList
-	c.getJSON(&pvcs, "get", "persistentvolumeclaims", "-A")
+	c.getJSON(t, &pvcs, "get", "persistentvolumeclaims", "-A")
 	for _, p := range pvcs.Items {
 		if p.Spec.VolumeName != "" || p.Status.Phase != corev1.ClaimPending {
 			continue
@@ -287,7 +287,7 @@ spec:
   hostPath: {path: %q}
   claimRef: {namespace: %s, name: %s}
 `, name, size.String(), strings.Join(modes, ", "), class, filepath.Join(c.dir, "pv", name), p.Namespace, p.Name)
-		c.kubectlIn(pv, "apply", "-f", "-")
+		c.kubectlIn(t, pv, "apply", "-f", "-")
 		t.Logf("PersistentVolume %s for claim %s/%s (%s, class %q)", name, p.Namespace, p.Name, size.String(), class)
 	}
 }

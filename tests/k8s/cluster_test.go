@@ -140,7 +140,7 @@ func startCluster(t *testing.T, bin string, nodes int) *cluster {
 		"--service-cluster-ip-range=10.96.0.0/16",
 		"--cert-dir="+filepath.Join(dir, "apiserver-certs"),
 		"--profiling=false")
-	c.kubeconfig = c.writeKubeconfig("admin.kubeconfig", fmt.Sprintf(
+	c.kubeconfig = c.writeKubeconfig(t, "admin.kubeconfig", fmt.Sprintf(
 		"    client-certificate-data: %s\n    client-key-data: %s\n",
 		base64.StdEncoding.EncodeToString(c.pki.adminCertPEM), base64.StdEncoding.EncodeToString(c.pki.adminKey)))
 	c.waitReadyz(api, etcd)
@@ -191,12 +191,12 @@ status:
   capacity: {cpu: "32", memory: 64Gi, pods: "110"}
 `, i, i, i%2)
 	}
-	c.kubectlIn(ns.String(), "apply", "-f", "-")
-	c.waitFor("nodes Ready", 2*time.Minute, func() (bool, string) {
+	c.kubectlIn(t, ns.String(), "apply", "-f", "-")
+	c.waitFor(t, "nodes Ready", 2*time.Minute, func() (bool, string) {
 		out, err := c.kubectlErr("get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}`)
 		return err == nil && strings.Count(out, "=True") == nodes, out
 	})
-	c.waitFor("ServiceAccount default/default", time.Minute, func() (bool, string) {
+	c.waitFor(t, "ServiceAccount default/default", time.Minute, func() (bool, string) {
 		_, err := c.kubectlErr("-n", "default", "get", "serviceaccount", "default")
 		return err == nil, fmt.Sprint(err)
 	})
@@ -205,8 +205,8 @@ status:
 
 // writeKubeconfig writes a kubeconfig for this cluster with the given user
 // lines (already indented) and returns its path.
-func (c *cluster) writeKubeconfig(name, user string) string {
-	c.t.Helper()
+func (c *cluster) writeKubeconfig(t *testing.T, name, user string) string {
+	t.Helper()
 	path := filepath.Join(c.dir, name)
 	kc := fmt.Sprintf(`apiVersion: v1
 kind: Config
@@ -224,7 +224,7 @@ users:
 current-context: otlpcol-test
 `, c.server, base64.StdEncoding.EncodeToString(c.pki.caPEM), user)
 	if err := os.WriteFile(path, []byte(kc), 0o600); err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return path
 }
@@ -241,7 +241,7 @@ func (c *cluster) waitReadyz(api, etcd *proc) {
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}},
 	}}
-	c.waitFor("kube-apiserver /readyz", 3*time.Minute, func() (bool, string) {
+	c.waitFor(c.t, "kube-apiserver /readyz", 3*time.Minute, func() (bool, string) {
 		for _, p := range []*proc{etcd, api} {
 			if p.exited() {
 				c.t.Fatalf("%s exited:\n%s", p.name, p.tail())
@@ -257,8 +257,8 @@ func (c *cluster) waitReadyz(api, etcd *proc) {
 }
 
 // waitFor polls cond every 250 ms until it holds or timeout passes.
-func (c *cluster) waitFor(what string, timeout time.Duration, cond func() (bool, string)) {
-	c.t.Helper()
+func (c *cluster) waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		ok, last := cond()
@@ -266,7 +266,7 @@ func (c *cluster) waitFor(what string, timeout time.Duration, cond func() (bool,
 			return
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("%s: not after %s (last: %s)", what, timeout, last)
+			t.Fatalf("%s: not after %s (last: %s)", what, timeout, last)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -297,21 +297,21 @@ func (c *cluster) kubectlFull(kubeconfig, stdin string, args ...string) (string,
 }
 
 // kubectl runs kubectl as admin and fails the test on error.
-func (c *cluster) kubectl(args ...string) string {
-	c.t.Helper()
+func (c *cluster) kubectl(t *testing.T, args ...string) string {
+	t.Helper()
 	out, err := c.kubectlErr(args...)
 	if err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return out
 }
 
 // kubectlIn is kubectl with stdin.
-func (c *cluster) kubectlIn(stdin string, args ...string) string {
-	c.t.Helper()
+func (c *cluster) kubectlIn(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
 	out, err := c.kubectlAs(c.kubeconfig, stdin, args...)
 	if err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return out
 }

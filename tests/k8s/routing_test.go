@@ -34,7 +34,7 @@ func testRouting(t *testing.T, c *cluster) {
 		startGatewayPod(t, "gateway-0", hosts[0], ports),
 		startGatewayPod(t, "gateway-1", hosts[1], ports),
 	}
-	c.kubectlIn(serviceYAML(ports.GRPC), "apply", "--server-side", "--field-manager=otlpcol-test", "-f", "-")
+	c.kubectlIn(t, serviceYAML(ports.GRPC), "apply", "--server-side", "--field-manager=otlpcol-test", "-f", "-")
 	c.publish(t, ports.GRPC, gws)
 
 	// The resolver in v0.161.0 builds its client with controller-runtime's
@@ -42,8 +42,8 @@ func testRouting(t *testing.T, c *cluster) {
 	// $KUBECONFIG, else in-cluster (a token file at a fixed path), else
 	// ~/.kube/config. $KUBECONFIG with a TokenRequest token is the way in
 	// from outside a pod.
-	token := strings.TrimSpace(c.kubectl("-n", "otlpcol", "create", "token", "otlpcol-agent", "--duration=1h"))
-	kubeconfig := c.writeKubeconfig("agent.kubeconfig", "    token: "+token+"\n")
+	token := strings.TrimSpace(c.kubectl(t, "-n", "otlpcol", "create", "token", "otlpcol-agent", "--duration=1h"))
+	kubeconfig := c.writeKubeconfig(t, "agent.kubeconfig", "    token: "+token+"\n")
 	agent := harness.Start(t, harness.Config("agent.yaml"), harness.Options{
 		Set: []string{
 			"exporters::load_balancing::resolver::k8s::service=" + routingService + ".otlpcol",
@@ -130,7 +130,7 @@ func (c *cluster) publish(t *testing.T, port int, gws []*gatewayPod) {
 	for _, g := range gws {
 		fmt.Fprintf(&eps, "  - addresses: [%q]\n    hostname: %s\n    conditions: {ready: true, serving: true, terminating: false}\n", g.Host.PodIP, g.Name)
 	}
-	c.kubectlIn(fmt.Sprintf(`apiVersion: discovery.k8s.io/v1
+	c.kubectlIn(t, fmt.Sprintf(`apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata:
   name: %s-0
