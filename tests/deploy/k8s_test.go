@@ -383,25 +383,37 @@ var stateDirKeys = [][]string{
 	{"exporters", "otlp_retry", "dead_letter", "directory"},
 }
 
-// exporterTimeout is the longest per-attempt timeout of the config's
-// exporters: what a send in flight at shutdown may still take.
+// exporterTimeout is what a send in flight at shutdown may still take, the
+// longest over the config's exporters: one attempt's timeout, plus the
+// retry budget of load_balancing's sub-exporters (they retry inside the
+// call that shutdown waits for).
 func exporterTimeout(t *testing.T, cfg map[string]any) time.Duration {
 	t.Helper()
+	dur := func(id string, m map[string]any, path ...string) time.Duration {
+		v, ok := at(m, path...).(string)
+		if !ok {
+			return 0
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("exporters::%s::%s %q: %v", id, strings.Join(path, "::"), v, err)
+		}
+		return d
+	}
 	var longest time.Duration
 	exps, _ := at(cfg, "exporters").(map[string]any)
 	for id, e := range exps {
 		em, _ := e.(map[string]any)
-		for _, path := range [][]string{{"timeout"}, {"protocol", "otlp", "timeout"}} {
-			v, ok := at(em, path...).(string)
-			if !ok {
-				continue
+		longest = max(longest, dur(id, em, "timeout"))
+		sub := dur(id, em, "protocol", "otlp", "timeout")
+		if on, _ := at(em, "protocol", "otlp", "retry_on_failure", "enabled").(bool); on {
+			budget := dur(id, em, "protocol", "otlp", "retry_on_failure", "max_elapsed_time")
+			if budget == 0 {
+				t.Errorf("exporters::%s::protocol::otlp retries without a budget: a removed gateway's sub-exporter and the shutdown would wait forever", id)
 			}
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				t.Fatalf("exporters::%s timeout %q: %v", id, v, err)
-			}
-			longest = max(longest, d)
+			sub += budget
 		}
+		longest = max(longest, sub)
 	}
 	if longest == 0 {
 		t.Fatal("no exporter sets a timeout: the flush budget at shutdown is unbounded")

@@ -35,6 +35,12 @@ func startAgent(t *testing.T, gw *harness.Sink, dir string, extra ...string) *ha
 		"exporters::load_balancing::retry_on_failure::max_interval=1s",
 		"exporters::otlp_grpc/gateway::retry_on_failure::initial_interval=100ms",
 		"exporters::otlp_grpc/gateway::retry_on_failure::max_interval=1s",
+		// The sub-exporters' in-place retry gives up within a second, so
+		// an outage of a few seconds already reaches load_balancing's own
+		// retry (the one that must never give up).
+		"exporters::load_balancing::protocol::otlp::retry_on_failure::initial_interval=100ms",
+		"exporters::load_balancing::protocol::otlp::retry_on_failure::max_interval=500ms",
+		"exporters::load_balancing::protocol::otlp::retry_on_failure::max_elapsed_time=1s",
 	}
 	c := harness.Start(t, harness.Config("agent.yaml"), harness.Options{Set: append(set, extra...)})
 	c.WaitReady(30 * time.Second)
