@@ -182,3 +182,40 @@ func TestAgentSIGKILLPersistentQueue(t *testing.T) {
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 	requireAlive(t, c2)
 }
+
+// TestAgentSIGTERMGatewayDown is an agent pod replaced (rolling update,
+// eviction) while the gateway is down: SIGTERM mid-load, a clean exit
+// within the DaemonSet's grace period, and a new agent on the same queue
+// directory (the node's hostPath). Expected: the batches being retried at
+// shutdown stay in the queue (not dropped as given up), and every span the
+// agent acknowledged is delivered once the gateway returns: 0 lost.
+func TestAgentSIGTERMGatewayDown(t *testing.T) {
+	needBinary(t)
+	o := record(t)
+	gw := harness.StartSink(t)
+	gw.SetFailure(outage)
+	dir := t.TempDir()
+	c := startAgent(t, gw, dir)
+	l := startAppLoad(t, c.GRPCEndpoint(), "agent-sigterm", 2, 5*time.Second)
+	require.True(t, waitFor(30*time.Second, func() bool {
+		return metric(t, c, "otelcol_exporter_queue_size") > 0
+	}), "nothing reached the agent's sending queue")
+	time.Sleep(scaled(2*time.Second, 10*time.Second))
+	o.PeakRSS = c.RSSBytes()
+	c.Signal(sigterm)
+	err, ok := c.Wait(40 * time.Second)
+	l.Stop()
+	require.True(t, ok, "no exit within the agent's terminationGracePeriodSeconds (40s)")
+	require.NoError(t, err, "unclean exit")
+	sent, refused := l.snapshot()
+	require.NotEmpty(t, sent, "nothing acknowledged: %v", refused)
+
+	c2 := startAgent(t, gw, dir)
+	gw.SetFailure(nil)
+	tl := waitDelivered(sent, 60*time.Second, gw)
+	tl.fill(o)
+	t.Logf("acknowledged %d spans before SIGTERM (not acknowledged %v); delivered %d by the next agent, duplicates %d",
+		len(sent), refused, tl.delivered, tl.duplicates)
+	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
+	requireAlive(t, c2)
+}
