@@ -45,8 +45,8 @@ var _ confmap.Validator = (*Config)(nil)
 // Validate checks the configuration; every error names its key.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.MaxTraces <= 0 {
-		errs = append(errs, fmt.Errorf("max_traces: must be greater than 0, got %d", c.MaxTraces))
+	if c.MaxTraces <= 0 || c.MaxTraces > maxTracesLimit {
+		errs = append(errs, fmt.Errorf("max_traces: must be in [1, %d], got %d", maxTracesLimit, c.MaxTraces))
 	}
 	if c.IdleTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("idle_timeout: must be greater than 0, got %s", c.IdleTimeout))
@@ -54,8 +54,8 @@ func (c *Config) Validate() error {
 	if c.CompletedTTL < 0 {
 		errs = append(errs, fmt.Errorf("completed_ttl: must not be negative, got %s", c.CompletedTTL))
 	}
-	if c.MaxCompleted < 0 {
-		errs = append(errs, fmt.Errorf("max_completed: must not be negative, got %d", c.MaxCompleted))
+	if c.MaxCompleted < 0 || c.MaxCompleted > maxTracesLimit {
+		errs = append(errs, fmt.Errorf("max_completed: must be in [0, %d], got %d", maxTracesLimit, c.MaxCompleted))
 	}
 	if c.DegradedRatio <= 0 || c.DegradedRatio > 1 {
 		errs = append(errs, fmt.Errorf("degraded_ratio: must be in (0, 1], got %g", c.DegradedRatio))
