@@ -58,6 +58,7 @@ fuzz:
 	@set -uo pipefail; for t in \
 		FuzzParseTraceID:./components/extension/healthextension \
 		FuzzConfigUnmarshal:./components/extension/healthextension \
+		FuzzParse:./components/extension/healthextension/internal/sendwatch \
 		FuzzConfigUnmarshal:./components/processor/traceregistryprocessor \
 		FuzzParseRetryAfter:./components/exporter/otlpretryexporter \
 		FuzzRequestFromBody:./components/exporter/otlpretryexporter \
