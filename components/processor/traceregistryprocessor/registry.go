@@ -2,7 +2,6 @@ package traceregistryprocessor
 
 import (
 	"math"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,8 +10,6 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
-
-	"github.com/otlpcol/otlpcol/components/pkg/tracelookup"
 )
 
 const (
@@ -57,12 +54,6 @@ type record struct {
 	svc   [svcSlots]uint16 // distinct services, the root's (or first) in slot 0; 0 is empty
 	dim   uint16           // dimension of every series of the trace: its first span's service, fixed
 	flags uint8
-}
-
-// list is an intrusive doubly linked list of records, oldest at head.
-type list struct {
-	head, tail uint32
-	n          int
 }
 
 // dimCounts are the registry's counters for one dimension value.
@@ -166,100 +157,6 @@ func newRegistry(cfg *Config, now func() time.Time) *registry {
 		r.dimOpts = []metric.MeasurementOption{metric.WithAttributeSet(attribute.NewSet())}
 	}
 	return r
-}
-
-// --- lists ---
-
-func (r *registry) pushBack(l *list, i uint32) {
-	rec := &r.recs[i]
-	rec.prev, rec.next = l.tail, nilIdx
-	if l.tail != nilIdx {
-		r.recs[l.tail].next = i
-	} else {
-		l.head = i
-	}
-	l.tail = i
-	l.n++
-}
-
-func (r *registry) unlink(l *list, i uint32) {
-	rec := &r.recs[i]
-	if rec.prev != nilIdx {
-		r.recs[rec.prev].next = rec.next
-	} else {
-		l.head = rec.next
-	}
-	if rec.next != nilIdx {
-		r.recs[rec.next].prev = rec.prev
-	} else {
-		l.tail = rec.prev
-	}
-	rec.prev, rec.next = nilIdx, nilIdx
-	l.n--
-}
-
-func (r *registry) release(i uint32) {
-	delete(r.index, r.recs[i].id)
-	r.recs[i] = record{next: r.free}
-	r.free = i
-}
-
-// --- services and dimensions ---
-
-// service interns name; the empty name stands for a missing service.name.
-func (r *registry) service(name string) uint16 {
-	if name == "" {
-		name = unknownService
-	}
-	if i, ok := r.svcIndex[name]; ok {
-		return i
-	}
-	if len(r.svcNames) >= maxServices {
-		return svcOverflow
-	}
-	name = strings.Clone(name)
-	i := uint16(len(r.svcNames))
-	r.svcIndex[name] = i
-	r.svcNames = append(r.svcNames, name)
-	r.svcDim = append(r.svcDim, r.dimension(name))
-	return i
-}
-
-func (r *registry) serviceName(i uint16) string {
-	if i == svcOverflow {
-		return otherValue
-	}
-	return r.svcNames[i]
-}
-
-func (r *registry) serviceDim(i uint16) uint16 {
-	if i == svcOverflow {
-		return 0
-	}
-	return r.svcDim[i]
-}
-
-// dimension returns the dimension for a new service name: its own value
-// while fewer than max_dimension_values exist, else "other".
-func (r *registry) dimension(name string) uint16 {
-	if !r.dims {
-		return 0
-	}
-	if d, ok := r.dimIndex[name]; ok {
-		return d
-	}
-	if len(r.counts)-1 >= r.maxDims {
-		return 0
-	}
-	d := uint16(len(r.counts))
-	r.dimIndex[name] = d
-	r.counts = append(r.counts, dimCounts{})
-	r.dimOpts = append(r.dimOpts, dimOption(name))
-	return d
-}
-
-func dimOption(value string) metric.MeasurementOption {
-	return metric.WithAttributeSet(attribute.NewSet(attribute.String(dimensionServiceName, value)))
 }
 
 // --- the hot path ---
@@ -475,61 +372,3 @@ func (r *registry) sweep(out []finished, limit int) ([]finished, []metric.Measur
 	more = more || n == limit
 	return out, r.dimOpts, r.checkHealth(), more
 }
-
-// --- reads ---
-
-// view returns the lookup view of a trace.
-func (r *registry) view(id pcommon.TraceID) (tracelookup.TraceView, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	i, ok := r.index[id]
-	if !ok {
-		return tracelookup.TraceView{}, false
-	}
-	rec := &r.recs[i]
-	v := tracelookup.TraceView{
-		TraceID:           id.String(),
-		State:             "active",
-		SpanCount:         rec.spans,
-		RootSeen:          rec.flags&flagRoot != 0,
-		Error:             rec.flags&flagError != 0,
-		FirstSeen:         time.Unix(0, rec.first).UTC(),
-		LastSeen:          time.Unix(0, rec.last).UTC(),
-		DurationSeconds:   rec.duration(),
-		ServicesTruncated: rec.flags&flagMoreServices != 0,
-		Services:          make([]string, 0, svcSlots),
-	}
-	if rec.flags&flagDone != 0 {
-		v.State = "completed"
-		if v.Error {
-			v.State = "failed"
-		}
-	}
-	if v.RootSeen {
-		v.RootService = r.serviceName(rec.svc[0])
-	}
-	for _, s := range rec.svc {
-		if s != 0 {
-			v.Services = append(v.Services, r.serviceName(s))
-		}
-	}
-	return v, true
-}
-
-// snapshot copies the per-dimension counts into dst and returns them with
-// the dimensions' attribute options.
-func (r *registry) snapshot(dst []dimCounts) ([]dimCounts, []metric.MeasurementOption) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append(dst[:0], r.counts...), r.dimOpts
-}
-
-// activeCount is the number of active traces.
-func (r *registry) activeCount() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.active.n
-}
-
-// isDegraded reports the health decided by the last transition.
-func (r *registry) isDegraded() bool { return r.degradedFlag.Load() }
