@@ -9,7 +9,7 @@ import (
 )
 
 // dimensionServiceName is the only dimension supported: the trace's
-// service.name (the root span's, else the first span's).
+// service.name: its first accepted span's resource's, for every series.
 const dimensionServiceName = "service.name"
 
 // Config is the trace_registry processor's configuration.
@@ -21,7 +21,7 @@ type Config struct {
 	// arrived; then it is completed (and failed when a span had status Error).
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 	// CompletedTTL is how long a completed trace is remembered, so that a late
-	// span re-opens it instead of counting a new trace. 0 remembers nothing.
+	// span updates it instead of counting a new trace. 0 remembers nothing.
 	CompletedTTL time.Duration `mapstructure:"completed_ttl"`
 	// MaxCompleted bounds the number of completed traces remembered; the
 	// oldest is forgotten first. 0 remembers nothing.
