@@ -97,7 +97,9 @@ func (r *report) barPlot(rows []*row, markNoisy bool, value func(*row) spread, a
 		names[i] = row.Name
 		maxV = math.Max(maxV, value(row).Max)
 	}
-	p.NominalX(names...)
+	if len(names) > 0 { // every row failed: an empty panel
+		p.NominalX(names...)
+	}
 	p.X.Tick.Label.Rotation = math.Pi / 6
 	p.X.Tick.Label.XAlign = draw.XRight
 	p.X.Tick.Label.YAlign = draw.YCenter

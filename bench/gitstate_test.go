@@ -61,7 +61,7 @@ func TestResultsOnlyFromACleanTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	pipes, _ := selectPipelines("stock")
-	o := options{Root: dir, Bin: bin, OutDir: filepath.Join(dir, "bench"), Pipelines: pipes, Rounds: 1}
+	o := options{Root: dir, Bin: bin, OutDir: filepath.Join(dir, "bench"), Pipelines: pipes, Rounds: 1, Workers: 1, Conns: 1}
 	if _, err := run(o); err == nil || !strings.Contains(err.Error(), "uncommitted changes") || !strings.Contains(err.Error(), "new.go") {
 		t.Errorf("run into bench/ from a dirty tree: %v", err)
 	}

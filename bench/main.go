@@ -122,11 +122,8 @@ func parseFlags(args []string) (options, error) {
 	if o.Pipelines, err = selectPipelines(list); err != nil {
 		return options{}, err
 	}
-	if o.Workers < 1 || o.Conns < 1 {
-		return options{}, errors.New("-workers and -conns must be at least 1")
-	}
-	if o.Rounds < 1 {
-		return options{}, errors.New("-rounds must be at least 1")
+	if o.Rounds < 1 || o.Workers < 1 || o.Conns < 1 {
+		return options{}, errors.New("-rounds, -workers and -conns must be at least 1")
 	}
 	return o, nil
 }

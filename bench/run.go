@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -88,8 +89,8 @@ func (o *options) defaults() error {
 	if o.OutDir == "" {
 		o.OutDir = filepath.Join(o.Root, "bench")
 	}
-	if o.Rounds < 1 {
-		o.Rounds = 1
+	if o.Rounds < 1 || o.Workers < 1 || o.Conns < 1 {
+		return errors.New("-rounds, -workers and -conns must be at least 1")
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard

@@ -54,6 +54,7 @@ func TestVerdicts(t *testing.T) {
 		{"all below", rr(0.7, 0.77, 0.79), 0.8, missed, met},
 		{"straddles", rr(0.95, 1.1, 1.3), 1.0, withinNoise, withinNoise},
 		{"median above, range straddles", rr(0.78, 0.85, 1.02), 0.8, withinNoise, withinNoise},
+		{"median below, range straddles", rr(0.9, 0.95, 1.05), 1.0, withinNoise, withinNoise},
 		{"edge counts as met", rr(1.0, 1.1, 1.2), 1.0, met, withinNoise},
 		{"one round", ratioRange{Median: 1.5, Lo: 1.5, Hi: 1.5, N: 1}, 1.0, notJudged, notJudged},
 	} {
@@ -114,7 +115,7 @@ func TestComparisons(t *testing.T) {
 		}
 	}
 	if len(got) != 4 {
-		t.Errorf("comparisons %v; a failed row must not be compared", keys(got))
+		t.Fatalf("comparisons %v; want those 4 (a failed row is not compared)", keys(got))
 	}
 	shipped := got["gateway-shipped/stock-durable"]
 	if shipped.throughput() != "higher" || shipped.cost() != "lower" || shipped.minimum() != met || shipped.aim() != met {
