@@ -100,8 +100,11 @@ func (c comparison) throughput() string { return compare(c.Spans, "higher", "low
 func (c comparison) cost() string       { return compare(c.CPU, "higher", "lower") }
 
 func (c comparison) targets() string {
-	if !c.Row.Gateway {
+	switch {
+	case !c.Row.Gateway:
 		return ""
+	case c.minimum() == notJudged:
+		return notJudged.String()
 	}
 	return fmt.Sprintf("minimum %s; aim %s", c.minimum(), c.aim())
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 func TestIDsRoundTrip(t *testing.T) {
@@ -72,7 +73,7 @@ func TestSpanSet(t *testing.T) {
 }
 
 // request builds one load generator request with trace keys from key on.
-func request(t *testing.T, d ids, key uint64) []byte {
+func request(t testing.TB, d ids, key uint64) []byte {
 	t.Helper()
 	td := buildRequest(3)
 	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
@@ -159,4 +160,67 @@ func TestRequestShape(t *testing.T) {
 	_, _ = w.Write(b)
 	_ = w.Close()
 	t.Logf("request: %d bytes (%d a span), gzip level 6 %d bytes (%.1fx)", len(b), len(b)/spansPerRequest, z.Len(), float64(len(b))/float64(z.Len()))
+}
+
+// BenchmarkSinkCountRequest is the sink's cost per span: reading trace and
+// span IDs from the wire format and marking the span in the set.
+func BenchmarkSinkCountRequest(b *testing.B) {
+	d := ids{seed: 3}
+	reqs := make([][]byte, 64)
+	for i := range reqs {
+		reqs[i] = request(b, d, uint64(i)*tracesPerReq)
+	}
+	s := &sink{ids: d}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := s.countRequest(reqs[i%len(reqs)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spansPerRequest), "ns/span")
+}
+
+// TestSpanSeqEncodings reads the IDs from pdata's layout (trace_id and
+// span_id last) and from spans that put them first or in the middle.
+func TestSpanSeqEncodings(t *testing.T) {
+	d := ids{seed: 5}
+	s := &sink{ids: d}
+	tid, sid := d.traceID(4), d.spanID(42)
+	var name, forward, middle []byte
+	name = protowire.AppendTag(name, 5, protowire.BytesType)
+	name = protowire.AppendBytes(name, []byte("GET /api"))
+	forward = protowire.AppendBytes(protowire.AppendTag(forward, 1, protowire.BytesType), tid[:])
+	forward = protowire.AppendBytes(protowire.AppendTag(forward, 2, protowire.BytesType), sid[:])
+	forward = append(forward, name...)
+	middle = append(middle, name...)
+	middle = protowire.AppendBytes(protowire.AppendTag(middle, 2, protowire.BytesType), sid[:])
+	middle = protowire.AppendBytes(protowire.AppendTag(middle, 1, protowire.BytesType), tid[:])
+	middle = append(middle, name...)
+	pdataSpan := func() []byte {
+		var span []byte
+		_ = eachSpan(request(t, d, 0), func(b []byte) error {
+			if span == nil {
+				span = b
+			}
+			return nil
+		})
+		return span
+	}()
+	for _, c := range []struct {
+		name string
+		span []byte
+		want uint64
+	}{{"pdata", pdataSpan, 0}, {"ids first", forward, 42}, {"ids in the middle", middle, 42}} {
+		seq, ok, err := s.spanSeq(c.span)
+		if err != nil || !ok || seq != c.want {
+			t.Errorf("%s: seq %d, %v, %v; want %d", c.name, seq, ok, err, c.want)
+		}
+	}
+	if _, _, ok := idsAtEnd(pdataSpan); !ok {
+		t.Error("pdata no longer ends a span with span_id and trace_id: the sink walks every span (slower, still right)")
+	}
+	if _, _, err := s.spanSeq([]byte{0x0a, 0xff}); err == nil {
+		t.Error("a truncated span gave no error")
+	}
 }
