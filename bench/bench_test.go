@@ -135,12 +135,18 @@ func TestSelectPipelines(t *testing.T) {
 	if _, err := selectPipelines("nope"); err == nil {
 		t.Error("unknown pipeline accepted")
 	}
-	o, err := parseFlags([]string{"-quick", "-pipelines", "stock", "-rounds", "2"})
+	o, err := parseFlags([]string{"-quick", "-pipelines", "stock"})
 	if err != nil || o.Rounds != 2 || o.Duration != 2*time.Second || o.OutDir == "" {
 		t.Errorf("quick flags: %+v, %v", o, err)
 	}
 	if o.OutDir != "" {
 		_ = os.Remove(o.OutDir)
+	}
+	if o, err := parseFlags([]string{"-quick", "-rounds", "4", "-out", t.TempDir()}); err != nil || o.Rounds != 4 {
+		t.Errorf("-quick -rounds 4: %d rounds, %v", o.Rounds, err)
+	}
+	if o, err := parseFlags(nil); err != nil || o.Rounds != 3 || o.Duration != 20*time.Second || len(o.Pipelines) != len(knownPipelines()) {
+		t.Errorf("defaults: %d rounds, %s, %d pipelines, %v", o.Rounds, o.Duration, len(o.Pipelines), err)
 	}
 	if _, err := parseFlags([]string{"-rounds", "0"}); err == nil {
 		t.Error("-rounds 0 accepted")

@@ -66,7 +66,7 @@ func parseFlags(args []string) (options, error) {
 		micro      = fs.Bool("micro", true, "run the components' Go microbenchmarks too")
 		microCount = fs.Int("micro-count", 1, "go test -count for the microbenchmarks (use 6+ for benchstat)")
 		benchTime  = fs.String("benchtime", "1s", "go test -benchtime for the microbenchmarks")
-		quick      = fs.Bool("quick", false, "smoke mode: 1s warm-up, 2s measured, no microbenchmarks, results in a temporary directory")
+		quick      = fs.Bool("quick", false, "smoke mode: 2 rounds of 1s warm-up + 2s measured, no microbenchmarks, results in a temporary directory")
 		dirty      = fs.Bool("dirty", false, "allow writing bench/results.md from a tree with uncommitted changes (the file says it is dirty)")
 		out        = fs.String("out", "", "directory for results.md and results.png (default bench/; -quick: a new temporary directory)")
 		bin        = fs.String("bin", "", "otlpcol binary (default $OTLPCOL_BIN, else bin/otlpcol)")
@@ -105,6 +105,9 @@ func parseFlags(args []string) (options, error) {
 		}
 		if !set["drain"] {
 			o.Drain = 30 * time.Second
+		}
+		if !set["rounds"] {
+			o.Rounds = 2 // the fewest that show a spread
 		}
 		if list == "" {
 			list = quickPipelines
