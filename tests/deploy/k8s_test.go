@@ -380,6 +380,7 @@ func TestWorkloadPodRules(t *testing.T) {
 // stateDirKeys are the config keys of directories holding accepted data.
 var stateDirKeys = [][]string{
 	{"extensions", "file_storage/queue", "directory"},
+	{"exporters", "otlp_retry", "persistent_queue", "directory"}, // the write-ahead log
 	{"exporters", "otlp_retry", "dead_letter", "directory"},
 }
 
