@@ -5,8 +5,15 @@ import (
 	"testing"
 )
 
-// agentSA is the ServiceAccount deploy/k8s/agent runs the agent as.
-const agentSA = "system:serviceaccount:otlpcol:otlpcol-agent"
+// The agent runs as ServiceAccount otlpcol-agent in its own namespace
+// (deploy/k8s/agent); the gateway overlay lets it watch the gateway's
+// EndpointSlices in the gateway's namespace.
+const (
+	agentNS     = "otlpcol-agent"
+	agentSAName = "otlpcol-agent"
+	agentSA     = "system:serviceaccount:" + agentNS + ":" + agentSAName
+	gatewayNS   = "otlpcol"
+)
 
 // testRBAC asks the API server's authorizer, as the agent's ServiceAccount,
 // for what the k8s resolver needs (yes) and for what it must never get (no).
@@ -17,35 +24,40 @@ func testRBAC(t *testing.T, c *cluster) {
 	}
 	checks := []check{
 		// The resolver's informer: list, then watch, EndpointSlices of the
-		// gateway's Service, in the agent's own namespace.
-		{"list", "endpointslices.discovery.k8s.io", "otlpcol", true},
-		{"watch", "endpointslices.discovery.k8s.io", "otlpcol", true},
+		// gateway's Service, in the gateway's namespace.
+		{"list", "endpointslices.discovery.k8s.io", gatewayNS, true},
+		{"watch", "endpointslices.discovery.k8s.io", gatewayNS, true},
 		// Nothing else in its namespace, not even get (the informer never
 		// gets one slice by name)...
-		{"get", "endpointslices.discovery.k8s.io", "otlpcol", false},
-		{"create", "endpointslices.discovery.k8s.io", "otlpcol", false},
-		{"update", "endpointslices.discovery.k8s.io", "otlpcol", false},
-		{"patch", "endpointslices.discovery.k8s.io", "otlpcol", false},
-		{"delete", "endpointslices.discovery.k8s.io", "otlpcol", false},
-		{"deletecollection", "endpointslices.discovery.k8s.io", "otlpcol", false},
-		{"get", "secrets", "otlpcol", false},
-		{"list", "secrets", "otlpcol", false},
-		{"watch", "secrets", "otlpcol", false},
-		{"create", "pods/exec", "otlpcol", false},
-		{"get", "pods/exec", "otlpcol", false},
-		{"create", "pods", "otlpcol", false},
-		{"delete", "pods", "otlpcol", false},
-		{"list", "pods", "otlpcol", false},
-		{"get", "configmaps", "otlpcol", false},
-		{"update", "configmaps", "otlpcol", false},
-		{"create", "serviceaccounts/token", "otlpcol", false},
-		{"patch", "services", "otlpcol", false},
-		{"update", "deployments.apps", "otlpcol", false},
-		{"update", "daemonsets.apps", "otlpcol", false},
-		{"create", "roles.rbac.authorization.k8s.io", "otlpcol", false},
-		{"create", "rolebindings.rbac.authorization.k8s.io", "otlpcol", false},
-		{"escalate", "roles.rbac.authorization.k8s.io", "otlpcol", false},
-		// ...and nothing in any other namespace or cluster-wide.
+		{"get", "endpointslices.discovery.k8s.io", gatewayNS, false},
+		{"create", "endpointslices.discovery.k8s.io", gatewayNS, false},
+		{"update", "endpointslices.discovery.k8s.io", gatewayNS, false},
+		{"patch", "endpointslices.discovery.k8s.io", gatewayNS, false},
+		{"delete", "endpointslices.discovery.k8s.io", gatewayNS, false},
+		{"deletecollection", "endpointslices.discovery.k8s.io", gatewayNS, false},
+		{"get", "secrets", gatewayNS, false},
+		{"list", "secrets", gatewayNS, false},
+		{"watch", "secrets", gatewayNS, false},
+		{"create", "pods/exec", gatewayNS, false},
+		{"get", "pods/exec", gatewayNS, false},
+		{"create", "pods", gatewayNS, false},
+		{"delete", "pods", gatewayNS, false},
+		{"list", "pods", gatewayNS, false},
+		{"get", "configmaps", gatewayNS, false},
+		{"update", "configmaps", gatewayNS, false},
+		{"create", "serviceaccounts/token", gatewayNS, false},
+		{"patch", "services", gatewayNS, false},
+		{"update", "deployments.apps", gatewayNS, false},
+		{"update", "daemonsets.apps", gatewayNS, false},
+		{"create", "roles.rbac.authorization.k8s.io", gatewayNS, false},
+		{"create", "rolebindings.rbac.authorization.k8s.io", gatewayNS, false},
+		{"escalate", "roles.rbac.authorization.k8s.io", gatewayNS, false},
+		// ...and nothing in any other namespace (its own included) or
+		// cluster-wide.
+		{"list", "endpointslices.discovery.k8s.io", agentNS, false},
+		{"get", "secrets", agentNS, false},
+		{"list", "pods", agentNS, false},
+		{"create", "pods/exec", agentNS, false},
 		{"list", "endpointslices.discovery.k8s.io", "default", false},
 		{"watch", "endpointslices.discovery.k8s.io", "kube-system", false},
 		{"get", "secrets", "kube-system", false},

@@ -2,6 +2,7 @@ package k8s
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -42,14 +43,18 @@ func testRouting(t *testing.T, c *cluster) {
 	// $KUBECONFIG, else in-cluster (a token file at a fixed path), else
 	// ~/.kube/config. $KUBECONFIG with a TokenRequest token is the way in
 	// from outside a pod.
-	token := strings.TrimSpace(c.kubectl(t, "-n", "otlpcol", "create", "token", "otlpcol-agent", "--duration=1h"))
+	token := strings.TrimSpace(c.kubectl(t, "-n", agentNS, "create", "token", agentSAName, "--duration=1h"))
 	kubeconfig := c.writeKubeconfig(t, "agent.kubeconfig", "    token: "+token+"\n")
+	state := t.TempDir()
 	agent := harness.Start(t, harness.Config("agent.yaml"), harness.Options{
 		Set: []string{
-			"exporters::load_balancing::resolver::k8s::service=" + routingService + ".otlpcol",
+			"exporters::load_balancing::resolver::k8s::service=" + routingService + "." + gatewayNS,
 			fmt.Sprintf("exporters::load_balancing::resolver::k8s::ports=[%d]", ports.GRPC),
 			// Metrics and logs: no cluster DNS here; never sent in this test.
 			fmt.Sprintf("exporters::otlp_grpc/gateway::endpoint=%s:%d", hosts[0].PodIP, ports.GRPC),
+			// The node-local state directory (a hostPath in the DaemonSet).
+			"extensions::file_storage/queue::directory=" + filepath.Join(state, "queue"),
+			"extensions::file_storage/queue::compaction::directory=" + filepath.Join(state, "queue"),
 		},
 		Env: []string{"KUBECONFIG=" + kubeconfig},
 	})
@@ -112,14 +117,14 @@ func serviceYAML(port int) string {
 kind: Service
 metadata:
   name: %s
-  namespace: otlpcol
+  namespace: %s
 spec:
   clusterIP: None
   ports:
     - name: grpc-otlp
       port: %d
       appProtocol: grpc
-`, routingService, port)
+`, routingService, gatewayNS, port)
 }
 
 // publish writes the EndpointSlice of routingService: one ready endpoint per
@@ -134,7 +139,7 @@ func (c *cluster) publish(t *testing.T, port int, gws []*gatewayPod) {
 kind: EndpointSlice
 metadata:
   name: %s-0
-  namespace: otlpcol
+  namespace: %s
   labels:
     kubernetes.io/service-name: %s
     endpointslice.kubernetes.io/managed-by: otlpcol-test
@@ -144,7 +149,7 @@ ports:
     port: %d
     protocol: TCP
 endpoints:
-%s`, routingService, routingService, port, eps.String()), "apply", "--server-side", "--field-manager=otlpcol-test", "-f", "-")
+%s`, routingService, gatewayNS, routingService, port, eps.String()), "apply", "--server-side", "--field-manager=otlpcol-test", "-f", "-")
 }
 
 // waitBackends waits until the agent's load_balancing exporter reports n
