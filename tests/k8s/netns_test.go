@@ -53,6 +53,32 @@ func newTestHost(t *testing.T, i int) *testHost {
 	return h
 }
 
+// removeStaleHosts deletes the namespaces (and host ends) of earlier runs
+// whose test process is gone: a run killed by go test's timeout never got to
+// its t.Cleanup.
+func removeStaleHosts() {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		name := fields[0]
+		var pid, i int
+		if n, _ := fmt.Sscanf(name, "otlpcol-k8s-%d-%d", &pid, &i); n != 2 || pid == os.Getpid()%100000 {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			continue // that run may still be going
+		}
+		_ = exec.Command("ip", "netns", "del", name).Run()
+		_ = exec.Command("ip", "link", "del", fmt.Sprintf("otk%dh%d", pid, i)).Run()
+	}
+}
+
 // needNetns fails unless this process may create network namespaces: the
 // routing test is the point of `make test-k8s`, it must not pass by skipping.
 func needNetns(t *testing.T) {

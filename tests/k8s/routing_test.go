@@ -28,6 +28,7 @@ const (
 // network namespaces, and load with tracked trace IDs throughout.
 func testRouting(t *testing.T, c *cluster) {
 	needNetns(t)
+	removeStaleHosts()
 	out := record(t)
 	ports := newGatewayPorts(t)
 	hosts := []*testHost{newTestHost(t, 0), newTestHost(t, 1), newTestHost(t, 2)}
