@@ -12,10 +12,11 @@ import (
 
 // PID is the process ID of the running collector (0 before it started).
 func (c *Collector) PID() int {
-	if c.cmd == nil || c.cmd.Process == nil {
+	r := c.run.Load()
+	if r == nil || r.cmd.Process == nil {
 		return 0
 	}
-	return c.cmd.Process.Pid
+	return r.cmd.Process.Pid
 }
 
 // RSSBytes reads the collector's resident set size (VmRSS) from /proc; it

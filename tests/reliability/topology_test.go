@@ -59,15 +59,14 @@ func startTopology(t *testing.T, gatewaySet ...string) *topology {
 func (tp *topology) startGateway(t *testing.T, i int) {
 	t.Helper()
 	set := append(gatewayTestSets(tp.gwDirs[i]),
-		fmt.Sprintf("receivers::otlp::protocols::grpc::endpoint=127.0.0.1:%d", tp.gwPorts[i]),
 		"exporters::otlp_retry::retry_on_failure::initial_interval=200ms",
 		"exporters::otlp_retry::retry_on_failure::max_interval=2s")
 	set = append(set, tp.gwSet...)
 	c := harness.Start(t, harness.Config("gateway.yaml"), harness.Options{
-		Env: []string{"OTLP_ENDPOINT=" + tp.sinks[i].GRPCEndpoint(), "API_KEY=topology-test"},
-		Set: set,
+		Env:      []string{"OTLP_ENDPOINT=" + tp.sinks[i].GRPCEndpoint(), "API_KEY=topology-test"},
+		Set:      set,
+		GRPCPort: tp.gwPorts[i],
 	})
-	c.GRPCPort = tp.gwPorts[i]
 	c.WaitReady(30 * time.Second)
 	tp.gateways[i] = c
 }
