@@ -4,10 +4,10 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
+	"syscall"
 )
 
 // PID is the process ID of the running collector (0 before it started).
@@ -19,89 +19,64 @@ func (c *Collector) PID() int {
 	return r.cmd.Process.Pid
 }
 
-// RSSBytes reads the collector's resident set size (VmRSS) from /proc; it
-// returns 0 when the process is gone.
-func (c *Collector) RSSBytes() int64 {
-	pid := c.PID()
-	if pid == 0 || c.Exited() {
+// PeakRSS is the highest resident set size the collector process reached
+// since it started, in bytes: the kernel's high-water mark (VmHWM) while it
+// runs, its ru_maxrss once it has ended (the same mark, kept by wait4), so a
+// peak between two looks is never missed. It covers the current process
+// only: read it before a restart. 0 when it cannot be read.
+func (c *Collector) PeakRSS() int64 {
+	r := c.run.Load()
+	if r == nil {
 		return 0
 	}
-	return ProcRSS(pid)
+	return peakRSS(r.cmd, c.Exited())
 }
 
-// ProcRSS reads VmRSS of process pid from /proc/pid/status, in bytes (0 when
-// it cannot be read).
-func ProcRSS(pid int) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+// peakRSS reads cmd's peak RSS; exited says cmd.Wait has returned.
+func peakRSS(cmd *exec.Cmd, exited bool) int64 {
+	if cmd.Process == nil {
+		return 0
+	}
+	if exited {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			return ru.Maxrss << 10 // kB on Linux
+		}
+		return 0
+	}
+	peak, err := ProcPeakRSS(cmd.Process.Pid)
 	if err != nil {
 		return 0
 	}
+	return peak
+}
+
+// ProcPeakRSS reads the resident set high-water mark (VmHWM) of process pid
+// from /proc/pid/status, in bytes.
+func ProcPeakRSS(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
 	defer f.Close()
+	return parseVmHWM(f)
+}
+
+func parseVmHWM(f *os.File) (int64, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "VmRSS:") {
+		v, ok := strings.CutPrefix(sc.Text(), "VmHWM:")
+		if !ok {
 			continue
 		}
-		fields := strings.Fields(line) // VmRSS: 12345 kB
-		if len(fields) < 2 {
-			return 0
+		fields := strings.Fields(v) // 12345 kB
+		if len(fields) == 0 {
+			break
 		}
-		kb, err := strconv.ParseInt(fields[1], 10, 64)
+		kb, err := strconv.ParseInt(fields[0], 10, 64)
 		if err != nil {
-			return 0
+			return 0, fmt.Errorf("VmHWM %q: %w", v, err)
 		}
-		return kb * 1024
+		return kb << 10, nil
 	}
-	return 0
-}
-
-// RSSSampler records the peak resident set size of a collector, sampled
-// every interval until Stop.
-type RSSSampler struct {
-	mu   sync.Mutex
-	peak int64
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
-}
-
-// SampleRSS starts sampling c's VmRSS every interval.
-func (c *Collector) SampleRSS(interval time.Duration) *RSSSampler {
-	s := &RSSSampler{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			s.observe(c.RSSBytes())
-			select {
-			case <-s.stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	c.t.Cleanup(s.Stop)
-	return s
-}
-
-func (s *RSSSampler) observe(v int64) {
-	s.mu.Lock()
-	if v > s.peak {
-		s.peak = v
-	}
-	s.mu.Unlock()
-}
-
-// Peak is the highest RSS seen so far, in bytes.
-func (s *RSSSampler) Peak() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.peak
-}
-
-// Stop ends sampling (safe to call twice) and returns the peak.
-func (s *RSSSampler) Stop() {
-	s.once.Do(func() { close(s.stop); <-s.done })
+	return 0, fmt.Errorf("no VmHWM in %s", f.Name())
 }
