@@ -64,6 +64,7 @@ type run struct {
 	out  *syncBuffer
 	done chan struct{}
 	err  error
+	peak *peakWatch
 }
 
 // Options change how Start runs the collector.
@@ -152,6 +153,7 @@ func (c *Collector) launch() {
 	if err := r.cmd.Start(); err != nil {
 		c.t.Fatalf("start otlpcol: %v", err)
 	}
+	r.peak = watchPeak(r.cmd.Process.Pid, r.done)
 	go func() { r.err = r.cmd.Wait(); close(r.done) }()
 	c.run.Store(r)
 }
@@ -249,10 +251,12 @@ func (c *Collector) waitHTTP(url func() string, status int, timeout time.Duratio
 	c.t.Fatalf("%s did not answer %d within %s (last: %s)", url(), status, timeout, last)
 }
 
-// Signal sends sig to the process.
+// Signal sends sig to the process, reading its peak RSS first.
 func (c *Collector) Signal(sig os.Signal) {
-	if p := c.run.Load().cmd.Process; p != nil && !c.Exited() {
-		_ = p.Signal(sig)
+	r := c.run.Load()
+	if r.cmd.Process != nil && !c.Exited() {
+		r.peak.read()
+		_ = r.cmd.Process.Signal(sig)
 	}
 }
 
@@ -277,6 +281,7 @@ func (c *Collector) Kill() {
 	if r.cmd.Process == nil || c.Exited() {
 		return
 	}
+	r.peak.read()
 	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
 	<-r.done
 }

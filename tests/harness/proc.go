@@ -4,10 +4,10 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
+	"sync/atomic"
+	"time"
 )
 
 // PID is the process ID of the running collector (0 before it started).
@@ -19,35 +19,71 @@ func (c *Collector) PID() int {
 	return r.cmd.Process.Pid
 }
 
-// PeakRSS is the highest resident set size the collector process reached
-// since it started, in bytes: the kernel's high-water mark (VmHWM) while it
-// runs, its ru_maxrss once it has ended (the same mark, kept by wait4), so a
-// peak between two looks is never missed. It covers the current process
-// only: read it before a restart. 0 when it cannot be read.
+// PeakRSS is the highest resident set size the collector process reached,
+// in bytes: the kernel's high-water mark (VmHWM), read now while the
+// process runs, and the last reading before it ended otherwise. It covers
+// the current process only: read it before a restart. 0 when never read.
 func (c *Collector) PeakRSS() int64 {
 	r := c.run.Load()
 	if r == nil {
 		return 0
 	}
-	return peakRSS(r.cmd, c.Exited())
+	return r.peak.Peak()
 }
 
-// peakRSS reads cmd's peak RSS; exited says cmd.Wait has returned.
-func peakRSS(cmd *exec.Cmd, exited bool) int64 {
-	if cmd.Process == nil {
-		return 0
-	}
-	if exited {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			return ru.Maxrss << 10 // kB on Linux
+// hwmPollInterval is how often a running process's VmHWM is read. VmHWM
+// only grows, so polling loses nothing but growth in the last interval
+// before an exit the harness did not cause (Kill reads it first). The
+// kernel's ru_maxrss cannot stand in after the exit: Go starts a child
+// with vfork, and exec folds the parent's (the test binary's) high-water
+// mark into it.
+const hwmPollInterval = 50 * time.Millisecond
+
+// peakWatch keeps the last VmHWM read of a process until it ends.
+type peakWatch struct {
+	pid  int
+	done <-chan struct{}
+	peak atomic.Int64
+}
+
+// watchPeak reads pid's VmHWM every hwmPollInterval until done closes.
+func watchPeak(pid int, done <-chan struct{}) *peakWatch {
+	w := &peakWatch{pid: pid, done: done}
+	w.read()
+	go func() {
+		tick := time.NewTicker(hwmPollInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				w.read()
+			}
 		}
-		return 0
+	}()
+	return w
+}
+
+// read records the current VmHWM while the process still runs.
+func (w *peakWatch) read() {
+	select {
+	case <-w.done:
+		return
+	default:
 	}
-	peak, err := ProcPeakRSS(cmd.Process.Pid)
+	v, err := ProcPeakRSS(w.pid)
 	if err != nil {
-		return 0
+		return
 	}
-	return peak
+	for old := w.peak.Load(); v > old && !w.peak.CompareAndSwap(old, v); old = w.peak.Load() {
+	}
+}
+
+// Peak is the high-water mark: read now when the process runs.
+func (w *peakWatch) Peak() int64 {
+	w.read()
+	return w.peak.Load()
 }
 
 // ProcPeakRSS reads the resident set high-water mark (VmHWM) of process pid
