@@ -158,10 +158,11 @@ func (c *Collector) launch() {
 	c.run.Store(r)
 }
 
-// restartOnBindConflict starts the process again on fresh ports when it
+// RestartOnBindConflict starts the process again on fresh ports when it
 // ended because one of the harness's ports was taken; it reports whether it
-// did. Ports a test fixed itself are never changed.
-func (c *Collector) restartOnBindConflict() bool {
+// did. Ports a test fixed itself are never changed. WaitReady calls it; a
+// caller that waits for readiness otherwise (no health extension) can too.
+func (c *Collector) RestartOnBindConflict() bool {
 	c.t.Helper()
 	r := c.run.Load()
 	port, ok := BindConflict(r.out.String(), c.ownedPorts()...)
@@ -235,7 +236,7 @@ func (c *Collector) waitHTTP(url func() string, status int, timeout time.Duratio
 	last := "no answer"
 	for time.Now().Before(deadline) {
 		if c.Exited() {
-			if restart && c.restartOnBindConflict() {
+			if restart && c.RestartOnBindConflict() {
 				continue
 			}
 			err, _ := c.Wait(0)

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -22,21 +23,21 @@ func (c *Collector) PID() int {
 // PeakRSS is the highest resident set size the collector process reached,
 // in bytes: the kernel's high-water mark (VmHWM), read now while the
 // process runs, and the last reading before it ended otherwise. It covers
-// the current process only: read it before a restart. 0 when never read.
-func (c *Collector) PeakRSS() int64 {
+// the current process only: read it before a restart.
+func (c *Collector) PeakRSS() (int64, error) {
 	r := c.run.Load()
 	if r == nil {
-		return 0
+		return 0, errors.New("peak RSS: not started")
 	}
 	return r.peak.Peak()
 }
 
 // hwmPollInterval is how often a running process's VmHWM is read. VmHWM
 // only grows, so polling loses nothing but growth in the last interval
-// before an exit the harness did not cause (Kill reads it first). The
-// kernel's ru_maxrss cannot stand in after the exit: Go starts a child
+// before an exit the harness did not cause (Signal and Kill read it first).
+// The kernel's ru_maxrss cannot stand in after the exit: Go starts a child
 // with vfork, and exec folds the parent's (the test binary's) high-water
-// mark into it.
+// mark into the child's.
 const hwmPollInterval = 50 * time.Millisecond
 
 // peakWatch keeps the last VmHWM read of a process until it ends.
@@ -80,39 +81,44 @@ func (w *peakWatch) read() {
 	}
 }
 
-// Peak is the high-water mark: read now when the process runs.
-func (w *peakWatch) Peak() int64 {
+// Peak is the high-water mark, read now when the process runs.
+func (w *peakWatch) Peak() (int64, error) {
 	w.read()
-	return w.peak.Load()
+	if v := w.peak.Load(); v > 0 {
+		return v, nil
+	}
+	return 0, fmt.Errorf("peak RSS of process %d: never read", w.pid)
 }
 
-// ProcPeakRSS reads the resident set high-water mark (VmHWM) of process pid
-// from /proc/pid/status, in bytes.
-func ProcPeakRSS(pid int) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+// ProcPeakRSS reads VmHWM, the resident set's high-water mark since the
+// process started, of process pid from /proc/pid/status, in bytes.
+func ProcPeakRSS(pid int) (int64, error) { return procStatusBytes(pid, "VmHWM") }
+
+func procStatusBytes(pid int, field string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
-	return parseVmHWM(f)
+	return ParseStatusBytes(string(b), field)
 }
 
-func parseVmHWM(f *os.File) (int64, error) {
-	sc := bufio.NewScanner(f)
+// ParseStatusBytes reads a "Field:  1234 kB" line of /proc/<pid>/status, in bytes.
+func ParseStatusBytes(status, field string) (int64, error) {
+	sc := bufio.NewScanner(strings.NewReader(status))
 	for sc.Scan() {
-		v, ok := strings.CutPrefix(sc.Text(), "VmHWM:")
+		v, ok := strings.CutPrefix(sc.Text(), field+":")
 		if !ok {
 			continue
 		}
-		fields := strings.Fields(v) // 12345 kB
-		if len(fields) == 0 {
+		f := strings.Fields(v) // 12345 kB
+		if len(f) == 0 {
 			break
 		}
-		kb, err := strconv.ParseInt(fields[0], 10, 64)
+		kb, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("VmHWM %q: %w", v, err)
+			return 0, fmt.Errorf("/proc status %s: %w", field, err)
 		}
 		return kb << 10, nil
 	}
-	return 0, fmt.Errorf("no VmHWM in %s", f.Name())
+	return 0, fmt.Errorf("no %s in /proc status", field)
 }

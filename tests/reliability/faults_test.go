@@ -241,7 +241,7 @@ func TestFaultBackendDown(t *testing.T) {
 	sent := l.Accepted()
 	tl := waitDelivered(sent, down+60*time.Second, sink)
 	tl.fill(o)
-	o.PeakRSS = c.PeakRSS()
+	o.PeakRSS = peakRSS(c)
 	t.Logf("backend down %s; accepted %d spans, refused %v; delivered %d, duplicates %d",
 		lasted.Round(time.Millisecond), len(sent), l.Refused(), tl.delivered, tl.duplicates)
 	// A sleep overshoots by far less than a second, even on a loaded machine.
@@ -276,7 +276,7 @@ func TestFaultSIGKILLPersistentQueue(t *testing.T) {
 		return metric(t, c, "otelcol_exporter_queue_size") > 0
 	}), "nothing reached the sending queue")
 	time.Sleep(time.Second)
-	peak := c.PeakRSS()
+	peak := peakRSS(c)
 	c.Kill()
 	require.Zero(t, count(sent, sink.SpanIDs()).delivered, "the backend was down: nothing should have arrived")
 
@@ -284,7 +284,7 @@ func TestFaultSIGKILLPersistentQueue(t *testing.T) {
 	c2 := startFaultGateway(t, sink, dir)
 	tl := waitDelivered(sent, 60*time.Second, sink)
 	tl.fill(o)
-	o.PeakRSS = max(peak, c2.PeakRSS())
+	o.PeakRSS = max(peak, peakRSS(c2))
 	t.Logf("queued %d spans before SIGKILL; delivered %d after restart, duplicates %d", len(sent), tl.delivered, tl.duplicates)
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 	requireAlive(t, c2)
@@ -327,7 +327,7 @@ func TestFaultSIGKILLUnderLoad(t *testing.T) {
 	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "sigkill-load", workers: 2, spansPerBatch: 20,
 		interval: 5 * time.Millisecond, maxBatches: 100000})
 	time.Sleep(2 * time.Second)
-	peak := c.PeakRSS()
+	peak := peakRSS(c)
 	c.Kill()
 	l.Stop()
 	sent := l.Accepted()
@@ -335,7 +335,7 @@ func TestFaultSIGKILLUnderLoad(t *testing.T) {
 	c2 := startFaultGateway(t, sink, dir)
 	tl := waitDelivered(sent, 30*time.Second, sink)
 	tl.fill(o)
-	o.PeakRSS = max(peak, c2.PeakRSS())
+	o.PeakRSS = max(peak, peakRSS(c2))
 	t.Logf("accepted %d spans before SIGKILL; delivered %d after restart, duplicates %d", len(sent), tl.delivered, tl.duplicates)
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 	requireAlive(t, c2)
@@ -364,7 +364,7 @@ func TestFaultRetryBudgetDeadLetter(t *testing.T) {
 	sent := append(dead, trickle.Accepted()...)
 	tl := waitDelivered(sent, 30*time.Second, sink)
 	tl.fill(o)
-	o.PeakRSS = c.PeakRSS()
+	o.PeakRSS = peakRSS(c)
 	require.True(t, replayed, "dead letter not replayed once traffic resumed")
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 	assert.True(t, waitFor(10*time.Second, func() bool {
@@ -406,7 +406,7 @@ func TestFaultDeadLetterReplayIdle(t *testing.T) {
 	tl := waitDelivered(sent, bound, sink)
 	took := time.Since(back)
 	tl.fill(o)
-	o.PeakRSS = c.PeakRSS()
+	o.PeakRSS = peakRSS(c)
 	t.Logf("dead letter replayed %d spans %s after the backend returned (bound %s)", tl.delivered, took.Round(time.Millisecond), bound)
 	require.Zero(t, tl.lost, "dead letter not replayed within %s without new traffic; lost e.g. %v", bound, tl.missing)
 	requireNothingDropped(t, c)
@@ -430,7 +430,7 @@ func TestFaultGatewayReplicaDown(t *testing.T) {
 	}
 	produce(time.Second)
 	tp.gateways[0].Stop(30 * time.Second)
-	stoppedPeak := tp.gateways[0].PeakRSS()
+	stoppedPeak := peakRSS(tp.gateways[0])
 	produce(scaled(5*time.Second, 20*time.Second))
 	tp.startGateway(t, 0)
 	produce(time.Second)
@@ -438,7 +438,7 @@ func TestFaultGatewayReplicaDown(t *testing.T) {
 
 	tl := tp.waitDelivered(app.spans, 90*time.Second)
 	tl.fill(o)
-	o.PeakRSS = max(stoppedPeak, tp.agent.PeakRSS(), tp.gateways[0].PeakRSS(), tp.gateways[1].PeakRSS())
+	o.PeakRSS = max(stoppedPeak, peakRSS(tp.agent), peakRSS(tp.gateways[0]), peakRSS(tp.gateways[1]))
 	t.Logf("sent %d spans; delivered %d, duplicates %d", tl.sent, tl.delivered, tl.duplicates)
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 	// Trace affinity survives the restart (the static ring is unchanged).
@@ -475,7 +475,7 @@ func TestFaultSIGTERMUnderLoad(t *testing.T) {
 	sent := l.Accepted()
 	before := count(sent, sink.SpanIDs())
 	t.Logf("accepted %d spans (refused %v); delivered before exit %d", len(sent), l.Refused(), before.delivered)
-	o.PeakRSS = c.PeakRSS() // the whole life, drain included
+	o.PeakRSS = peakRSS(c) // the whole life, drain included
 	var c2 *harness.Collector
 	if before.lost > 0 {
 		c2 = startFaultGateway(t, sink, dir)
@@ -484,7 +484,7 @@ func TestFaultSIGTERMUnderLoad(t *testing.T) {
 	tl.fill(o)
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 	if c2 != nil {
-		o.PeakRSS = max(o.PeakRSS, c2.PeakRSS())
+		o.PeakRSS = max(o.PeakRSS, peakRSS(c2))
 		requireAlive(t, c2)
 	}
 }
@@ -514,7 +514,7 @@ func TestOverloadThrottledBackend(t *testing.T) {
 	sent := l.Accepted()
 	tl := waitDelivered(sent, 60*time.Second, sink)
 	tl.fill(o)
-	o.PeakRSS = c.PeakRSS()
+	o.PeakRSS = peakRSS(c)
 	refusedSpans := 0
 	for code, n := range refused {
 		assert.Contains(t, []codes.Code{codes.Unavailable, codes.ResourceExhausted}, code, "refusal code")

@@ -277,6 +277,12 @@ func requireNothingDropped(t *testing.T, c *harness.Collector) {
 	}
 }
 
+// peakRSS is c's peak RSS (see harness.Collector.PeakRSS), 0 when unknown.
+func peakRSS(c *harness.Collector) int64 {
+	v, _ := c.PeakRSS()
+	return v
+}
+
 // requireAlive checks the process still runs and /health answers 200.
 func requireAlive(t *testing.T, c *harness.Collector) {
 	t.Helper()

@@ -245,7 +245,7 @@ func TestTopologyAgentToGateways(t *testing.T) {
 
 	tl := tp.waitDelivered(sent, 60*time.Second)
 	tl.fill(o)
-	o.PeakRSS = max(tp.gateways[0].PeakRSS(), tp.gateways[1].PeakRSS(), tp.agent.PeakRSS())
+	o.PeakRSS = max(peakRSS(tp.gateways[0]), peakRSS(tp.gateways[1]), peakRSS(tp.agent))
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 	require.Zero(t, tl.duplicates)
 	// Both gateways got a share.
