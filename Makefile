@@ -115,9 +115,10 @@ lint:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@echo ">> go vet ./..."
 	@$(GO) vet ./...
-	@echo ">> go mod tidy -diff (root module, tests/ci)"
+	@echo ">> go mod tidy -diff (root module, tests/ci, tests/k8s/tools)"
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit"; exit 1; }
 	@cd tests/ci && { $(GO) mod tidy -diff || { echo "tests/ci/go.mod/go.sum are not tidy: run 'cd tests/ci && go mod tidy' and commit"; exit 1; }; }
+	@cd tests/k8s/tools && { $(GO) mod tidy -diff || { echo "tests/k8s/tools/go.mod/go.sum are not tidy: run 'cd tests/k8s/tools && go mod tidy' and commit"; exit 1; }; }
 
 ## fmt: format the Go sources
 fmt:
