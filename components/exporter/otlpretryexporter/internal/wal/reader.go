@@ -252,4 +252,3 @@ func (l *Log) Pending() int64 {
 	defer l.mu.Unlock()
 	return l.unacked
 }
-

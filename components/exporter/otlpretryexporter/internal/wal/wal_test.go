@@ -29,7 +29,9 @@ func open(t *testing.T, dir string, opts Options) (*Log, Recovery) {
 	return l, rec
 }
 
-func payload(i int) []byte { return []byte(fmt.Sprintf("record-%06d-%s", i, bytes.Repeat([]byte{'x'}, i%50))) }
+func payload(i int) []byte {
+	return []byte(fmt.Sprintf("record-%06d-%s", i, bytes.Repeat([]byte{'x'}, i%50)))
+}
 
 func appendN(t *testing.T, l *Log, from, n int) {
 	t.Helper()
