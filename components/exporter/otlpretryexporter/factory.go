@@ -7,8 +7,6 @@ package otlpretryexporter
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -19,10 +17,6 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
-	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.uber.org/zap"
 
 	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/deadletter"
 	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/metadata"
@@ -142,117 +136,4 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 		return nil, err
 	}
 	return &logsExporter{Logs: inner, e: e}, nil
-}
-
-// The wrappers add two things around exporterhelper: a full queue spools to
-// the dead letter while it has room and refuses (retryable) once it has not
-// (see queueFull), and Shutdown first tells the retry
-// loops to stop waiting, so the queue's drain cannot hang on a down backend.
-
-type tracesExporter struct {
-	exporter.Traces
-	e *otlpExporter
-}
-
-func (w *tracesExporter) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
-	err := w.Traces.ConsumeTraces(ctx, td)
-	if errors.Is(err, exporterhelper.ErrQueueIsFull) {
-		return w.e.queueFull(ctx, tracesRequest(td), err)
-	}
-	return err
-}
-
-func (w *tracesExporter) Shutdown(ctx context.Context) error {
-	w.e.beginShutdown()
-	return w.Traces.Shutdown(ctx)
-}
-
-type metricsExporter struct {
-	exporter.Metrics
-	e *otlpExporter
-}
-
-func (w *metricsExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
-	err := w.Metrics.ConsumeMetrics(ctx, md)
-	if errors.Is(err, exporterhelper.ErrQueueIsFull) {
-		return w.e.queueFull(ctx, metricsRequest(md), err)
-	}
-	return err
-}
-
-func (w *metricsExporter) Shutdown(ctx context.Context) error {
-	w.e.beginShutdown()
-	return w.Metrics.Shutdown(ctx)
-}
-
-type logsExporter struct {
-	exporter.Logs
-	e *otlpExporter
-}
-
-func (w *logsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
-	err := w.Logs.ConsumeLogs(ctx, ld)
-	if errors.Is(err, exporterhelper.ErrQueueIsFull) {
-		return w.e.queueFull(ctx, logsRequest(ld), err)
-	}
-	return err
-}
-
-func (w *logsExporter) Shutdown(ctx context.Context) error {
-	w.e.beginShutdown()
-	return w.Logs.Shutdown(ctx)
-}
-
-// Reasons of otelcol_otlp_retry_refused_items.
-const (
-	refuseNoDeadLetter    = "no_dead_letter"
-	refuseDeadLetterFull  = "dead_letter_full"
-	refuseDeadLetterError = "dead_letter_error"
-)
-
-// refuseLogEvery bounds the warning logged while the exporter refuses data.
-const refuseLogEvery = 30 * time.Second
-
-// queueFull handles a batch the sending queue refused. The batch can still
-// be refused, so it is never dropped and never evicts anything: it is
-// written to the dead letter if that has room (nil: the data is on disk),
-// and otherwise handed back to the caller as the queue's retryable error
-// (the receiver answers gRPC Unavailable / HTTP 503 and the client retries),
-// counted in refused_items.
-func (e *otlpExporter) queueFull(ctx context.Context, r *request, qerr error) error {
-	if e.store == nil {
-		return e.refuse(ctx, r, refuseNoDeadLetter, qerr)
-	}
-	body, err := r.marshal()
-	if err != nil {
-		return e.refuse(ctx, r, refuseDeadLetterError, errors.Join(qerr, err))
-	}
-	if err := e.store.WriteIfRoom(r.signal, r.items, body); err != nil {
-		reason := refuseDeadLetterError
-		if errors.Is(err, deadletter.ErrFull) || errors.Is(err, deadletter.ErrTooLarge) {
-			reason = refuseDeadLetterFull
-		}
-		return e.refuse(ctx, r, reason, fmt.Errorf("sending queue full and %w: %w", err, qerr))
-	}
-	e.tel.deadLetterItems.Add(ctx, int64(r.items), e.tel.signal)
-	e.tel.deadLetterBytes.Add(ctx, int64(len(body)), e.tel.signal)
-	e.logger.Debug("sending queue full: batch written to the dead letter", zap.Int("items", r.items))
-	return nil
-}
-
-// refuse counts a refused batch and returns err, which must stay retryable
-// (not consumererror.Permanent). It logs at warn at most every refuseLogEvery.
-func (e *otlpExporter) refuse(ctx context.Context, r *request, reason string, err error) error {
-	e.tel.refusedItems.Add(ctx, int64(r.items), e.tel.refuseReason[reason])
-	refused := e.refusedSinceLog.Add(int64(r.items))
-	now := e.now().UnixNano()
-	last := e.refuseLoggedAt.Load()
-	if (last == 0 || now-last >= int64(refuseLogEvery)) && e.refuseLoggedAt.CompareAndSwap(last, now) {
-		e.refusedSinceLog.Add(-refused)
-		e.logger.Warn("sending queue full: refusing data with a retryable error (back-pressure; the sender retries)",
-			zap.String("reason", reason), zap.Int64("items_since_last_warning", refused), zap.Error(err))
-	} else {
-		e.logger.Debug("sending queue full: batch refused", zap.String("reason", reason), zap.Int("items", r.items))
-	}
-	return err
 }

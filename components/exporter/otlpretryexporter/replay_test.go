@@ -2,6 +2,7 @@ package otlpretryexporter
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,21 +15,83 @@ import (
 	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/circuitbreaker"
 )
 
-// tracesWithPrefix builds n spans whose span IDs start with prefix, so that
-// batches built with different prefixes are told apart at the server.
-func tracesWithPrefix(prefix byte, n int) ptrace.Traces {
-	td := testTraces(n)
-	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
-	for i := 0; i < spans.Len(); i++ {
-		id := spans.At(i).SpanID()
-		id[0] = prefix
-		spans.At(i).SetSpanID(id)
+func TestDeadLetterAndReplay(t *testing.T) {
+	dir := t.TempDir()
+	srv := startGRPCServer(t)
+	srv.setScript(grpcAnswer{err: unavailable()}, grpcAnswer{err: unavailable()})
+	cfg := fastConfig(srv.addr)
+	cfg.RetryConfig.Enabled = false // give up after one attempt
+	cfg.DeadLetter.Directory = dir
+	cfg.DeadLetter.ReplayInterval = time.Hour
+	e := newTestExporter(t, cfg, true)
+
+	first, second := testTraces(5), testTraces(7)
+	require.NoError(t, e.pushTraces(context.Background(), first))
+	require.NoError(t, e.pushTraces(context.Background(), second))
+	files, _ := filepath.Glob(filepath.Join(dir, "*.traces.pb"))
+	require.Len(t, files, 2)
+	assert.EqualValues(t, 12, e.counter(t, "otelcol_otlp_retry_dead_letter_items"))
+	assert.Positive(t, e.counter(t, "otelcol_otlp_retry_dead_letter"))
+	assert.Empty(t, srv.Received())
+
+	// The backend recovers: the next successful export triggers the replay.
+	third := testTraces(1)
+	require.NoError(t, e.pushTraces(context.Background(), third))
+	require.Eventually(t, func() bool {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.pb"))
+		return len(files) == 0
+	}, 10*time.Second, 10*time.Millisecond)
+	want := spanIDs(first)
+	for k, v := range spanIDs(second) {
+		want[k] += v
 	}
-	return td
+	for k, v := range spanIDs(third) {
+		want[k] += v
+	}
+	assert.Equal(t, want, srv.Received())
+	assert.EqualValues(t, 12, e.counter(t, "otelcol_otlp_retry_replayed_items"))
 }
 
-func firstSpanPrefix(td ptrace.Traces) byte {
-	return td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).SpanID()[0]
+func TestDeadLetterReplayOnStart(t *testing.T) {
+	dir := t.TempDir()
+	down := startGRPCServer(t, grpcAnswer{err: unavailable()})
+	cfg := fastConfig(down.addr)
+	cfg.RetryConfig.Enabled = false
+	cfg.DeadLetter.Directory = dir
+	e := newTestExporter(t, cfg, true)
+	td := testTraces(9)
+	require.NoError(t, e.pushTraces(context.Background(), td))
+	require.NoError(t, e.shutdown(context.Background()))
+
+	up := startGRPCServer(t)
+	cfg2 := fastConfig(up.addr)
+	cfg2.DeadLetter.Directory = dir
+	newTestExporter(t, cfg2, true)
+	require.Eventually(t, func() bool { return len(up.Received()) == 9 }, 10*time.Second, 10*time.Millisecond)
+	assert.Equal(t, spanIDs(td), up.Received())
+}
+
+func TestReplayLibraryFunction(t *testing.T) {
+	dir := t.TempDir()
+	down := startGRPCServer(t, grpcAnswer{err: unavailable()})
+	cfg := fastConfig(down.addr)
+	cfg.RetryConfig.Enabled = false
+	cfg.DeadLetter.Directory = dir
+	cfg.DeadLetter.ReplayOnStart = false
+	e := newTestExporter(t, cfg, true)
+	td := testTraces(4)
+	require.NoError(t, e.pushTraces(context.Background(), td))
+
+	up := startHTTPServer(t)
+	rcfg := fastConfig(up.URL)
+	rcfg.Protocol = ProtocolHTTP
+	st, err := Replay(context.Background(), dir, rcfg, e.set)
+	require.NoError(t, err)
+	assert.Equal(t, 1, st.Files)
+	assert.Equal(t, 4, st.Items)
+	assert.Equal(t, spanIDs(td), up.Received())
+	entries, _ := os.ReadDir(dir)
+	assert.Empty(t, entries)
 }
 
 // TestDeadLetterReplayedAfterOutageWithoutNewData: an outage opens the
