@@ -50,6 +50,9 @@ type Config struct {
 	CircuitBreaker CircuitBreakerConfig `mapstructure:"circuit_breaker"`
 	// DeadLetter spools what the exporter gives up on to disk.
 	DeadLetter DeadLetterConfig `mapstructure:"dead_letter"`
+	// PersistentQueue is otlp_retry's own write-ahead log; when its
+	// directory is set it replaces sending_queue.
+	PersistentQueue PersistentQueueConfig `mapstructure:"persistent_queue"`
 
 	_ struct{}
 }
@@ -141,6 +144,10 @@ func (c *Config) Validate() error {
 	}
 	if c.DeadLetter.ReplayInterval < 0 {
 		errs = append(errs, fmt.Errorf("dead_letter::replay_interval: must not be negative, got %s", c.DeadLetter.ReplayInterval))
+	}
+	errs = append(errs, c.PersistentQueue.validate()...)
+	if c.PersistentQueue.enabled() && c.QueueConfig.HasValue() && c.QueueConfig.Get().StorageID != nil {
+		errs = append(errs, errBothQueues)
 	}
 	return errors.Join(errs...)
 }

@@ -2,6 +2,7 @@ package otlpretryexporter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,7 @@ type otlpExporter struct {
 	breaker   *circuitbreaker.Breaker
 	transport transport
 	store     *deadletter.Store
+	wal       *walQueue // persistent_queue; nil with sending_queue
 	host      component.Host
 
 	health      atomic.Int32
@@ -87,6 +89,11 @@ func (e *otlpExporter) start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	e.transport = t
+	if e.cfg.PersistentQueue.enabled() {
+		if err := e.openWAL(); err != nil {
+			return err
+		}
+	}
 	if e.store != nil {
 		e.wg.Add(1)
 		go e.replayLoop()
@@ -116,13 +123,25 @@ func (e *otlpExporter) stopping() bool {
 	}
 }
 
+// drainThenStop exports what the write-ahead log holds for up to its drain
+// budget, then makes the retry loops stop waiting.
+func (e *otlpExporter) drainThenStop(ctx context.Context) {
+	if e.wal != nil {
+		e.drainWAL(ctx)
+	}
+	e.beginShutdown()
+}
+
 func (e *otlpExporter) shutdown(context.Context) error {
 	e.beginShutdown()
 	var err error
 	e.closeOnce.Do(func() {
+		if e.wal != nil {
+			err = e.closeWAL()
+		}
 		e.wg.Wait()
 		if e.transport != nil {
-			err = e.transport.close()
+			err = errors.Join(err, e.transport.close())
 		}
 		if e.store != nil {
 			e.store.Release()

@@ -83,18 +83,24 @@ func createDefaultConfig() component.Config {
 			ReplayOnStart:  true,
 			ReplayInterval: defaultReplayInterval,
 		},
+		PersistentQueue: defaultPersistentQueueConfig(),
 	}
 }
 
 // helperOptions: no exporterhelper retry (the loop is ours) and no overall
-// timeout (the per-attempt timeout is ours); the sending queue is kept.
+// timeout (the per-attempt timeout is ours); the sending queue is kept
+// unless the write-ahead log replaces it.
 func helperOptions(cfg *Config, e *otlpExporter) []exporterhelper.Option {
+	queue := cfg.QueueConfig
+	if cfg.PersistentQueue.enabled() {
+		queue = configoptional.None[exporterhelper.QueueBatchConfig]()
+	}
 	return []exporterhelper.Option{
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
 		exporterhelper.WithTimeout(exporterhelper.TimeoutConfig{Timeout: 0}),
 		exporterhelper.WithRetry(configretry.BackOffConfig{Enabled: false}),
-		exporterhelper.WithQueue(cfg.QueueConfig),
+		exporterhelper.WithQueue(queue),
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
 	}
 }

@@ -10,6 +10,9 @@ import (
 // giveUp spools r to the dead letter when one is configured (returning nil:
 // the data is safe on disk) and otherwise drops it, counted, returning err.
 func (e *otlpExporter) giveUp(ctx context.Context, r *request, err error) error {
+	if v := classify(err); r.records != nil && (v.reason != reasonPermanent || v.auth) {
+		return e.giveUpLogged(ctx, r, err)
+	}
 	if e.store == nil {
 		e.tel.droppedItems.Add(ctx, int64(r.items), e.tel.dropNoDeadLetter)
 		e.logger.Warn("giving up on batch; dropped (no dead_letter::directory configured)", zap.Int("items", r.items), zap.Error(err))

@@ -36,6 +36,8 @@ type telemetry struct {
 	dropNoDeadLetter metric.MeasurementOption
 	dropEvicted      metric.MeasurementOption
 	refuseReason     map[string]metric.MeasurementOption
+	meter            metric.Meter
+	wal              *walTelemetry
 }
 
 func newTelemetry(set component.TelemetrySettings, signal string, state func() circuitbreaker.State) (*telemetry, error) {
@@ -43,6 +45,7 @@ func newTelemetry(set component.TelemetrySettings, signal string, state func() c
 	t := &telemetry{
 		signal:   metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal))),
 		byReason: map[string]metric.MeasurementOption{},
+		meter:    m,
 	}
 	for _, r := range []string{reasonRetryable, reasonThrottled, reasonPermanent} {
 		t.byReason[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal), attribute.String("reason", r)))
@@ -50,7 +53,7 @@ func newTelemetry(set component.TelemetrySettings, signal string, state func() c
 	t.dropNoDeadLetter = metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal), attribute.String("reason", "no_dead_letter")))
 	t.dropEvicted = metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal), attribute.String("reason", "dead_letter_full")))
 	t.refuseReason = map[string]metric.MeasurementOption{}
-	for _, r := range []string{refuseNoDeadLetter, refuseDeadLetterFull, refuseDeadLetterError} {
+	for _, r := range []string{refuseNoDeadLetter, refuseDeadLetterFull, refuseDeadLetterError, refuseWALFull, refuseWALTooLarge, refuseWALError} {
 		t.refuseReason[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal), attribute.String("reason", r)))
 	}
 	var errs, err error
@@ -70,9 +73,11 @@ func newTelemetry(set component.TelemetrySettings, signal string, state func() c
 	t.deadLetterBytes = counter("dead_letter", "Bytes written to the dead-letter directory.", "By")
 	t.replayedItems = counter("replayed_items", "Items replayed from the dead-letter directory and accepted.", "{items}")
 	t.droppedItems = counter("dropped_items", "Items given up on and lost (no dead letter configured, or evicted from a full one).", "{items}")
-	t.refusedItems = counter("refused_items", "Items refused to the caller with a retryable error (back-pressure): sending queue full and the dead letter full, absent or failing. Not lost: the client retries.", "{items}")
+	t.refusedItems = counter("refused_items", "Items refused to the caller with a retryable error (back-pressure): sending queue full and the dead letter full, absent or failing, or the write-ahead log full (wal_full) or failing (wal_error). Not lost: the client retries.", "{items}")
 	t.circuitState, err = m.Int64ObservableGauge("otelcol_otlp_retry_circuit_state",
 		metric.WithDescription("Circuit breaker state: 0 closed, 1 half-open, 2 open."), metric.WithUnit("{state}"))
+	errs = errors.Join(errs, err)
+	t.wal, err = newWALTelemetry(m)
 	errs = errors.Join(errs, err)
 	if errs != nil {
 		return nil, errs

@@ -11,7 +11,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
-// The wrappers add two things around exporterhelper: a full queue spools to
+// The wrappers add three things around exporterhelper: with
+// persistent_queue the data goes to the write-ahead log (appendToLog), not
+// to exporterhelper's queue; a full sending queue spools to
 // the dead letter while it has room and refuses (retryable) once it has not
 // (see queueFull), and Shutdown first tells the retry
 // loops to stop waiting, so the queue's drain cannot hang on a down backend.
@@ -22,6 +24,9 @@ type tracesExporter struct {
 }
 
 func (w *tracesExporter) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	if w.e.wal != nil {
+		return w.e.appendToLog(ctx, tracesRequest(td))
+	}
 	err := w.Traces.ConsumeTraces(ctx, td)
 	if errors.Is(err, exporterhelper.ErrQueueIsFull) {
 		return w.e.queueFull(ctx, tracesRequest(td), err)
@@ -30,7 +35,7 @@ func (w *tracesExporter) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 }
 
 func (w *tracesExporter) Shutdown(ctx context.Context) error {
-	w.e.beginShutdown()
+	w.e.drainThenStop(ctx)
 	return w.Traces.Shutdown(ctx)
 }
 
@@ -40,6 +45,9 @@ type metricsExporter struct {
 }
 
 func (w *metricsExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
+	if w.e.wal != nil {
+		return w.e.appendToLog(ctx, metricsRequest(md))
+	}
 	err := w.Metrics.ConsumeMetrics(ctx, md)
 	if errors.Is(err, exporterhelper.ErrQueueIsFull) {
 		return w.e.queueFull(ctx, metricsRequest(md), err)
@@ -48,7 +56,7 @@ func (w *metricsExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics
 }
 
 func (w *metricsExporter) Shutdown(ctx context.Context) error {
-	w.e.beginShutdown()
+	w.e.drainThenStop(ctx)
 	return w.Metrics.Shutdown(ctx)
 }
 
@@ -58,6 +66,9 @@ type logsExporter struct {
 }
 
 func (w *logsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	if w.e.wal != nil {
+		return w.e.appendToLog(ctx, logsRequest(ld))
+	}
 	err := w.Logs.ConsumeLogs(ctx, ld)
 	if errors.Is(err, exporterhelper.ErrQueueIsFull) {
 		return w.e.queueFull(ctx, logsRequest(ld), err)
@@ -66,6 +77,6 @@ func (w *logsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 }
 
 func (w *logsExporter) Shutdown(ctx context.Context) error {
-	w.e.beginShutdown()
+	w.e.drainThenStop(ctx)
 	return w.Logs.Shutdown(ctx)
 }
