@@ -58,6 +58,9 @@ func knownPipelines() []pipeline {
 		{Name: "gateway-http", Desc: "gateway, otlp_retry over HTTP (gzip 6)", Config: "gateway-http.yaml", Exports: true, Gateway: true},
 		{Name: "gateway-zstd", Desc: "gateway, otlp_retry gRPC with zstd", Config: "gateway-zstd.yaml", Exports: true, Gateway: true},
 		{Name: "gateway-shipped", Desc: "configs/gateway.yaml's shape: otlp -> memory_limiter -> trace_registry -> otlp_retry (gzip 6, file_storage persistent queue, batches of 1,000), no batch processor", Config: "gateway-shipped.yaml", Exports: true, Gateway: true},
+		{Name: "gateway-wal-never", Desc: "gateway-shipped's shape on otlp_retry's write-ahead log (persistent_queue, fsync never), no batch processor", Config: "gateway-wal.yaml", Env: []string{"BENCH_WAL_FSYNC=never"}, Exports: true, Gateway: true},
+		{Name: "gateway-wal-interval", Desc: "gateway-shipped's shape on otlp_retry's write-ahead log (persistent_queue, fsync interval), no batch processor", Config: "gateway-wal.yaml", Env: []string{"BENCH_WAL_FSYNC=interval"}, Exports: true, Gateway: true},
+		{Name: "gateway-wal-always", Desc: "gateway-shipped's shape on otlp_retry's write-ahead log (persistent_queue, fsync always), no batch processor", Config: "gateway-wal.yaml", Env: []string{"BENCH_WAL_FSYNC=always"}, Exports: true, Gateway: true},
 		{Name: "gateway-defaults", Desc: "gateway, otlp_retry with its own queue defaults (10,000 items, requests of 1,000)", Config: "gateway-defaults.yaml", Exports: true, Gateway: true},
 		scalePipeline(1_000),
 		scalePipeline(10_000),
@@ -65,7 +68,7 @@ func knownPipelines() []pipeline {
 	}
 }
 
-const defaultPipelines = "ceiling,stock,gateway,gateway-http,gateway-zstd,gateway-shipped,gateway-defaults,scale-1k,scale-10k,scale-100k"
+const defaultPipelines = "ceiling,stock,gateway,gateway-http,gateway-zstd,gateway-shipped,gateway-wal-never,gateway-wal-interval,gateway-wal-always,gateway-defaults,scale-1k,scale-10k,scale-100k"
 
 func shortCount(n uint64) string {
 	switch {

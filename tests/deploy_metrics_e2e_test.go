@@ -34,8 +34,7 @@ func TestEveryMonitoredMetricIsExposed(t *testing.T) {
 	start := func(name string, set ...string) *harness.Collector {
 		dir := t.TempDir()
 		base := []string{
-			"extensions::file_storage/queue::directory=" + filepath.Join(dir, "queue"),
-			"extensions::file_storage/queue::compaction::directory=" + filepath.Join(dir, "queue"),
+			"exporters::otlp_retry::persistent_queue::directory=" + filepath.Join(dir, "wal"),
 			"exporters::otlp_retry::dead_letter::directory=" + filepath.Join(dir, "deadletter"),
 			"exporters::otlp_retry::tls::insecure=true",
 			"processors::trace_registry::idle_timeout=1s",
@@ -76,6 +75,9 @@ func TestEveryMonitoredMetricIsExposed(t *testing.T) {
 		"exporters::otlp_retry::endpoint="+hang.Addr().String(),
 		"exporters::otlp_retry::dead_letter::directory=",
 		"exporters::otlp_retry::timeout=2s",
+		// The in-memory sending queue (the write-ahead log is off), so that
+		// its metrics (queue size, enqueue failures) are exposed too.
+		"exporters::otlp_retry::persistent_queue::directory=",
 		"exporters::otlp_retry::sending_queue::storage=null",
 		"exporters::otlp_retry::sending_queue::num_consumers=1",
 		"exporters::otlp_retry::sending_queue::queue_size=200",

@@ -318,7 +318,7 @@ func TestWorkloadPodRules(t *testing.T) {
 					t.Error("/tmp must be writable")
 				}
 			}
-			for _, key := range [][]string{{"extensions", "file_storage/queue", "directory"}, {"exporters", "otlp_retry", "dead_letter", "directory"}} {
+			for _, key := range [][]string{{"exporters", "otlp_retry", "persistent_queue", "directory"}, {"exporters", "otlp_retry", "dead_letter", "directory"}} {
 				dir, ok := at(cfg, key...).(string)
 				if !ok {
 					continue

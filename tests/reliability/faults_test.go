@@ -250,7 +250,7 @@ func TestFaultBackendDown(t *testing.T) {
 }
 
 // TestFaultSIGKILLPersistentQueue: the backend is down, the gateway
-// accepts a load into its file_storage sending queue and is killed with
+// accepts a load into its persistent queue (the write-ahead log) and is killed with
 // SIGKILL; it restarts on the same directory and the backend returns.
 // Expected: everything accepted is delivered (zero loss), duplicates (a
 // batch in flight at the kill is sent again) are counted.
@@ -266,10 +266,10 @@ func TestFaultSIGKILLPersistentQueue(t *testing.T) {
 	l.wg.Wait()
 	sent := l.Accepted()
 	require.Len(t, sent, 2*60*20, "refused while the queue had room: %v", l.Refused())
-	// Past batch's 200ms timeout the spans are in the persistent queue.
+	// Accepted means in the write-ahead log (persistent_queue).
 	require.True(t, waitFor(10*time.Second, func() bool {
-		return metric(t, c, "otelcol_exporter_queue_size") > 0
-	}), "nothing reached the sending queue")
+		return metric(t, c, "otelcol_otlp_retry_wal_records", "signal", "traces") > 0
+	}), "nothing reached the write-ahead log")
 	time.Sleep(time.Second)
 	peak := c.RSSBytes()
 	c.Kill()
@@ -470,7 +470,10 @@ func TestOverloadThrottledBackend(t *testing.T) {
 	o := record(t)
 	sink := harness.StartSink(t)
 	sink.SetFailure(throttled(time.Second))
-	c := startFaultGateway(t, sink, t.TempDir(), "exporters::otlp_retry::dead_letter::max_bytes=67108864")
+	// A 16 MiB write-ahead log, so that the overload reaches its bound
+	// within the test (the shipped 2 GiB would absorb minutes of it).
+	c := startFaultGateway(t, sink, t.TempDir(), "exporters::otlp_retry::dead_letter::max_bytes=67108864",
+		"exporters::otlp_retry::persistent_queue::max_bytes=16777216")
 	rss := c.SampleRSS(100 * time.Millisecond)
 	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "overload", workers: 2, spansPerBatch: 200,
 		interval: time.Millisecond, maxBatches: 100000, attrBytes: 256})
