@@ -110,7 +110,7 @@ func TestDeadLetterReplayedAfterOutageWithoutNewData(t *testing.T) {
 	srv.setDown(true)
 	cfg := fastConfig(srv.addr)
 	cfg.RetryConfig.Enabled = false // one attempt, then the dead letter
-	cfg.CircuitBreaker.FailureThreshold = 2
+	cfg.CircuitBreaker.MinAttempts = 2
 	cfg.CircuitBreaker.OpenDuration = openDuration
 	cfg.DeadLetter.Directory = dir
 	cfg.DeadLetter.ReplayInterval = replayInterval
@@ -154,22 +154,28 @@ func TestDeadLetterReplayedAfterOutageWithoutNewData(t *testing.T) {
 }
 
 // TestReplayProbesEveryOpenDurationWhileDown: while the backend stays down
-// the replay loop probes once per open_duration (not in a tight loop) and
-// keeps the files.
+// the replay loop probes once per open_duration (not in a tight loop: the
+// count is bounded from above by the time that passed) and keeps the files.
 func TestReplayProbesEveryOpenDurationWhileDown(t *testing.T) {
+	const openDuration = 100 * time.Millisecond
 	dir := t.TempDir()
 	srv := startGRPCServer(t)
 	srv.setDown(true)
 	cfg := fastConfig(srv.addr)
 	cfg.RetryConfig.Enabled = false
-	cfg.CircuitBreaker.FailureThreshold = 1
-	cfg.CircuitBreaker.OpenDuration = 100 * time.Millisecond
+	cfg.CircuitBreaker.MinAttempts = 1
+	cfg.CircuitBreaker.HalfOpenProbes = 1
+	cfg.CircuitBreaker.OpenDuration = openDuration
 	cfg.DeadLetter.Directory = dir
 	cfg.DeadLetter.ReplayInterval = time.Hour
 	e := newTestExporter(t, cfg, false)
+	start := time.Now()
 	require.NoError(t, e.pushTraces(context.Background(), tracesWithPrefix(0xb1, 3)))
 	// Probes come from the replay loop alone (replay_interval is an hour).
-	require.Eventually(t, func() bool { return srv.Calls() >= 3 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return srv.Calls() >= 4 }, 10*time.Second, 5*time.Millisecond)
+	calls, elapsed := srv.Calls(), time.Since(start)
+	// The push's attempt, then at most one probe per open_duration elapsed.
+	assert.LessOrEqual(t, calls, 1+int(elapsed/openDuration), "probes in %s with open_duration %s", elapsed, openDuration)
 	files, _ := filepath.Glob(filepath.Join(dir, "*.traces.pb"))
 	assert.Len(t, files, 1, "a failed probe keeps the file")
 	assert.NotEqual(t, circuitbreaker.Closed, e.breaker.State())

@@ -2,19 +2,17 @@ package otlpretryexporter
 
 import (
 	"context"
-	"errors"
 
 	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
-// The wrappers add two things around exporterhelper: a full queue spools to
-// the dead letter while it has room and refuses (retryable) once it has not
-// (see queueFull), and Shutdown first tells the retry
-// loops to stop waiting, so the queue's drain cannot hang on a down backend.
+// The wrappers add two things around exporterhelper: a batch the sending
+// queue does not take is spooled, refused (retryable) or made to wait (see
+// enqueueFailed), and Shutdown first tells the retry loops to stop waiting,
+// so the queue's drain cannot hang on a down backend.
 
 type tracesExporter struct {
 	exporter.Traces
@@ -23,15 +21,14 @@ type tracesExporter struct {
 
 func (w *tracesExporter) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	err := w.Traces.ConsumeTraces(ctx, td)
-	if errors.Is(err, exporterhelper.ErrQueueIsFull) {
-		return w.e.queueFull(ctx, tracesRequest(td), err)
+	if err == nil || w.e.sentDirect() {
+		return err
 	}
-	return err
+	return w.e.enqueueFailed(ctx, tracesRequest(td), err, func() error { return w.Traces.ConsumeTraces(ctx, td) })
 }
 
 func (w *tracesExporter) Shutdown(ctx context.Context) error {
-	w.e.beginShutdown()
-	return w.Traces.Shutdown(ctx)
+	return w.e.shutdownOnce(ctx, w.Traces.Shutdown)
 }
 
 type metricsExporter struct {
@@ -41,15 +38,14 @@ type metricsExporter struct {
 
 func (w *metricsExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
 	err := w.Metrics.ConsumeMetrics(ctx, md)
-	if errors.Is(err, exporterhelper.ErrQueueIsFull) {
-		return w.e.queueFull(ctx, metricsRequest(md), err)
+	if err == nil || w.e.sentDirect() {
+		return err
 	}
-	return err
+	return w.e.enqueueFailed(ctx, metricsRequest(md), err, func() error { return w.Metrics.ConsumeMetrics(ctx, md) })
 }
 
 func (w *metricsExporter) Shutdown(ctx context.Context) error {
-	w.e.beginShutdown()
-	return w.Metrics.Shutdown(ctx)
+	return w.e.shutdownOnce(ctx, w.Metrics.Shutdown)
 }
 
 type logsExporter struct {
@@ -59,13 +55,21 @@ type logsExporter struct {
 
 func (w *logsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	err := w.Logs.ConsumeLogs(ctx, ld)
-	if errors.Is(err, exporterhelper.ErrQueueIsFull) {
-		return w.e.queueFull(ctx, logsRequest(ld), err)
+	if err == nil || w.e.sentDirect() {
+		return err
 	}
-	return err
+	return w.e.enqueueFailed(ctx, logsRequest(ld), err, func() error { return w.Logs.ConsumeLogs(ctx, ld) })
 }
 
 func (w *logsExporter) Shutdown(ctx context.Context) error {
-	w.e.beginShutdown()
-	return w.Logs.Shutdown(ctx)
+	return w.e.shutdownOnce(ctx, w.Logs.Shutdown)
+}
+
+// shutdownOnce first tells the retry loops to stop waiting, then shuts
+// exporterhelper down once: its retry sender panics on a second Shutdown,
+// and a component must survive being shut down twice.
+func (e *otlpExporter) shutdownOnce(ctx context.Context, inner func(context.Context) error) error {
+	e.beginShutdown()
+	e.helperShutdown.Do(func() { e.helperShutdownErr = inner(ctx) })
+	return e.helperShutdownErr
 }
