@@ -90,8 +90,8 @@ func TestReplayLibraryFunction(t *testing.T) {
 	assert.Equal(t, 1, st.Files)
 	assert.Equal(t, 4, st.Items)
 	assert.Equal(t, spanIDs(td), up.Received())
-	entries, _ := os.ReadDir(dir)
-	assert.Empty(t, entries)
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	assert.Equal(t, []string{filepath.Join(dir, "quarantine")}, files, "every batch file replayed and removed")
 }
 
 // TestDeadLetterReplayedAfterOutageWithoutNewData: an outage opens the
@@ -185,4 +185,28 @@ func TestReplayProbesEveryOpenDurationWhileDown(t *testing.T) {
 		return len(files) == 0 && e.breaker.State() == circuitbreaker.Closed
 	}, 10*time.Second, 5*time.Millisecond)
 	assert.Len(t, srv.Batches(), 1)
+}
+
+// TestCorruptDeadLetterFileMovedAside: a file that does not decode is moved
+// into corrupt/ (kept, counted), never deleted, and the files after it are
+// replayed.
+func TestCorruptDeadLetterFileMovedAside(t *testing.T) {
+	dir := t.TempDir()
+	good := tracesWithPrefix(0xe1, 4)
+	body, err := tracesRequest(good).marshal()
+	require.NoError(t, err)
+	garbage := []byte("\xff\xff not protobuf")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "00000000000000000001-000001-3.traces.pb"), garbage, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "00000000000000000002-000002-4.traces.pb"), body, 0o600))
+	srv := startGRPCServer(t)
+	cfg := fastConfig(srv.addr)
+	cfg.DeadLetter.Directory = dir
+	e := newTestExporter(t, cfg, false)
+	require.Eventually(t, func() bool { return len(srv.Received()) == 4 }, 10*time.Second, 5*time.Millisecond)
+	assert.Equal(t, spanIDs(good), srv.Received())
+	aside, err := os.ReadFile(filepath.Join(dir, "corrupt", "00000000000000000001-000001-3.traces.pb"))
+	require.NoError(t, err, "moved aside, not deleted")
+	assert.Equal(t, garbage, aside)
+	assert.EqualValues(t, 1, e.counter(t, "otelcol_otlp_retry_dead_letter_corrupt_files"))
+	assert.Zero(t, e.counter(t, "otelcol_otlp_retry_dropped_items"))
 }
