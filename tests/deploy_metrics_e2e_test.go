@@ -86,7 +86,7 @@ func TestEveryMonitoredMetricIsExposed(t *testing.T) {
 		"exporters::otlp_retry::retry_on_failure::initial_interval=10ms",
 		"exporters::otlp_retry::retry_on_failure::max_interval=100ms",
 		"exporters::otlp_retry::retry_on_failure::max_elapsed_time=1s",
-		"exporters::otlp_retry::circuit_breaker::failure_threshold=2",
+		"exporters::otlp_retry::circuit_breaker::min_attempts=2",
 	)
 	// The same against a backend that refuses at once: fast failures.
 	refusing := start("refusing",
@@ -95,7 +95,7 @@ func TestEveryMonitoredMetricIsExposed(t *testing.T) {
 		"exporters::otlp_retry::retry_on_failure::initial_interval=10ms",
 		"exporters::otlp_retry::retry_on_failure::max_interval=100ms",
 		"exporters::otlp_retry::retry_on_failure::max_elapsed_time=1s",
-		"exporters::otlp_retry::circuit_breaker::failure_threshold=2",
+		"exporters::otlp_retry::circuit_breaker::min_attempts=2",
 	)
 
 	// A memory limiter below the heap: everything is refused.

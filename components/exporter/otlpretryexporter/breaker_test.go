@@ -12,24 +12,47 @@ import (
 	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/circuitbreaker"
 )
 
+// TestCircuitBreakerOpensAndCloses: a down backend and a retry loop that
+// retries every millisecond. Once min_attempts attempts have failed the
+// circuit opens and the backend sees no attempt at all for open_duration
+// (without the breaker it would see hundreds); when it is back, one probe
+// closes the circuit and delivers the batch.
 func TestCircuitBreakerOpensAndCloses(t *testing.T) {
+	const (
+		minAttempts  = 5
+		openDuration = 400 * time.Millisecond
+	)
 	srv := startGRPCServer(t)
-	srv.setScript(grpcAnswer{err: unavailable()}, grpcAnswer{err: unavailable()}, grpcAnswer{err: unavailable()})
+	srv.setDown(true)
 	cfg := fastConfig(srv.addr)
-	cfg.CircuitBreaker.FailureThreshold = 3
-	cfg.CircuitBreaker.OpenDuration = 150 * time.Millisecond
+	cfg.CircuitBreaker.MinAttempts = minAttempts
+	cfg.CircuitBreaker.FailureRatio = 0.5
+	cfg.CircuitBreaker.OpenDuration = openDuration
+	cfg.CircuitBreaker.HalfOpenProbes = 2
 	cfg.RetryConfig.InitialInterval = time.Millisecond
 	cfg.RetryConfig.MaxInterval = time.Millisecond
-	var states []circuitbreaker.State
+	cfg.RetryConfig.MaxElapsedTime = time.Minute
 	e := newTestExporter(t, cfg, false)
-	// Observe transitions by polling the gauge after the push.
-	require.NoError(t, e.pushTraces(context.Background(), testTraces(3)))
-	// Three failures opened the circuit; the push waited for the probe,
-	// which succeeded and closed it.
-	assert.Equal(t, 4, srv.Calls())
-	states = append(states, e.breaker.State())
-	assert.Equal(t, []circuitbreaker.State{circuitbreaker.Closed}, states)
-	assert.EqualValues(t, 0, e.counter(t, "otelcol_otlp_retry_circuit_state"))
+	done := make(chan error, 1)
+	td := testTraces(3)
+	go func() { done <- e.pushTraces(context.Background(), td) }()
+
+	require.Eventually(t, func() bool { return srv.Calls() >= minAttempts }, 5*time.Second, time.Millisecond)
+	opened := time.Now()
+	time.Sleep(openDuration / 2)
+	if time.Since(opened) < openDuration { // a stalled test machine proves nothing here
+		assert.Equal(t, minAttempts, srv.Calls(), "attempts while the circuit is open")
+		assert.EqualValues(t, 2, e.counter(t, "otelcol_otlp_retry_circuit_state"), "open")
+	}
+	srv.setDown(false)
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("push did not finish after the backend came back")
+	}
+	assert.Equal(t, spanIDs(td), srv.Received())
+	assert.EqualValues(t, 0, e.counter(t, "otelcol_otlp_retry_circuit_state"), "closed again")
 	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, e.host.Events())
 }
 
@@ -37,7 +60,7 @@ func TestCircuitOpenKeepsDataAndReportsState(t *testing.T) {
 	srv := startGRPCServer(t)
 	srv.setScript(grpcAnswer{err: unavailable()}, grpcAnswer{err: unavailable()})
 	cfg := fastConfig(srv.addr)
-	cfg.CircuitBreaker.FailureThreshold = 2
+	cfg.CircuitBreaker.MinAttempts = 2
 	cfg.CircuitBreaker.OpenDuration = time.Hour
 	cfg.RetryConfig.InitialInterval = time.Millisecond
 	cfg.RetryConfig.MaxInterval = time.Millisecond
@@ -52,7 +75,8 @@ func TestCircuitOpenKeepsDataAndReportsState(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 	assert.Equal(t, 2, srv.Calls(), "no attempt while open")
-	// Shutdown stops the wait; without a dead letter the batch is dropped, counted.
+	// Shutdown stops the wait. Without a dead letter and with the queue in
+	// memory the batch cannot be kept: lost, and counted as such.
 	e.beginShutdown()
 	select {
 	case err := <-done:
@@ -60,5 +84,5 @@ func TestCircuitOpenKeepsDataAndReportsState(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("push did not return after shutdown began")
 	}
-	assert.EqualValues(t, 3, e.counter(t, "otelcol_otlp_retry_dropped_items"))
+	assert.EqualValues(t, 3, e.counter(t, "otelcol_otlp_retry_dropped_items", "reason", "shutdown"))
 }

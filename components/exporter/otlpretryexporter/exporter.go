@@ -22,7 +22,8 @@ import (
 // otlpExporter is one otlp_retry instance for one signal. Its retry loop runs
 // inside the push function, behind exporterhelper's sending queue, so that
 // every attempt is counted, the server's throttle and the circuit breaker are
-// honoured, and what is given up on goes to the dead letter.
+// honoured, and what is given up on goes to the dead letter, or stays in the
+// retry loop (and so in the queue) while there is no room on disk.
 type otlpExporter struct {
 	cfg    *Config
 	set    exporter.Settings
@@ -32,22 +33,28 @@ type otlpExporter struct {
 
 	breaker   *circuitbreaker.Breaker
 	transport transport
-	store     *deadletter.Store
-	wal       *walQueue // persistent_queue; nil with sending_queue
+	store     *deadletter.Store // nil: no dead letter
+	quar      *deadletter.Store // nil: no quarantine
+	wal       *walQueue         // persistent_queue; nil with sending_queue
 	host      component.Host
 
 	health      atomic.Int32
 	consecutive atomic.Int64
-	loggedPerm  sync.Map // reason -> struct{}: permanent reasons already logged at warn
+	diskFull    atomic.Bool
+	logged      sync.Map // warning key -> struct{}: conditions already logged at warn
 
-	refuseLoggedAt  atomic.Int64 // unix nanos of the last back-pressure warning
-	refusedSinceLog atomic.Int64 // items refused since then
+	refuseLoggedAt  atomic.Int64  // unix nanos of the last back-pressure warning
+	refusedSinceLog atomic.Int64  // items refused since then
+	freed           chan struct{} // a push finished: room in the queue, maybe
 
 	stopOnce   sync.Once
 	stopCh     chan struct{}
 	replayKick chan struct{}
 	wg         sync.WaitGroup
 	closeOnce  sync.Once
+
+	helperShutdown    sync.Once
+	helperShutdownErr error
 
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration, wake <-chan struct{}) bool
@@ -61,13 +68,25 @@ func newExporter(cfg *Config, set exporter.Settings, signal string) (*otlpExport
 		logger:     set.Logger.With(zap.String("signal", signal)),
 		stopCh:     make(chan struct{}),
 		replayKick: make(chan struct{}, 1),
+		freed:      make(chan struct{}, 1),
 		now:        time.Now,
 	}
 	e.sleep = e.defaultSleep
-	if cfg.CircuitBreaker.Enabled {
-		e.breaker = circuitbreaker.New(cfg.CircuitBreaker.FailureThreshold, cfg.CircuitBreaker.OpenDuration, nil, e.onBreakerChange)
+	if cb := cfg.CircuitBreaker; cb.Enabled {
+		e.breaker = circuitbreaker.New(circuitbreaker.Settings{
+			Window:         cb.Window,
+			MinAttempts:    cb.MinAttempts,
+			FailureRatio:   cb.FailureRatio,
+			OpenDuration:   cb.OpenDuration,
+			HalfOpenProbes: cb.HalfOpenProbes,
+		}, nil, e.onBreakerChange)
 	}
-	tel, err := newTelemetry(set.TelemetrySettings, signal, e.breaker.State)
+	tel, err := newTelemetry(set.TelemetrySettings, signal, gauges{
+		circuit:         e.breaker.State,
+		deadLetterBytes: func() int64 { return storedBytes(e.store, signal) },
+		quarantineBytes: func() int64 { return storedBytes(e.quar, signal) },
+		diskFull:        e.diskFull.Load,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -78,11 +97,18 @@ func newExporter(cfg *Config, set exporter.Settings, signal string) (*otlpExport
 func (e *otlpExporter) start(ctx context.Context, host component.Host) error {
 	e.host = host
 	if dir := e.cfg.DeadLetter.Directory; dir != "" {
-		store, err := deadletter.Acquire(dir, e.cfg.DeadLetter.MaxBytes)
+		store, err := deadletter.Acquire(dir, e.cfg.DeadLetter.MaxBytes, e.cfg.DeadLetter.Fsync)
 		if err != nil {
 			return fmt.Errorf("dead_letter::directory: %q: %w", dir, err)
 		}
 		e.store = store
+	}
+	if dir := e.cfg.quarantineDir(); dir != "" {
+		quar, err := deadletter.Acquire(dir, e.cfg.Quarantine.MaxBytes, e.cfg.Quarantine.Fsync)
+		if err != nil {
+			return fmt.Errorf("quarantine::directory: %q: %w", dir, err)
+		}
+		e.quar = quar
 	}
 	t, err := newClient(ctx, e.cfg, host, e.set.TelemetrySettings, e.tel)
 	if err != nil {
@@ -103,13 +129,18 @@ func (e *otlpExporter) start(ctx context.Context, host component.Host) error {
 	}
 	e.logger.Info("otlp_retry exporter started",
 		zap.String("endpoint", e.cfg.ClientConfig.Endpoint), zap.String("protocol", e.cfg.Protocol),
-		zap.String("compression", string(e.cfg.compression())), zap.String("dead_letter", e.cfg.DeadLetter.Directory))
+		zap.String("compression", string(e.cfg.compression())), zap.String("dead_letter", e.cfg.DeadLetter.Directory),
+		zap.String("quarantine", e.cfg.quarantineDir()))
+	if e.store == nil {
+		e.logger.Warn("otlp_retry has no dead_letter::directory: batches past their retry budget stay in the sending queue, " +
+			"which then refuses (or blocks) new data; an in-memory queue loses them if the process stops meanwhile")
+	}
 	return nil
 }
 
 // beginShutdown makes every retry loop stop waiting: what is still being
-// retried is spooled to the dead letter (or dropped and counted without
-// one). It runs before exporterhelper drains the queue.
+// retried is spooled to the dead letter, or handed back to the queue (see
+// keep). It runs before exporterhelper drains the queue.
 func (e *otlpExporter) beginShutdown() {
 	e.stopOnce.Do(func() { close(e.stopCh) })
 }
@@ -121,15 +152,6 @@ func (e *otlpExporter) stopping() bool {
 	default:
 		return false
 	}
-}
-
-// drainThenStop exports what the write-ahead log holds for up to its drain
-// budget, then makes the retry loops stop waiting.
-func (e *otlpExporter) drainThenStop(ctx context.Context) {
-	if e.wal != nil {
-		e.drainWAL(ctx)
-	}
-	e.beginShutdown()
 }
 
 func (e *otlpExporter) shutdown(context.Context) error {
@@ -146,6 +168,9 @@ func (e *otlpExporter) shutdown(context.Context) error {
 		if e.store != nil {
 			e.store.Release()
 		}
+		if e.quar != nil {
+			e.quar.Release()
+		}
 		e.tel.shutdown()
 	})
 	return err
@@ -161,4 +186,12 @@ func (e *otlpExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) erro
 
 func (e *otlpExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	return e.push(ctx, logsRequest(ld))
+}
+
+// storedBytes is what s holds for signal now, -1 without a store.
+func storedBytes(s *deadletter.Store, signal string) int64 {
+	if s == nil {
+		return -1
+	}
+	return s.BytesOf(signal)
 }

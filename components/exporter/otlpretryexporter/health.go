@@ -1,7 +1,7 @@
 package otlpretryexporter
 
 import (
-	"fmt"
+	"errors"
 
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.uber.org/zap"
@@ -9,11 +9,13 @@ import (
 	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/circuitbreaker"
 )
 
-// Health states reported through componentstatus, on transitions only.
+// Health states reported through componentstatus, on transitions only. No
+// failure of the backend, not even refused credentials, is a PermanentError:
+// the data is kept and delivered once the backend (or the key) is fixed, so
+// the exporter is degraded, never dead.
 const (
 	healthOK int32 = iota
 	healthRecoverable
-	healthPermanent
 )
 
 // recoverableAfter is the number of consecutive failed attempts after which
@@ -29,7 +31,7 @@ func (e *otlpExporter) failedAttempt(err error) {
 func (e *otlpExporter) onBreakerChange(from, to circuitbreaker.State) {
 	e.logger.Info("circuit breaker state changed", zap.Stringer("from", from), zap.Stringer("to", to))
 	if to == circuitbreaker.Open {
-		e.report(healthRecoverable, fmt.Errorf("circuit breaker open after %d consecutive failed attempts", e.cfg.CircuitBreaker.FailureThreshold))
+		e.report(healthRecoverable, errors.New("circuit breaker open: the backend fails too many attempts or refuses the credentials"))
 		if e.store != nil {
 			// The replay loop arms its probe for the end of open_duration.
 			e.kickReplay()
@@ -37,20 +39,9 @@ func (e *otlpExporter) onBreakerChange(from, to circuitbreaker.State) {
 	}
 }
 
-// report sends a status event when the health state changes. A permanent
-// error (authentication) is final until restart, as the collector's status
-// model wants.
+// report sends a status event when the health state changes.
 func (e *otlpExporter) report(state int32, err error) {
-	for {
-		old := e.health.Load()
-		if old == state || old == healthPermanent {
-			return
-		}
-		if e.health.CompareAndSwap(old, state) {
-			break
-		}
-	}
-	if e.host == nil {
+	if e.health.Swap(state) == state || e.host == nil {
 		return
 	}
 	switch state {
@@ -58,16 +49,15 @@ func (e *otlpExporter) report(state int32, err error) {
 		componentstatus.ReportStatus(e.host, componentstatus.NewEvent(componentstatus.StatusOK))
 	case healthRecoverable:
 		componentstatus.ReportStatus(e.host, componentstatus.NewRecoverableErrorEvent(err))
-	case healthPermanent:
-		componentstatus.ReportStatus(e.host, componentstatus.NewPermanentErrorEvent(err))
 	}
 }
 
-func (e *otlpExporter) logPermanent(v verdict, err error, r *request) {
-	if _, seen := e.loggedPerm.LoadOrStore(v.why, struct{}{}); seen {
-		e.logger.Debug("backend refused data permanently", zap.String("reason", v.why), zap.Int("items", r.items), zap.Error(err))
+// warnOnce logs msg at warn the first time key is seen and at debug after
+// that: a condition repeated per batch is counted in metrics, not logged.
+func (e *otlpExporter) warnOnce(key, msg string, fields ...zap.Field) {
+	if _, seen := e.logged.LoadOrStore(key, struct{}{}); seen {
+		e.logger.Debug(msg, fields...)
 		return
 	}
-	e.logger.Warn("backend refused data permanently; not retrying (further refusals for this reason are logged at debug and counted)",
-		zap.String("reason", v.why), zap.Int("items", r.items), zap.Error(err))
+	e.logger.Warn(msg+" (repeats are logged at debug and counted)", fields...)
 }

@@ -346,7 +346,7 @@ func fastConfig(endpoint string) *Config {
 	cfg.RetryConfig.InitialInterval = 10 * time.Millisecond
 	cfg.RetryConfig.MaxInterval = 50 * time.Millisecond
 	cfg.RetryConfig.MaxElapsedTime = 10 * time.Second
-	cfg.CircuitBreaker.FailureThreshold = 100
+	cfg.CircuitBreaker.MinAttempts = 1000 // tests that want the breaker set it
 	return cfg
 }
 

@@ -2,7 +2,6 @@ package otlpretryexporter
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -27,7 +26,13 @@ func Replay(ctx context.Context, dir string, cfg *Config, set exporter.Settings)
 	if err := cfg.Validate(); err != nil {
 		return ReplayStats{}, err
 	}
-	tel, err := newTelemetry(set.TelemetrySettings, "replay", func() (s circuitbreaker.State) { return s })
+	none := func() int64 { return -1 }
+	tel, err := newTelemetry(set.TelemetrySettings, "replay", gauges{
+		circuit:         func() (s circuitbreaker.State) { return s },
+		deadLetterBytes: none,
+		quarantineBytes: none,
+		diskFull:        func() bool { return false },
+	})
 	if err != nil {
 		return ReplayStats{}, err
 	}
@@ -40,7 +45,7 @@ func Replay(ctx context.Context, dir string, cfg *Config, set exporter.Settings)
 	return deadletter.Replay(ctx, dir, func(ctx context.Context, e deadletter.Entry, body []byte) error {
 		r, err := requestFromBody(e.Signal, body)
 		if err != nil {
-			return fmt.Errorf("%s: %w", e.Name, err)
+			return fmt.Errorf("%s: %w: %w", e.Name, deadletter.ErrCorrupt, err)
 		}
 		if cfg.TimeoutConfig.Timeout > 0 {
 			var cancel context.CancelFunc
@@ -104,17 +109,22 @@ func (e *otlpExporter) replayLoop() {
 	}
 }
 
-// replayOne makes one attempt for a spooled batch. A permanent refusal
-// removes the file (counted); anything else keeps it for the next replay.
+// replayOne makes one attempt for a spooled batch. The file is removed
+// (nil) once the backend has the data, or once it refused it as invalid and
+// the batch went to the quarantine (or was dropped, counted, without room
+// there). A file that does not decode is moved aside (ErrCorrupt). Anything
+// else, refused credentials included, keeps the file for the next replay.
 func (e *otlpExporter) replayOne(ctx context.Context, ent deadletter.Entry, body []byte) error {
 	r, err := requestFromBody(ent.Signal, body)
 	if err != nil {
-		e.logger.Warn("dead letter file is not valid OTLP protobuf; removing it", zap.String("file", ent.Name), zap.Error(err))
-		return nil
+		e.tel.corruptFiles.Add(ctx, 1, e.tel.signal)
+		e.warnOnce("corrupt", "dead letter file is not valid OTLP protobuf; moved aside into "+deadletter.CorruptDir+"/ (kept, not replayed)",
+			zap.String("file", ent.Name), zap.Error(err))
+		return fmt.Errorf("%w: %w", deadletter.ErrCorrupt, err)
 	}
 	allowed, _, _ := e.breaker.Allow()
 	if !allowed {
-		return errors.New("circuit breaker open")
+		return errCircuitOpen
 	}
 	p, err := e.attempt(ctx, r)
 	if err != nil && ctx.Err() != nil {
@@ -126,8 +136,10 @@ func (e *otlpExporter) replayOne(ctx context.Context, ent deadletter.Entry, body
 	if err == nil {
 		return nil
 	}
-	if v.reason == reasonPermanent {
-		e.tel.droppedItems.Add(ctx, int64(r.items), e.tel.dropNoDeadLetter)
+	if v.reason == reasonRejected {
+		// Quarantined, or dropped and counted: either way it leaves the
+		// dead letter (a permanent error here is already counted).
+		_ = e.quarantine(ctx, r, err)
 		return nil
 	}
 	return err

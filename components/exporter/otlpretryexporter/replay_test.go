@@ -90,8 +90,8 @@ func TestReplayLibraryFunction(t *testing.T) {
 	assert.Equal(t, 1, st.Files)
 	assert.Equal(t, 4, st.Items)
 	assert.Equal(t, spanIDs(td), up.Received())
-	entries, _ := os.ReadDir(dir)
-	assert.Empty(t, entries)
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	assert.Equal(t, []string{filepath.Join(dir, "quarantine")}, files, "every batch file replayed and removed")
 }
 
 // TestDeadLetterReplayedAfterOutageWithoutNewData: an outage opens the
@@ -110,7 +110,7 @@ func TestDeadLetterReplayedAfterOutageWithoutNewData(t *testing.T) {
 	srv.setDown(true)
 	cfg := fastConfig(srv.addr)
 	cfg.RetryConfig.Enabled = false // one attempt, then the dead letter
-	cfg.CircuitBreaker.FailureThreshold = 2
+	cfg.CircuitBreaker.MinAttempts = 2
 	cfg.CircuitBreaker.OpenDuration = openDuration
 	cfg.DeadLetter.Directory = dir
 	cfg.DeadLetter.ReplayInterval = replayInterval
@@ -154,22 +154,28 @@ func TestDeadLetterReplayedAfterOutageWithoutNewData(t *testing.T) {
 }
 
 // TestReplayProbesEveryOpenDurationWhileDown: while the backend stays down
-// the replay loop probes once per open_duration (not in a tight loop) and
-// keeps the files.
+// the replay loop probes once per open_duration (not in a tight loop: the
+// count is bounded from above by the time that passed) and keeps the files.
 func TestReplayProbesEveryOpenDurationWhileDown(t *testing.T) {
+	const openDuration = 100 * time.Millisecond
 	dir := t.TempDir()
 	srv := startGRPCServer(t)
 	srv.setDown(true)
 	cfg := fastConfig(srv.addr)
 	cfg.RetryConfig.Enabled = false
-	cfg.CircuitBreaker.FailureThreshold = 1
-	cfg.CircuitBreaker.OpenDuration = 100 * time.Millisecond
+	cfg.CircuitBreaker.MinAttempts = 1
+	cfg.CircuitBreaker.HalfOpenProbes = 1
+	cfg.CircuitBreaker.OpenDuration = openDuration
 	cfg.DeadLetter.Directory = dir
 	cfg.DeadLetter.ReplayInterval = time.Hour
 	e := newTestExporter(t, cfg, false)
+	start := time.Now()
 	require.NoError(t, e.pushTraces(context.Background(), tracesWithPrefix(0xb1, 3)))
 	// Probes come from the replay loop alone (replay_interval is an hour).
-	require.Eventually(t, func() bool { return srv.Calls() >= 3 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return srv.Calls() >= 4 }, 10*time.Second, 5*time.Millisecond)
+	calls, elapsed := srv.Calls(), time.Since(start)
+	// The push's attempt, then at most one probe per open_duration elapsed.
+	assert.LessOrEqual(t, calls, 1+int(elapsed/openDuration), "probes in %s with open_duration %s", elapsed, openDuration)
 	files, _ := filepath.Glob(filepath.Join(dir, "*.traces.pb"))
 	assert.Len(t, files, 1, "a failed probe keeps the file")
 	assert.NotEqual(t, circuitbreaker.Closed, e.breaker.State())
@@ -179,4 +185,28 @@ func TestReplayProbesEveryOpenDurationWhileDown(t *testing.T) {
 		return len(files) == 0 && e.breaker.State() == circuitbreaker.Closed
 	}, 10*time.Second, 5*time.Millisecond)
 	assert.Len(t, srv.Batches(), 1)
+}
+
+// TestCorruptDeadLetterFileMovedAside: a file that does not decode is moved
+// into corrupt/ (kept, counted), never deleted, and the files after it are
+// replayed.
+func TestCorruptDeadLetterFileMovedAside(t *testing.T) {
+	dir := t.TempDir()
+	good := tracesWithPrefix(0xe1, 4)
+	body, err := tracesRequest(good).marshal()
+	require.NoError(t, err)
+	garbage := []byte("\xff\xff not protobuf")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "00000000000000000001-000001-3.traces.pb"), garbage, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "00000000000000000002-000002-4.traces.pb"), body, 0o600))
+	srv := startGRPCServer(t)
+	cfg := fastConfig(srv.addr)
+	cfg.DeadLetter.Directory = dir
+	e := newTestExporter(t, cfg, false)
+	require.Eventually(t, func() bool { return len(srv.Received()) == 4 }, 10*time.Second, 5*time.Millisecond)
+	assert.Equal(t, spanIDs(good), srv.Received())
+	aside, err := os.ReadFile(filepath.Join(dir, "corrupt", "00000000000000000001-000001-3.traces.pb"))
+	require.NoError(t, err, "moved aside, not deleted")
+	assert.Equal(t, garbage, aside)
+	assert.EqualValues(t, 1, e.counter(t, "otelcol_otlp_retry_dead_letter_corrupt_files"))
+	assert.Zero(t, e.counter(t, "otelcol_otlp_retry_dropped_items"))
 }

@@ -3,48 +3,68 @@ package otlpretryexporter
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"time"
 
-	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.uber.org/zap"
 )
 
-// push sends one batch with retries until it is accepted, refused for good,
-// or the retry budget (retry_on_failure::max_elapsed_time) is spent.
+var errCircuitOpen = errors.New("circuit breaker open")
+
+// push sends one batch until it is delivered or placed: written to the dead
+// letter once the retry budget (retry_on_failure::max_elapsed_time) is spent
+// or the backend refuses our credentials, or to the quarantine when the
+// backend refuses the data as invalid. While it can be written nowhere (no
+// dead letter, dead letter full, disk full) it stays here, retried every
+// max_interval and offered to the dead letter again: the sending queue
+// fills behind it and refuses new data, which is the back-pressure. Nothing
+// is dropped here except a quarantine-less rejected batch (see quarantine)
+// and, at shutdown, a batch an in-memory queue cannot keep (see keep).
 func (e *otlpExporter) push(ctx context.Context, r *request) error {
+	defer e.notifyFreed()
 	start := e.now()
-	budget := e.cfg.RetryConfig.MaxElapsedTime
 	interval := e.cfg.RetryConfig.InitialInterval
 	attempt := 0
+	placeNow := false // spend no more of the budget: write it to disk now
+	holding := false  // past the budget with no room: retry at max_interval
 	var lastErr error
+	defer func() {
+		if holding {
+			e.tel.heldItems.Add(context.Background(), -int64(r.items), e.tel.signal)
+		}
+	}()
 	for {
-		if e.stopping() && lastErr != nil {
-			return e.giveUp(ctx, r, fmt.Errorf("shutting down while retrying: %w", lastErr))
+		if lastErr != nil && (placeNow || holding || e.stopping() || e.budgetSpent(start)) {
+			if ok, _ := e.spool(ctx, r); ok {
+				e.logger.Debug("batch written to the dead letter", zap.Int("items", r.items), zap.Error(lastErr))
+				return nil
+			}
+			if e.stopping() {
+				return e.keep(ctx, r, lastErr)
+			}
+			placeNow = false
+			if !holding {
+				holding = true
+				e.tel.heldItems.Add(ctx, int64(r.items), e.tel.signal)
+				if !e.sleep(ctx, e.holdDelay(), nil) && ctx.Err() != nil {
+					return e.keep(ctx, r, ctx.Err())
+				}
+				continue
+			}
 		}
 		allowed, wait, changed := e.breaker.Allow()
 		if !allowed {
 			if lastErr == nil {
-				lastErr = errors.New("circuit breaker open")
+				lastErr = errCircuitOpen
 			}
 			if e.stopping() {
-				return e.giveUp(ctx, r, fmt.Errorf("shutting down with the circuit open: %w", lastErr))
+				continue // the top of the loop places or keeps it
 			}
-			if !e.cfg.RetryConfig.Enabled {
-				return e.giveUp(ctx, r, fmt.Errorf("circuit breaker open and retry_on_failure disabled: %w", lastErr))
+			if left := e.budgetLeft(start); !holding && left < wait {
+				wait = left
 			}
-			if budget > 0 {
-				left := budget - e.now().Sub(start)
-				if left <= 0 {
-					return e.giveUp(ctx, r, fmt.Errorf("retry budget of %s spent: %w", budget, lastErr))
-				}
-				wait = min(wait, left)
-			}
-			if !e.sleep(ctx, wait, changed) && e.stopping() {
-				continue // next round gives up
-			}
-			if ctx.Err() != nil {
-				return e.giveUp(ctx, r, ctx.Err())
+			if !e.sleep(ctx, wait, changed) && ctx.Err() != nil {
+				return e.keep(ctx, r, ctx.Err())
 			}
 			continue
 		}
@@ -58,28 +78,69 @@ func (e *otlpExporter) push(ctx context.Context, r *request) error {
 		if err == nil {
 			return nil
 		}
-		if v.reason == reasonPermanent {
-			return e.giveUp(ctx, r, consumererror.NewPermanent(err))
-		}
 		lastErr = err
-
-		if !e.cfg.RetryConfig.Enabled {
-			return e.giveUp(ctx, r, err)
+		if v.reason == reasonRejected {
+			return e.quarantine(ctx, r, err)
 		}
-		delay := v.delay
-		if delay == 0 {
+		// Retrying the same request now cannot help after refused
+		// credentials or another permanent refusal: put it on disk.
+		if !holding && (v.reason == reasonAuth || v.reason == reasonPermanent || !e.cfg.RetryConfig.Enabled) {
+			placeNow = true
+			continue
+		}
+		var delay time.Duration
+		switch {
+		case v.delay > 0:
+			delay = v.delay
+		case holding:
+			delay = e.holdDelay()
+		default:
 			delay = jitter(interval, e.cfg.RetryConfig.RandomizationFactor)
 			interval = min(time.Duration(float64(interval)*max(e.cfg.RetryConfig.Multiplier, 1)), e.cfg.RetryConfig.MaxInterval)
 		}
-		if budget > 0 && e.now().Sub(start)+delay > budget {
-			return e.giveUp(ctx, r, fmt.Errorf("retry budget of %s spent after %d attempts: %w", budget, attempt, err))
+		if !holding && delay > e.budgetLeft(start) {
+			placeNow = true
+			continue
 		}
-		if !e.sleep(ctx, delay, nil) {
-			if ctx.Err() != nil {
-				return e.giveUp(ctx, r, ctx.Err())
-			}
-			// stopping: the top of the loop gives up
+		if !e.sleep(ctx, delay, nil) && ctx.Err() != nil {
+			return e.keep(ctx, r, ctx.Err())
 		}
+		// stopping: the top of the loop places or keeps it
+	}
+}
+
+// budgetLeft is what remains of retry_on_failure::max_elapsed_time (no
+// limit when it is 0).
+func (e *otlpExporter) budgetLeft(start time.Time) time.Duration {
+	budget := e.cfg.RetryConfig.MaxElapsedTime
+	if budget <= 0 {
+		return time.Duration(1<<63 - 1)
+	}
+	return budget - e.now().Sub(start)
+}
+
+func (e *otlpExporter) budgetSpent(start time.Time) bool {
+	return !e.cfg.RetryConfig.Enabled || e.budgetLeft(start) <= 0
+}
+
+// holdDelay is the pace of a held batch: max_interval (at least 1s).
+func (e *otlpExporter) holdDelay() time.Duration {
+	return jitter(max(e.cfg.RetryConfig.MaxInterval, time.Second), e.cfg.RetryConfig.RandomizationFactor)
+}
+
+// replayInterval is dead_letter::replay_interval with its default.
+func (e *otlpExporter) replayInterval() time.Duration {
+	if d := e.cfg.DeadLetter.ReplayInterval; d > 0 {
+		return d
+	}
+	return defaultReplayInterval
+}
+
+// notifyFreed wakes one producer blocked on a full queue (see block).
+func (e *otlpExporter) notifyFreed() {
+	select {
+	case e.freed <- struct{}{}:
+	default:
 	}
 }
 

@@ -28,9 +28,7 @@ func (e *otlpExporter) settle(ctx context.Context, r *request, p partial, err er
 				e.tel.sentItems.Add(ctx, accepted, e.tel.signal)
 			}
 		}
-		if e.health.Load() != healthPermanent {
-			e.report(healthOK, nil)
-		}
+		e.report(healthOK, nil)
 		if !replayed && e.store != nil && e.store.Len() > 0 {
 			e.kickReplay()
 		}
@@ -38,18 +36,23 @@ func (e *otlpExporter) settle(ctx context.Context, r *request, p partial, err er
 	}
 	v := classify(err)
 	e.tel.failures.Add(ctx, 1, e.tel.byReason[v.reason])
-	if v.reason == reasonPermanent {
-		// The backend answered: it is reachable, the data is refused.
+	switch v.reason {
+	case reasonAuth:
+		// Every attempt would be refused until the credentials change: stop
+		// sending, and let the replay loop probe every replay_interval.
+		e.breaker.Trip(e.replayInterval())
+		e.report(healthRecoverable, err)
+		e.warnOnce("auth", "the backend refuses the credentials; data is kept (dead letter or queue) and delivered once they work",
+			zap.String("reason", v.why), zap.Error(err))
+	case reasonRejected, reasonPermanent:
+		// The backend answered: it is reachable, it refuses this request.
 		e.breaker.Success()
 		e.consecutive.Store(0)
-		e.logPermanent(v, err, r)
-		if v.auth {
-			e.report(healthPermanent, err)
-		}
-		return v
+		e.warnOnce("refused:"+v.why, "the backend refused a batch; not retrying it", zap.String("reason", v.why), zap.Int("items", r.items), zap.Error(err))
+	default:
+		e.breaker.Failure()
+		e.failedAttempt(err)
+		e.logger.Debug("export attempt failed", zap.String("reason", v.why), zap.Bool("replay", replayed), zap.Error(err))
 	}
-	e.breaker.Failure()
-	e.failedAttempt(err)
-	e.logger.Debug("export attempt failed", zap.String("reason", v.why), zap.Bool("replay", replayed), zap.Error(err))
 	return v
 }

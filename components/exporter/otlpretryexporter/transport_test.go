@@ -43,11 +43,11 @@ func TestHTTPStatusesAndRetryAfter(t *testing.T) {
 				assert.LessOrEqual(t, sl[0], 90*time.Second)
 			}},
 		{name: "502 504 then ok", answers: []httpAnswer{{status: 502}, {status: 504}}, wantCalls: 3},
-		{name: "400 permanent", answers: []httpAnswer{{status: 400}}, wantErr: true, wantCalls: 1},
-		{name: "413 permanent", answers: []httpAnswer{{status: 413}}, wantErr: true, wantCalls: 1},
-		{name: "500 permanent", answers: []httpAnswer{{status: 500}}, wantErr: true, wantCalls: 1},
-		{name: "401 permanent and reported", answers: []httpAnswer{{status: 401}}, wantErr: true, wantCalls: 1,
-			wantEvent: []componentstatus.Status{componentstatus.StatusPermanentError}},
+		// Invalid data, no quarantine configured: the one drop (counted).
+		{name: "400 rejected", answers: []httpAnswer{{status: 400}}, wantErr: true, wantCalls: 1},
+		{name: "413 rejected", answers: []httpAnswer{{status: 413}}, wantErr: true, wantCalls: 1},
+		// Not the data's fault: kept and tried again.
+		{name: "500 kept", answers: []httpAnswer{{status: 500}}, wantCalls: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,14 +22,6 @@ const (
 	refuseWALError    = "wal_error"
 )
 
-// errKeptInLog: a batch from the write-ahead log could not be delivered nor
-// spooled to the dead letter; it stays in the log and is delivered later.
-var errKeptInLog = errors.New("kept in the write-ahead log")
-
-// walKeepBackoff is how long a consumer waits before taking a batch again
-// after one was kept in the log.
-const walKeepBackoff = time.Second
-
 // walQueue is the write-ahead log of one signal and its consumers.
 type walQueue struct {
 	log    *wal.Log
@@ -101,9 +93,12 @@ func (e *otlpExporter) appendToLog(ctx context.Context, r *request) error {
 }
 
 // consumeWAL cuts batches from the log and exports them with the retry
-// loop. A batch is acknowledged once delivered, safe in the dead letter, or
-// dropped and counted as the give-up rules say (data the backend rejects as
-// invalid); otherwise it is handed back to the log.
+// loop. push returns nil once a batch is delivered, in the dead letter or
+// in the quarantine, and a permanent error once it was dropped and counted
+// as invalid data (the one documented drop): the batch is acknowledged.
+// While it can be placed nowhere push keeps retrying, so the batch stays in
+// the log and the log fills (then refuses). Any other error means shutdown:
+// the batch is handed back and stays on disk for the next start.
 func (e *otlpExporter) consumeWAL(ctx context.Context, q *walQueue) {
 	defer q.wg.Done()
 	maxItems := e.cfg.PersistentQueue.BatchSize
@@ -112,38 +107,16 @@ func (e *otlpExporter) consumeWAL(ctx context.Context, q *walQueue) {
 		if err != nil {
 			return
 		}
-		r := requestFromRecords(e.signal, recs)
-		if err := e.push(ctx, r); errors.Is(err, errKeptInLog) {
+		err = e.push(ctx, requestFromRecords(e.signal, recs))
+		if err != nil && !consumererror.IsPermanent(err) {
 			q.log.Release(recs)
-			if !e.sleep(ctx, walKeepBackoff, nil) {
+			if ctx.Err() != nil || e.stopping() {
 				return
 			}
 			continue
 		}
 		q.log.Ack(recs)
 	}
-}
-
-// giveUpLogged is the give-up of a batch from the log after a retryable or
-// auth failure (giveUp sends data refused as invalid its usual way): it goes
-// to the dead letter only if that has room (no eviction) and otherwise
-// stays in the log; while shutting down it stays in the log (already on disk).
-func (e *otlpExporter) giveUpLogged(ctx context.Context, r *request, err error) error {
-	if e.store == nil || e.stopping() {
-		return errKeptInLog
-	}
-	body, merr := r.marshal()
-	if merr != nil {
-		return errKeptInLog
-	}
-	if werr := e.store.WriteIfRoom(r.signal, r.items, body); werr != nil {
-		e.logger.Debug("giving up on batch: dead letter has no room; kept in the write-ahead log", zap.Int("items", r.items), zap.Error(werr))
-		return errKeptInLog
-	}
-	e.tel.deadLetterItems.Add(ctx, int64(r.items), e.tel.signal)
-	e.tel.deadLetterBytes.Add(ctx, int64(len(body)), e.tel.signal)
-	e.logger.Debug("giving up on batch; moved from the write-ahead log to the dead letter", zap.Int("items", r.items), zap.Error(err))
-	return nil
 }
 
 // drainWAL exports what the log holds for up to drain_timeout (or ctx)
