@@ -172,3 +172,18 @@ func TestWALConfigValidate(t *testing.T) {
 	q.StorageID = &storage
 	require.True(t, errors.Is(cfg.Validate(), errBothQueues))
 }
+
+func TestWALOverHTTPPostsConcatenatedBody(t *testing.T) {
+	srv := startHTTPServer(t)
+	exp := startWALExporter(t, t.TempDir(), srv.URL, func(c *Config) {
+		c.Protocol = ProtocolHTTP
+		c.PersistentQueue.Fsync = "never"
+	})
+	for p := byte(1); p <= 10; p++ {
+		require.NoError(t, exp.ConsumeTraces(context.Background(), tracesWithPrefix(p, 30)))
+	}
+	waitFor(t, "300 spans over HTTP", func() bool { return len(srv.Received()) == 300 })
+	for id, n := range srv.Received() {
+		require.Equal(t, 1, n, "span %s delivered %d times", id, n)
+	}
+}
