@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -287,4 +288,54 @@ func TestGuaranteeSIGKILLUnderLoadFsync(t *testing.T) {
 	t.Logf("accepted %d before SIGKILL (refused %v); delivered %d, duplicates %d", len(sent), l.Refused(), tl.delivered, tl.duplicates)
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 	requireAlive(t, c2)
+}
+
+// TestGuaranteeDiskFull: configs/gateway.yaml with its persistent queue and
+// dead letter on a 4 MiB tmpfs; the backend is down and clients send until
+// the disk is full. Expected: retryable refusals, the process alive and
+// /health 200, and every accepted span delivered once the backend returns.
+// Needs root (mount); skipped otherwise.
+func TestGuaranteeDiskFull(t *testing.T) {
+	needBinary(t)
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	o := record(t)
+	dir := filepath.Join(t.TempDir(), "state")
+	require.NoError(t, os.MkdirAll(dir, 0o750))
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
+	}
+	// Registered before the collector starts, so it runs after the
+	// collector was killed (cleanups run last-in first-out).
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	sink := harness.StartSink(t)
+	sink.SetFailure(outage)
+	c := startFaultGateway(t, sink, dir)
+	hw := watchHealth(c)
+	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "disk-full", workers: 2, spansPerBatch: 20,
+		interval: 10 * time.Millisecond, maxBatches: 1 << 20, attrBytes: 512})
+	full := waitFor(scaled(60*time.Second, 120*time.Second), func() bool {
+		return len(l.Refused()) > 0 && metric(t, c, "otelcol_otlp_retry_refused_items") > 0
+	})
+	time.Sleep(2 * time.Second)
+	requireAlive(t, c)
+	sink.SetFailure(nil)
+	time.Sleep(2 * time.Second)
+	l.Stop()
+	sent := l.Accepted()
+	tl := waitDelivered(sent, 2*time.Minute, sink)
+	tl.fill(o)
+	bad := hw.Stop()
+	t.Logf("accepted %d, refused %v; delivered %d, duplicates %d; disk_full %v", len(sent), l.Refused(), tl.delivered, tl.duplicates,
+		metric(t, c, "otelcol_otlp_retry_disk_full"))
+	require.True(t, full, "no refusal although the disk filled up")
+	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
+	assert.Empty(t, bad, "/health was not 200 while the disk was full")
+	assert.Zero(t, metric(t, c, "otelcol_otlp_retry_dropped_items"))
+	requireAlive(t, c)
 }
