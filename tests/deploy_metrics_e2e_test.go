@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/otlpcol/otlpcol/tests/deploy"
 	"github.com/otlpcol/otlpcol/tests/harness"
@@ -69,8 +71,11 @@ func TestEveryMonitoredMetricIsExposed(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { hang.Close() })
+	// A backend that refuses the data as invalid, and no dead letter (so no
+	// quarantine): otlp_retry's one counted drop (dropped_items{reason=
+	// "rejected"}, exporterhelper's send_failed).
 	down := harness.StartSink(t)
-	down.SetFailure(errors.New("backend unavailable"))
+	down.SetFailure(status.Error(codes.InvalidArgument, "backend refuses the data"))
 	outage := start("outage",
 		"exporters::otlp_retry::endpoint="+hang.Addr().String(),
 		"exporters::otlp_retry::dead_letter::directory=",
@@ -88,7 +93,7 @@ func TestEveryMonitoredMetricIsExposed(t *testing.T) {
 		"exporters::otlp_retry::retry_on_failure::max_elapsed_time=1s",
 		"exporters::otlp_retry::circuit_breaker::min_attempts=2",
 	)
-	// The same against a backend that refuses at once: fast failures.
+	// The same against a backend that refuses at once, as invalid.
 	refusing := start("refusing",
 		"exporters::otlp_retry::endpoint="+down.GRPCEndpoint(),
 		"exporters::otlp_retry::dead_letter::directory=",

@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -24,7 +25,7 @@ import (
 // refusing half the requests at random and returns the tally and the
 // throughput: accepted spans delivered per second, from the load's start
 // until the last accepted span arrived.
-func flakyRun(t *testing.T, name string, load time.Duration, set ...string) (tally, float64) {
+func flakyRun(t *testing.T, name string, load, wait time.Duration, set ...string) (tally, float64) {
 	t.Helper()
 	sink := startFlakySink(t, 500)
 	c := startGuarantees(t, sink.endpoint(), set...)
@@ -35,7 +36,7 @@ func flakyRun(t *testing.T, name string, load time.Duration, set ...string) (tal
 	l.Stop()
 	sent := l.Accepted()
 	// Polled every 100 ms: the same granularity for every pipeline.
-	tl := waitDeliveredTo(sent, 3*time.Minute, sink.SpanIDs)
+	tl := waitDeliveredTo(sent, wait, sink.SpanIDs)
 	elapsed := time.Since(start)
 	rate := float64(tl.delivered) / elapsed.Seconds()
 	t.Logf("%s: accepted %d, refused %v, delivered %d (dup %d, lost %d) in %s: %.0f spans/s",
@@ -57,8 +58,14 @@ func TestGuaranteeFlakyBackend(t *testing.T) {
 		t.Run(shape.name, func(t *testing.T) {
 			o := record(t)
 			procs := "service::pipelines::traces::processors=" + shape.processors
-			stockTl, stock := flakyRun(t, "stock-"+shape.name, load, procs, "service::pipelines::traces::exporters=[otlp_grpc]")
-			tl, ours := flakyRun(t, "otlp_retry-"+shape.name, load, procs,
+			// Both exporters retry on the same schedule; upstream's may drop
+			// (its in-memory queue): its wait is bounded, and what it lost
+			// only lowers its throughput.
+			stockTl, stock := flakyRun(t, "stock-"+shape.name, load, load+30*time.Second, procs,
+				"service::pipelines::traces::exporters=[otlp_grpc]",
+				"exporters::otlp_grpc::retry_on_failure::initial_interval=100ms",
+				"exporters::otlp_grpc::retry_on_failure::max_interval=1s")
+			tl, ours := flakyRun(t, "otlp_retry-"+shape.name, load, 3*time.Minute, procs,
 				"exporters::otlp_retry::retry_on_failure::initial_interval=100ms",
 				"exporters::otlp_retry::retry_on_failure::max_interval=1s")
 			tl.fill(o)
@@ -281,4 +288,54 @@ func TestGuaranteeSIGKILLUnderLoadFsync(t *testing.T) {
 	t.Logf("accepted %d before SIGKILL (refused %v); delivered %d, duplicates %d", len(sent), l.Refused(), tl.delivered, tl.duplicates)
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 	requireAlive(t, c2)
+}
+
+// TestGuaranteeDiskFull: configs/gateway.yaml with its persistent queue and
+// dead letter on a 4 MiB tmpfs; the backend is down and clients send until
+// the disk is full. Expected: retryable refusals, the process alive and
+// /health 200, and every accepted span delivered once the backend returns.
+// Needs root (mount); skipped otherwise.
+func TestGuaranteeDiskFull(t *testing.T) {
+	needBinary(t)
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	o := record(t)
+	dir := filepath.Join(t.TempDir(), "state")
+	require.NoError(t, os.MkdirAll(dir, 0o750))
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
+	}
+	// Registered before the collector starts, so it runs after the
+	// collector was killed (cleanups run last-in first-out).
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	sink := harness.StartSink(t)
+	sink.SetFailure(outage)
+	c := startFaultGateway(t, sink, dir)
+	hw := watchHealth(c)
+	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "disk-full", workers: 2, spansPerBatch: 20,
+		interval: 10 * time.Millisecond, maxBatches: 1 << 20, attrBytes: 512})
+	full := waitFor(scaled(60*time.Second, 120*time.Second), func() bool {
+		return len(l.Refused()) > 0 && metric(t, c, "otelcol_otlp_retry_refused_items") > 0
+	})
+	time.Sleep(2 * time.Second)
+	requireAlive(t, c)
+	sink.SetFailure(nil)
+	time.Sleep(2 * time.Second)
+	l.Stop()
+	sent := l.Accepted()
+	tl := waitDelivered(sent, 2*time.Minute, sink)
+	tl.fill(o)
+	bad := hw.Stop()
+	t.Logf("accepted %d, refused %v; delivered %d, duplicates %d; disk_full %v", len(sent), l.Refused(), tl.delivered, tl.duplicates,
+		metric(t, c, "otelcol_otlp_retry_disk_full"))
+	require.True(t, full, "no refusal although the disk filled up")
+	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
+	assert.Empty(t, bad, "/health was not 200 while the disk was full")
+	assert.Zero(t, metric(t, c, "otelcol_otlp_retry_dropped_items"))
+	requireAlive(t, c)
 }

@@ -103,8 +103,13 @@ func (e *otlpExporter) replayLoop() {
 			continue
 		}
 		st, err := e.store.Replay(ctx, e.signal, e.replayOne)
-		if st.Files > 0 || err != nil {
-			e.logger.Info("dead letter replay", zap.Int("files", st.Files), zap.Int("items", st.Items), zap.Error(err))
+		if st.Files > 0 || st.Corrupt > 0 {
+			e.logger.Info("dead letter replayed", zap.Int("files", st.Files), zap.Int("items", st.Items),
+				zap.Int("corrupt_moved_aside", st.Corrupt), zap.Error(err))
+		} else if err != nil {
+			// Every replay_interval while the backend is down: counted in
+			// failures, not worth a line each time.
+			e.logger.Debug("dead letter replay stopped", zap.Error(err))
 		}
 	}
 }
