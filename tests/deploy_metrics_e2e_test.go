@@ -93,10 +93,15 @@ func TestEveryMonitoredMetricIsExposed(t *testing.T) {
 		"exporters::otlp_retry::retry_on_failure::max_elapsed_time=1s",
 		"exporters::otlp_retry::circuit_breaker::min_attempts=2",
 	)
-	// The same against a backend that refuses at once, as invalid.
+	// The same against a backend that refuses at once, as invalid. On
+	// sending_queue: exporterhelper's otelcol_exporter_* series (sent,
+	// send_failed, queue size) exist only on that path (the agent's
+	// exporters, a gateway without persistent_queue); the shipped gateway's
+	// write-ahead log is watched through otelcol_otlp_retry_* instead.
 	refusing := start("refusing",
 		"exporters::otlp_retry::endpoint="+down.GRPCEndpoint(),
 		"exporters::otlp_retry::dead_letter::directory=",
+		"exporters::otlp_retry::persistent_queue::directory=",
 		"exporters::otlp_retry::retry_on_failure::initial_interval=10ms",
 		"exporters::otlp_retry::retry_on_failure::max_interval=100ms",
 		"exporters::otlp_retry::retry_on_failure::max_elapsed_time=1s",
