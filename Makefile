@@ -95,12 +95,15 @@ bench: build
 	@echo ">> running benchmarks (results in bench/results.md; about 16 minutes)"
 	@$(GO) run ./bench $(BENCHFLAGS)
 
-## lint: gofmt and go vet
+## lint: gofmt, go vet, and go.mod/go.sum tidy (the root module and tests/ci)
 lint:
 	@echo ">> gofmt"
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@echo ">> go vet ./..."
 	@$(GO) vet ./...
+	@echo ">> go mod tidy -diff (root module, tests/ci)"
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit"; exit 1; }
+	@cd tests/ci && { $(GO) mod tidy -diff || { echo "tests/ci/go.mod/go.sum are not tidy: run 'cd tests/ci && go mod tidy' and commit"; exit 1; }; }
 
 ## fmt: format the Go sources
 fmt:
