@@ -79,7 +79,8 @@ fuzz:
 		FuzzRequestFromBody:./components/exporter/otlpretryexporter \
 		FuzzConfigUnmarshal:./components/exporter/otlpretryexporter \
 		FuzzParseName:./components/exporter/otlpretryexporter/internal/deadletter \
-		FuzzReplayDir:./components/exporter/otlpretryexporter/internal/deadletter; do \
+		FuzzReplayDir:./components/exporter/otlpretryexporter/internal/deadletter \
+		FuzzDecodeRecord:./components/exporter/otlpretryexporter/internal/wal; do \
 		name=$${t%%:*}; pkg=$${t#*:}; \
 		for try in 1 2; do \
 			echo ">> fuzz $$name in $$pkg for $(FUZZTIME)"; \

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/otlpcol/otlpcol/tests/deploy"
 	"github.com/otlpcol/otlpcol/tests/harness"
@@ -33,8 +35,7 @@ func TestEveryMonitoredMetricIsExposed(t *testing.T) {
 	start := func(name string, set ...string) *harness.Collector {
 		dir := t.TempDir()
 		base := []string{
-			"extensions::file_storage/queue::directory=" + filepath.Join(dir, "queue"),
-			"extensions::file_storage/queue::compaction::directory=" + filepath.Join(dir, "queue"),
+			"exporters::otlp_retry::persistent_queue::directory=" + filepath.Join(dir, "wal"),
 			"exporters::otlp_retry::dead_letter::directory=" + filepath.Join(dir, "deadletter"),
 			"exporters::otlp_retry::tls::insecure=true",
 			"processors::trace_registry::idle_timeout=1s",
@@ -69,12 +70,18 @@ func TestEveryMonitoredMetricIsExposed(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { hang.Close() })
+	// A backend that refuses the data as invalid, and no dead letter (so no
+	// quarantine): otlp_retry's one counted drop (dropped_items{reason=
+	// "rejected"}, exporterhelper's send_failed).
 	down := harness.StartSink(t)
-	down.SetFailure(errors.New("backend unavailable"))
+	down.SetFailure(status.Error(codes.InvalidArgument, "backend refuses the data"))
 	outage := start("outage",
 		"exporters::otlp_retry::endpoint="+hang.Addr().String(),
 		"exporters::otlp_retry::dead_letter::directory=",
 		"exporters::otlp_retry::timeout=2s",
+		// The in-memory sending queue (the write-ahead log is off), so that
+		// its metrics (queue size, enqueue failures) are exposed too.
+		"exporters::otlp_retry::persistent_queue::directory=",
 		"exporters::otlp_retry::sending_queue::storage=null",
 		"exporters::otlp_retry::sending_queue::num_consumers=1",
 		"exporters::otlp_retry::sending_queue::queue_size=200",
@@ -83,16 +90,21 @@ func TestEveryMonitoredMetricIsExposed(t *testing.T) {
 		"exporters::otlp_retry::retry_on_failure::initial_interval=10ms",
 		"exporters::otlp_retry::retry_on_failure::max_interval=100ms",
 		"exporters::otlp_retry::retry_on_failure::max_elapsed_time=1s",
-		"exporters::otlp_retry::circuit_breaker::failure_threshold=2",
+		"exporters::otlp_retry::circuit_breaker::min_attempts=2",
 	)
-	// The same against a backend that refuses at once: fast failures.
+	// The same against a backend that refuses at once, as invalid. On
+	// sending_queue: exporterhelper's otelcol_exporter_* series (sent,
+	// send_failed, queue size) exist only on that path (the agent's
+	// exporters, a gateway without persistent_queue); the shipped gateway's
+	// write-ahead log is watched through otelcol_otlp_retry_* instead.
 	refusing := start("refusing",
 		"exporters::otlp_retry::endpoint="+down.GRPCEndpoint(),
 		"exporters::otlp_retry::dead_letter::directory=",
+		"exporters::otlp_retry::persistent_queue::directory=",
 		"exporters::otlp_retry::retry_on_failure::initial_interval=10ms",
 		"exporters::otlp_retry::retry_on_failure::max_interval=100ms",
 		"exporters::otlp_retry::retry_on_failure::max_elapsed_time=1s",
-		"exporters::otlp_retry::circuit_breaker::failure_threshold=2",
+		"exporters::otlp_retry::circuit_breaker::min_attempts=2",
 	)
 
 	// A memory limiter below the heap: everything is refused.

@@ -3,6 +3,7 @@ package otlpretryexporter
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -42,6 +44,7 @@ func newQueueFullExporter(t *testing.T, dir string, maxBytes int64) *queueFullEx
 	cfg := fastConfig(srv.addr)
 	cfg.TimeoutConfig.Timeout = time.Minute // the held attempt must not time out
 	q := defaultQueueConfig()
+	q.Sizer = exporterhelper.RequestSizerTypeItems
 	q.QueueSize = queueFullBatch
 	q.NumConsumers = 1
 	q.Batch = configoptional.None[exporterhelper.BatchConfig]()
@@ -67,10 +70,16 @@ func newQueueFullExporter(t *testing.T, dir string, maxBytes int64) *queueFullEx
 	return qf
 }
 
+// fromClient is the context a receiver passes on: it names the client, who
+// can be told to retry.
+func fromClient() context.Context {
+	return client.NewContext(context.Background(), client.Info{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}})
+}
+
 // fill leaves one batch in flight (held by the server), filling the queue.
 func (q *queueFullExporter) fill(t *testing.T) {
 	t.Helper()
-	require.NoError(t, q.ConsumeTraces(context.Background(), tracesWithPrefix(0xc1, queueFullBatch)))
+	require.NoError(t, q.ConsumeTraces(fromClient(), tracesWithPrefix(0xc1, queueFullBatch)))
 	require.Eventually(t, func() bool { return q.srv.Calls() == 1 }, 10*time.Second, 5*time.Millisecond)
 }
 
@@ -80,7 +89,9 @@ func (q *queueFullExporter) files(t *testing.T) []string {
 	require.NoError(t, err)
 	var out []string
 	for _, e := range ents {
-		out = append(out, e.Name())
+		if !e.IsDir() { // quarantine/ lives here too
+			out = append(out, e.Name())
+		}
 	}
 	sort.Strings(out)
 	return out
@@ -99,7 +110,7 @@ func TestQueueFullSpoolsWhileDeadLetterHasRoom(t *testing.T) {
 	q := newQueueFullExporter(t, t.TempDir(), 1<<20)
 	q.fill(t)
 	third := tracesWithPrefix(0xc3, queueFullBatch)
-	require.NoError(t, q.ConsumeTraces(context.Background(), third), "queue full, dead letter has room: accepted")
+	require.NoError(t, q.ConsumeTraces(fromClient(), third), "queue full, dead letter has room: accepted")
 	require.Len(t, q.files(t), 1)
 	assert.EqualValues(t, queueFullBatch, q.te.counter(t, "otelcol_otlp_retry_dead_letter_items"))
 	assert.Zero(t, q.te.counter(t, "otelcol_otlp_retry_refused_items"))
@@ -125,11 +136,11 @@ func TestQueueFullAndDeadLetterFullRefusesRetryable(t *testing.T) {
 	// Room for exactly one batch.
 	q := newQueueFullExporter(t, t.TempDir(), batchBytes(t, 0xc3))
 	q.fill(t)
-	require.NoError(t, q.ConsumeTraces(context.Background(), tracesWithPrefix(0xc3, queueFullBatch)), "fills the dead letter")
+	require.NoError(t, q.ConsumeTraces(fromClient(), tracesWithPrefix(0xc3, queueFullBatch)), "fills the dead letter")
 	before := q.files(t)
 	require.Len(t, before, 1)
 
-	err := q.ConsumeTraces(context.Background(), tracesWithPrefix(0xc4, queueFullBatch))
+	err := q.ConsumeTraces(fromClient(), tracesWithPrefix(0xc4, queueFullBatch))
 	require.Error(t, err, "queue and dead letter full: refused")
 	assert.False(t, consumererror.IsPermanent(err), "the refusal must be retryable")
 	assert.ErrorIs(t, err, exporterhelper.ErrQueueIsFull)
@@ -153,7 +164,7 @@ func TestQueueFullAndDeadLetterFullRefusesRetryable(t *testing.T) {
 func TestQueueFullWithoutDeadLetterRefusesRetryable(t *testing.T) {
 	q := newQueueFullExporter(t, "", 0)
 	q.fill(t)
-	err := q.ConsumeTraces(context.Background(), tracesWithPrefix(0xc3, queueFullBatch))
+	err := q.ConsumeTraces(fromClient(), tracesWithPrefix(0xc3, queueFullBatch))
 	require.Error(t, err)
 	assert.False(t, consumererror.IsPermanent(err))
 	assert.True(t, errors.Is(err, exporterhelper.ErrQueueIsFull))
@@ -161,23 +172,71 @@ func TestQueueFullWithoutDeadLetterRefusesRetryable(t *testing.T) {
 	assert.Zero(t, q.te.counter(t, "otelcol_otlp_retry_dropped_items"))
 }
 
-// TestGiveUpStillEvictsWhenFull: data that can no longer be refused (retry
-// budget spent in the background) still goes to a full dead letter by
-// evicting the oldest file, counted as dropped{reason=dead_letter_full}.
-func TestGiveUpStillEvictsWhenFull(t *testing.T) {
+// TestGiveUpNeverEvictsWhenDeadLetterFull: a batch past its retry budget
+// that finds the dead letter full removes nothing: it stays in the retry
+// loop (held, counted) and is delivered once the backend returns; the file
+// already spooled is replayed. Nothing dropped.
+func TestGiveUpNeverEvictsWhenDeadLetterFull(t *testing.T) {
 	dir := t.TempDir()
 	srv := startGRPCServer(t)
 	srv.setDown(true)
 	cfg := fastConfig(srv.addr)
 	cfg.RetryConfig.Enabled = false
+	cfg.RetryConfig.MaxInterval = 20 * time.Millisecond
 	cfg.DeadLetter.Directory = dir
 	cfg.DeadLetter.MaxBytes = batchBytes(t, 0xd1)
-	cfg.DeadLetter.ReplayInterval = time.Hour
-	e := newTestExporter(t, cfg, true)
+	cfg.DeadLetter.ReplayInterval = 50 * time.Millisecond
+	e := newTestExporter(t, cfg, false)
 	require.NoError(t, e.pushTraces(context.Background(), tracesWithPrefix(0xd1, queueFullBatch)))
-	require.NoError(t, e.pushTraces(context.Background(), tracesWithPrefix(0xd2, queueFullBatch)))
+	first, _ := filepath.Glob(filepath.Join(dir, "*.traces.pb"))
+	require.Len(t, first, 1)
+	done := make(chan error, 1)
+	go func() { done <- e.pushTraces(context.Background(), tracesWithPrefix(0xd2, queueFullBatch)) }()
+	require.Eventually(t, func() bool {
+		return e.counter(t, "otelcol_otlp_retry_held_items") == queueFullBatch
+	}, 10*time.Second, 5*time.Millisecond, "the second batch is held")
+	select {
+	case err := <-done:
+		t.Fatalf("push returned while the batch could go nowhere: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
 	files, _ := filepath.Glob(filepath.Join(dir, "*.traces.pb"))
-	require.Len(t, files, 1)
-	assert.EqualValues(t, queueFullBatch, e.counter(t, "otelcol_otlp_retry_dropped_items", "reason", "dead_letter_full"))
-	assert.Zero(t, e.counter(t, "otelcol_otlp_retry_refused_items"))
+	assert.Equal(t, first, files, "nothing evicted")
+	assert.Zero(t, e.counter(t, "otelcol_otlp_retry_dropped_items"))
+
+	srv.setDown(false)
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("held batch not delivered after the backend returned")
+	}
+	require.Eventually(t, func() bool { return len(srv.Received()) == 2*queueFullBatch }, 10*time.Second, 5*time.Millisecond)
+	assert.Zero(t, e.counter(t, "otelcol_otlp_retry_held_items"))
+	assert.Zero(t, e.counter(t, "otelcol_otlp_retry_dropped_items"))
+}
+
+// TestQueueFullBlocksCallerThatCannotRefuse: a caller without a client in
+// its context (the batch processor, which already answered its client) is
+// made to wait for room instead of being refused, and its batch delivered.
+func TestQueueFullBlocksCallerThatCannotRefuse(t *testing.T) {
+	q := newQueueFullExporter(t, "", 0)
+	q.fill(t)
+	done := make(chan error, 1)
+	go func() { done <- q.ConsumeTraces(context.Background(), tracesWithPrefix(0xc5, queueFullBatch)) }()
+	select {
+	case err := <-done:
+		t.Fatalf("returned while the queue is full: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	assert.Zero(t, q.te.counter(t, "otelcol_otlp_retry_refused_items"))
+	q.release()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("still blocked after the queue drained")
+	}
+	require.Eventually(t, func() bool { return len(q.srv.Received()) == 2*queueFullBatch }, 10*time.Second, 5*time.Millisecond)
+	assert.Zero(t, q.te.counter(t, "otelcol_otlp_retry_dropped_items"))
 }

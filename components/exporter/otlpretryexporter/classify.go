@@ -11,10 +11,20 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Failure reasons, the `reason` attribute of the failures metric.
+// Failure reasons, the `reason` attribute of the failures metric. Each says
+// what happens to the batch:
+//   - retryable, throttled: retried with backoff (or the server's delay);
+//   - auth: the credentials are refused, not the data: the batch is kept (dead
+//     letter, or held), the circuit opens for dead_letter::replay_interval;
+//   - rejected: the backend says the data is invalid: quarantined, never
+//     retried or replayed;
+//   - permanent: any other refusal that retrying the same request cannot fix
+//     (404, Unimplemented, ...): kept like auth, but the circuit stays closed.
 const (
 	reasonRetryable = "retryable"
 	reasonThrottled = "throttled"
+	reasonAuth      = "auth"
+	reasonRejected  = "rejected"
 	reasonPermanent = "permanent"
 )
 
@@ -23,24 +33,23 @@ type verdict struct {
 	reason string
 	// delay is the server's throttle (RetryInfo, Retry-After); 0: use backoff.
 	delay time.Duration
-	// auth marks authentication/authorisation failures: permanent, and no
-	// retry can fix them, so the component reports PermanentError.
-	auth bool
 	// why is a short, stable description for the log.
 	why string
 }
 
-// classify sorts a failed attempt into retryable, throttled or permanent.
+// classify sorts a failed attempt into one of the reasons above.
 //
 // gRPC: Unavailable, Aborted, DeadlineExceeded, Canceled (per attempt),
 // OutOfRange and DataLoss are retryable; ResourceExhausted only with
-// RetryInfo (a quota without it will not recover by retrying); every other
-// code is permanent. HTTP: 429, 502, 503 and 504 are retryable; every other
-// status is permanent. Transport errors (refused, reset, timeouts) are retryable.
+// RetryInfo (a quota without it will not recover by retrying soon);
+// Unauthenticated and PermissionDenied are auth; InvalidArgument is
+// rejected; every other code is permanent. HTTP: 429, 502, 503 and 504 are
+// retryable; 401 and 403 auth; 400 and 413 rejected; every other status is
+// permanent. Transport errors (refused, reset, timeouts) are retryable.
 func classify(err error) verdict {
 	var me *marshalError
 	if errors.As(err, &me) {
-		return verdict{reason: reasonPermanent, why: "request could not be built"}
+		return verdict{reason: reasonRejected, why: "request could not be built"}
 	}
 	var he *httpStatusError
 	if errors.As(err, &he) {
@@ -52,7 +61,9 @@ func classify(err error) verdict {
 			}
 			return verdict{reason: reasonRetryable, why: why}
 		case http.StatusUnauthorized, http.StatusForbidden:
-			return verdict{reason: reasonPermanent, auth: true, why: why}
+			return verdict{reason: reasonAuth, why: why}
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+			return verdict{reason: reasonRejected, why: why}
 		default:
 			return verdict{reason: reasonPermanent, why: why}
 		}
@@ -72,7 +83,9 @@ func classify(err error) verdict {
 			}
 			return verdict{reason: reasonPermanent, why: why + " without RetryInfo"}
 		case codes.Unauthenticated, codes.PermissionDenied:
-			return verdict{reason: reasonPermanent, auth: true, why: why}
+			return verdict{reason: reasonAuth, why: why}
+		case codes.InvalidArgument:
+			return verdict{reason: reasonRejected, why: why}
 		default:
 			return verdict{reason: reasonPermanent, why: why}
 		}

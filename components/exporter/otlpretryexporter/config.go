@@ -3,6 +3,7 @@ package otlpretryexporter
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -32,8 +33,9 @@ type Config struct {
 	// TimeoutConfig is the per-attempt timeout (`timeout`, default 5s). The
 	// overall budget of one batch is retry_on_failure::max_elapsed_time.
 	TimeoutConfig exporterhelper.TimeoutConfig `mapstructure:",squash"`
-	// QueueConfig is the collector's sending queue; sizer items, queue_size
-	// 10000 and batches of 1000 items by default; `storage` makes it persistent.
+	// QueueConfig is the collector's sending queue: by default 64 MiB
+	// (sizer bytes) cut into batches of 1000 items; `storage` makes it
+	// persistent. block_on_overflow is otlp_retry's own (see README).
 	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
 	// RetryConfig is the backoff of the exporter's own retry loop.
 	RetryConfig configretry.BackOffConfig `mapstructure:"retry_on_failure"`
@@ -46,10 +48,15 @@ type Config struct {
 	Protocol string `mapstructure:"protocol"`
 	// CompressionLevel is the gzip level, 1 (fastest) to 9 (smallest); default 6.
 	CompressionLevel int `mapstructure:"compression_level"`
-	// CircuitBreaker stops sending after consecutive failed attempts.
+	// CircuitBreaker stops sending while the failure rate is high.
 	CircuitBreaker CircuitBreakerConfig `mapstructure:"circuit_breaker"`
 	// DeadLetter spools what the exporter gives up on to disk.
 	DeadLetter DeadLetterConfig `mapstructure:"dead_letter"`
+	// Quarantine keeps what the backend refuses as invalid.
+	Quarantine QuarantineConfig `mapstructure:"quarantine"`
+	// PersistentQueue is otlp_retry's own write-ahead log; when its
+	// directory is set it replaces sending_queue.
+	PersistentQueue PersistentQueueConfig `mapstructure:"persistent_queue"`
 
 	_ struct{}
 }
@@ -58,12 +65,21 @@ type Config struct {
 type CircuitBreakerConfig struct {
 	// Enabled turns the breaker on (default true).
 	Enabled bool `mapstructure:"enabled"`
-	// FailureThreshold is the number of consecutive failed attempts that
-	// opens the circuit (default 5).
-	FailureThreshold int `mapstructure:"failure_threshold"`
-	// OpenDuration is how long the circuit stays open before one probe is
-	// let through (default 30s).
+	// Window is the sliding window the failure rate is taken over (default 10s).
+	Window time.Duration `mapstructure:"window"`
+	// MinAttempts is how many attempts the window must hold before the rate
+	// can open the circuit (default 20).
+	MinAttempts int `mapstructure:"min_attempts"`
+	// FailureRatio opens the circuit when failed/attempts in the window
+	// reaches it (default 0.8: a backend failing half the time stays in use).
+	FailureRatio float64 `mapstructure:"failure_ratio"`
+	// OpenDuration is how long the circuit stays open before probing
+	// (default 30s).
 	OpenDuration time.Duration `mapstructure:"open_duration"`
+	// HalfOpenProbes is how many attempts the half-open circuit lets through;
+	// one success closes it, that many failures in a row open it again
+	// (default 10).
+	HalfOpenProbes int `mapstructure:"half_open_probes"`
 
 	_ struct{}
 }
@@ -73,16 +89,39 @@ type DeadLetterConfig struct {
 	// Directory receives one OTLP protobuf file per batch given up on. Empty
 	// (the default) disables the dead letter: such batches are dropped and counted.
 	Directory string `mapstructure:"directory"`
-	// MaxBytes bounds the directory; the oldest files are removed first
-	// (default 256 MiB).
+	// MaxBytes bounds the directory (default 256 MiB). When it is reached
+	// nothing is removed: batches stay in the sending queue, which fills and
+	// refuses new data with a retryable error.
 	MaxBytes int64 `mapstructure:"max_bytes"`
+	// Fsync flushes every file and the directory after each rename
+	// (default true), so that spooled data survives a power loss.
+	Fsync bool `mapstructure:"fsync"`
 	// ReplayOnStart replays the directory, oldest first, when the exporter
 	// starts (default true). Files are also replayed after the backend
 	// accepts data again.
 	ReplayOnStart bool `mapstructure:"replay_on_start"`
 	// ReplayInterval is how often a non-empty directory is retried while the
-	// circuit is closed (default 30s).
+	// circuit is closed, and how long the circuit stays open after the
+	// backend refused the credentials (default 30s).
 	ReplayInterval time.Duration `mapstructure:"replay_interval"`
+
+	_ struct{}
+}
+
+// QuarantineConfig configures the quarantine directory: batches the backend
+// refused as invalid (HTTP 400/413, gRPC InvalidArgument), kept for
+// inspection and never replayed.
+type QuarantineConfig struct {
+	// Directory receives one OTLP protobuf file per refused batch. Empty (the
+	// default) means the quarantine/ subdirectory of dead_letter::directory,
+	// or, without a dead letter, no quarantine: refused batches are then
+	// dropped and counted in dropped_items{reason="rejected"}.
+	Directory string `mapstructure:"directory"`
+	// MaxBytes bounds the directory (default 64 MiB); once full, refused
+	// batches are dropped and counted (dropped_items{reason="rejected"}).
+	MaxBytes int64 `mapstructure:"max_bytes"`
+	// Fsync as for dead_letter (default true).
+	Fsync bool `mapstructure:"fsync"`
 
 	_ struct{}
 }
@@ -118,19 +157,19 @@ func (c *Config) Validate() error {
 	if c.TimeoutConfig.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("timeout: must not be negative, got %s", c.TimeoutConfig.Timeout))
 	}
-	r := c.RetryConfig
-	if r.InitialInterval < 0 || r.MaxInterval < 0 || r.MaxElapsedTime < 0 || r.RandomizationFactor < 0 || r.Multiplier < 0 {
-		errs = append(errs, errors.New("retry_on_failure: intervals, multiplier and randomization_factor must not be negative"))
-	}
-	if r.Enabled && r.Multiplier != 0 && r.Multiplier < 1 {
-		errs = append(errs, fmt.Errorf("retry_on_failure::multiplier: must be at least 1, got %v", r.Multiplier))
-	}
-	if r.Enabled && r.RandomizationFactor > 1 {
-		errs = append(errs, fmt.Errorf("retry_on_failure::randomization_factor: must be at most 1, got %v", r.RandomizationFactor))
-	}
 	if c.CircuitBreaker.Enabled {
-		if c.CircuitBreaker.FailureThreshold < 1 {
-			errs = append(errs, fmt.Errorf("circuit_breaker::failure_threshold: must be at least 1, got %d", c.CircuitBreaker.FailureThreshold))
+		cb := c.CircuitBreaker
+		if cb.Window <= 0 {
+			errs = append(errs, fmt.Errorf("circuit_breaker::window: must be positive, got %s", cb.Window))
+		}
+		if cb.MinAttempts < 1 {
+			errs = append(errs, fmt.Errorf("circuit_breaker::min_attempts: must be at least 1, got %d", cb.MinAttempts))
+		}
+		if cb.FailureRatio <= 0 || cb.FailureRatio > 1 {
+			errs = append(errs, fmt.Errorf("circuit_breaker::failure_ratio: must be in (0, 1], got %v", cb.FailureRatio))
+		}
+		if cb.HalfOpenProbes < 1 {
+			errs = append(errs, fmt.Errorf("circuit_breaker::half_open_probes: must be at least 1, got %d", cb.HalfOpenProbes))
 		}
 		if c.CircuitBreaker.OpenDuration <= 0 {
 			errs = append(errs, fmt.Errorf("circuit_breaker::open_duration: must be positive, got %s", c.CircuitBreaker.OpenDuration))
@@ -142,6 +181,16 @@ func (c *Config) Validate() error {
 	if c.DeadLetter.ReplayInterval < 0 {
 		errs = append(errs, fmt.Errorf("dead_letter::replay_interval: must not be negative, got %s", c.DeadLetter.ReplayInterval))
 	}
+	if c.Quarantine.MaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("quarantine::max_bytes: must not be negative, got %d", c.Quarantine.MaxBytes))
+	}
+	if q := c.Quarantine.Directory; q != "" && q == c.DeadLetter.Directory {
+		errs = append(errs, fmt.Errorf("quarantine::directory: must differ from dead_letter::directory (%q): quarantined data is never replayed", q))
+	}
+	errs = append(errs, c.PersistentQueue.validate()...)
+	if c.PersistentQueue.enabled() && c.QueueConfig.HasValue() && c.QueueConfig.Get().StorageID != nil {
+		errs = append(errs, errBothQueues)
+	}
 	return errors.Join(errs...)
 }
 
@@ -151,4 +200,15 @@ func (c *Config) compression() configcompression.Type {
 		return ""
 	}
 	return c.ClientConfig.Compression
+}
+
+// quarantineDir is the effective quarantine directory ("" for none).
+func (c *Config) quarantineDir() string {
+	if c.Quarantine.Directory != "" {
+		return c.Quarantine.Directory
+	}
+	if c.DeadLetter.Directory != "" {
+		return filepath.Join(c.DeadLetter.Directory, "quarantine")
+	}
+	return ""
 }

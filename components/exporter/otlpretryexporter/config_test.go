@@ -44,14 +44,23 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, 300*time.Second, cfg.RetryConfig.MaxElapsedTime)
 	q := cfg.QueueConfig.Get()
 	require.NotNil(t, q)
-	assert.Equal(t, exporterhelper.RequestSizerTypeItems, q.Sizer)
-	assert.EqualValues(t, 10000, q.QueueSize)
+	assert.Equal(t, exporterhelper.RequestSizerTypeBytes, q.Sizer)
+	assert.EqualValues(t, 64<<20, q.QueueSize)
+	assert.False(t, q.BlockOnOverflow, "otlp_retry blocks by itself where a refusal would be dropped")
 	require.NotNil(t, q.Batch.Get())
 	assert.EqualValues(t, 1000, q.Batch.Get().MinSize)
 	assert.EqualValues(t, 1000, q.Batch.Get().MaxSize)
-	assert.Equal(t, 5, cfg.CircuitBreaker.FailureThreshold)
-	assert.Equal(t, 30*time.Second, cfg.CircuitBreaker.OpenDuration)
+	cb := cfg.CircuitBreaker
+	assert.Equal(t, 10*time.Second, cb.Window)
+	assert.Equal(t, 20, cb.MinAttempts)
+	assert.Equal(t, 0.8, cb.FailureRatio)
+	assert.Equal(t, 10, cb.HalfOpenProbes)
+	assert.Equal(t, 30*time.Second, cb.OpenDuration)
 	assert.Empty(t, cfg.DeadLetter.Directory)
+	assert.True(t, cfg.DeadLetter.Fsync)
+	assert.Empty(t, cfg.Quarantine.Directory)
+	assert.EqualValues(t, 64<<20, cfg.Quarantine.MaxBytes)
+	assert.True(t, cfg.Quarantine.Fsync)
 	// The default config only lacks an endpoint.
 	assert.ErrorContains(t, confmap.Validate(cfg), "endpoint")
 }
@@ -71,8 +80,15 @@ func TestConfigFull(t *testing.T) {
 	assert.EqualValues(t, 20000, q.QueueSize)
 	assert.EqualValues(t, 2000, q.Batch.Get().MaxSize)
 	assert.Equal(t, 3.0, cfg.RetryConfig.Multiplier)
-	assert.Equal(t, 3, cfg.CircuitBreaker.FailureThreshold)
-	assert.Equal(t, 10*time.Second, cfg.CircuitBreaker.OpenDuration)
+	cb := cfg.CircuitBreaker
+	assert.Equal(t, 20*time.Second, cb.Window)
+	assert.Equal(t, 50, cb.MinAttempts)
+	assert.Equal(t, 0.9, cb.FailureRatio)
+	assert.Equal(t, 4, cb.HalfOpenProbes)
+	assert.Equal(t, 10*time.Second, cb.OpenDuration)
+	assert.False(t, cfg.DeadLetter.Fsync)
+	assert.Equal(t, "/var/lib/otlpcol/quarantine", cfg.Quarantine.Directory)
+	assert.EqualValues(t, 4096, cfg.Quarantine.MaxBytes)
 	assert.Equal(t, "/var/lib/otlpcol/dead-letter", cfg.DeadLetter.Directory)
 	assert.EqualValues(t, 1048576, cfg.DeadLetter.MaxBytes)
 	assert.False(t, cfg.DeadLetter.ReplayOnStart)
@@ -91,7 +107,11 @@ func TestConfigValidation(t *testing.T) {
 		{name: "bad_compression", wantErr: `compression: "snappy" is not supported`},
 		{name: "negative_timeout", wantErr: "timeout: must not be negative"},
 		{name: "negative_open", wantErr: "circuit_breaker::open_duration: must be positive"},
-		{name: "bad_threshold", wantErr: "circuit_breaker::failure_threshold: must be at least 1"},
+		{name: "bad_breaker", wantErr: "circuit_breaker::min_attempts: must be at least 1"},
+		{name: "bad_breaker", wantErr: "circuit_breaker::failure_ratio: must be in (0, 1]"},
+		{name: "bad_breaker", wantErr: "circuit_breaker::window: must be positive"},
+		{name: "bad_breaker", wantErr: "circuit_breaker::half_open_probes: must be at least 1"},
+		{name: "same_quarantine", wantErr: "quarantine::directory: must differ from dead_letter::directory"},
 		{name: "negative_max_bytes", wantErr: "dead_letter::max_bytes: must not be negative"},
 		{name: "no_endpoint", wantErr: "endpoint: must not be empty"},
 		{name: "http_no_scheme", wantErr: "endpoint: protocol http needs a URL"},

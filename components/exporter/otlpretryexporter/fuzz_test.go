@@ -86,7 +86,7 @@ func FuzzConfigUnmarshal(f *testing.F) {
 		"endpoint: http://backend:4318\nprotocol: http\ncompression: zstd\n",
 		"endpoint: x\nprotocol: carrier-pigeon\ncompression: brotli\ncompression_level: 12\n",
 		"endpoint: x\nretry_on_failure:\n  multiplier: 0.5\n  randomization_factor: 2\n",
-		"endpoint: x\ncircuit_breaker:\n  failure_threshold: 0\n  open_duration: -1s\n",
+		"endpoint: x\ncircuit_breaker:\n  min_attempts: 0\n  open_duration: -1s\n",
 		"endpoint: x\ndead_letter:\n  directory: /tmp/dl\n  max_bytes: -1\n  replay_interval: -1s\n",
 		"endpoint: x\nsending_queue:\n  enabled: true\n  storage: file_storage\n  queue_size: 0\n",
 		"endpoint: x\nheaders:\n  x-api-key: secret\ntls:\n  insecure: true\n",

@@ -30,8 +30,6 @@ import (
 	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/metadata"
 )
 
-func TestMain(m *testing.M) { goleakMain(m) }
-
 // testTraces builds n spans with distinct IDs.
 func testTraces(n int) ptrace.Traces {
 	td := ptrace.NewTraces()
@@ -348,7 +346,7 @@ func fastConfig(endpoint string) *Config {
 	cfg.RetryConfig.InitialInterval = 10 * time.Millisecond
 	cfg.RetryConfig.MaxInterval = 50 * time.Millisecond
 	cfg.RetryConfig.MaxElapsedTime = 10 * time.Second
-	cfg.CircuitBreaker.FailureThreshold = 100
+	cfg.CircuitBreaker.MinAttempts = 1000 // tests that want the breaker set it
 	return cfg
 }
 
@@ -416,4 +414,21 @@ func (te *testExporter) counter(t *testing.T, name string, kv ...string) int64 {
 		}
 	}
 	return sum
+}
+
+// tracesWithPrefix builds n spans whose span IDs start with prefix, so that
+// batches built with different prefixes are told apart at the server.
+func tracesWithPrefix(prefix byte, n int) ptrace.Traces {
+	td := testTraces(n)
+	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	for i := 0; i < spans.Len(); i++ {
+		id := spans.At(i).SpanID()
+		id[0] = prefix
+		spans.At(i).SetSpanID(id)
+	}
+	return td
+}
+
+func firstSpanPrefix(td ptrace.Traces) byte {
+	return td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).SpanID()[0]
 }

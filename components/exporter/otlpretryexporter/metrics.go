@@ -29,29 +29,60 @@ type telemetry struct {
 	replayedItems    metric.Int64Counter
 	droppedItems     metric.Int64Counter
 	refusedItems     metric.Int64Counter
+	quarantineItems  metric.Int64Counter
+	corruptFiles     metric.Int64Counter
+	heldItems        metric.Int64UpDownCounter
 	circuitState     metric.Int64ObservableGauge
+	deadLetterStored metric.Int64ObservableGauge
+	quarantineStored metric.Int64ObservableGauge
+	diskFull         metric.Int64ObservableGauge
 	registration     metric.Registration
 	signal           metric.MeasurementOption
 	byReason         map[string]metric.MeasurementOption
-	dropNoDeadLetter metric.MeasurementOption
-	dropEvicted      metric.MeasurementOption
+	dropReason       map[string]metric.MeasurementOption
 	refuseReason     map[string]metric.MeasurementOption
+	meter            metric.Meter
+	wal              *walTelemetry
 }
 
-func newTelemetry(set component.TelemetrySettings, signal string, state func() circuitbreaker.State) (*telemetry, error) {
+// gauges are read by the observable instruments at each collection.
+type gauges struct {
+	circuit         func() circuitbreaker.State
+	deadLetterBytes func() int64 // -1: no dead letter
+	quarantineBytes func() int64 // -1: no quarantine
+	diskFull        func() bool
+}
+
+// Reasons of otelcol_otlp_retry_dropped_items: the only ways data is lost.
+const (
+	// dropRejected: the backend refused the data as invalid and the
+	// quarantine is absent or full (the single documented exception).
+	dropRejected = "rejected"
+	// dropShutdown: the process stopped with a batch it could neither
+	// deliver nor write anywhere, and the sending queue is in memory.
+	dropShutdown = "shutdown"
+)
+
+func newTelemetry(set component.TelemetrySettings, signal string, g gauges) (*telemetry, error) {
 	m := set.MeterProvider.Meter(scopeName)
 	t := &telemetry{
 		signal:   metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal))),
 		byReason: map[string]metric.MeasurementOption{},
+		meter:    m,
 	}
-	for _, r := range []string{reasonRetryable, reasonThrottled, reasonPermanent} {
-		t.byReason[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal), attribute.String("reason", r)))
+	withReason := func(r string) metric.MeasurementOption {
+		return metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal), attribute.String("reason", r)))
 	}
-	t.dropNoDeadLetter = metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal), attribute.String("reason", "no_dead_letter")))
-	t.dropEvicted = metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal), attribute.String("reason", "dead_letter_full")))
+	for _, r := range []string{reasonRetryable, reasonThrottled, reasonAuth, reasonRejected, reasonPermanent} {
+		t.byReason[r] = withReason(r)
+	}
+	t.dropReason = map[string]metric.MeasurementOption{}
+	for _, r := range []string{dropRejected, dropShutdown} {
+		t.dropReason[r] = withReason(r)
+	}
 	t.refuseReason = map[string]metric.MeasurementOption{}
-	for _, r := range []string{refuseNoDeadLetter, refuseDeadLetterFull, refuseDeadLetterError} {
-		t.refuseReason[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal), attribute.String("reason", r)))
+	for _, r := range []string{refuseNoDeadLetter, refuseDeadLetterFull, refuseDeadLetterError, refuseDiskFull, refuseQueueError, refuseWALFull, refuseWALTooLarge, refuseWALError} {
+		t.refuseReason[r] = withReason(r)
 	}
 	var errs, err error
 	counter := func(name, desc, unit string) metric.Int64Counter {
@@ -61,7 +92,7 @@ func newTelemetry(set component.TelemetrySettings, signal string, state func() c
 	}
 	t.attempts = counter("attempts", "Export attempts made (first tries and retries).", "{attempts}")
 	t.retries = counter("retries", "Export attempts that were retries of a failed attempt.", "{attempts}")
-	t.failures = counter("failures", "Failed export attempts by reason (retryable, throttled, permanent).", "{attempts}")
+	t.failures = counter("failures", "Failed export attempts by reason (retryable, throttled, auth, rejected, permanent).", "{attempts}")
 	t.sentItems = counter("sent_items", "Items (spans, data points, log records) the backend accepted.", "{items}")
 	t.rejectedItems = counter("rejected_items", "Items the backend rejected in an OTLP partial success; not resent.", "{items}")
 	t.uncompressed = counter("uncompressed", "Bytes of OTLP protobuf before compression, per attempt.", "By")
@@ -69,19 +100,44 @@ func newTelemetry(set component.TelemetrySettings, signal string, state func() c
 	t.deadLetterItems = counter("dead_letter_items", "Items written to the dead-letter directory.", "{items}")
 	t.deadLetterBytes = counter("dead_letter", "Bytes written to the dead-letter directory.", "By")
 	t.replayedItems = counter("replayed_items", "Items replayed from the dead-letter directory and accepted.", "{items}")
-	t.droppedItems = counter("dropped_items", "Items given up on and lost (no dead letter configured, or evicted from a full one).", "{items}")
-	t.refusedItems = counter("refused_items", "Items refused to the caller with a retryable error (back-pressure): sending queue full and the dead letter full, absent or failing. Not lost: the client retries.", "{items}")
-	t.circuitState, err = m.Int64ObservableGauge("otelcol_otlp_retry_circuit_state",
-		metric.WithDescription("Circuit breaker state: 0 closed, 1 half-open, 2 open."), metric.WithUnit("{state}"))
+	t.droppedItems = counter("dropped_items", "Items lost, by reason: rejected (the backend refused them as invalid and the quarantine is absent or full) or shutdown (the process stopped with a batch it could write nowhere, in-memory queue).", "{items}")
+	t.refusedItems = counter("refused_items", "Items refused to the caller with a retryable error (back-pressure), by reason: no_dead_letter, dead_letter_full, dead_letter_error, disk_full (sending queue full and nowhere to spool), queue_error (the sending queue could not store them), wal_full, wal_error, wal_too_large (the write-ahead log is full, failing, or the request exceeds persistent_queue::max_bytes). Not lost: the client retries.", "{items}")
+	t.quarantineItems = counter("quarantine_items", "Items the backend refused as invalid, written to the quarantine directory (kept for inspection, never replayed).", "{items}")
+	t.corruptFiles = counter("dead_letter_corrupt_files", "Dead-letter files that could not be decoded, moved aside into corrupt/ (kept, not replayed).", "{files}")
+	var uerr error
+	t.heldItems, uerr = m.Int64UpDownCounter("otelcol_otlp_retry_held_items",
+		metric.WithDescription("Items past their retry budget with no room on disk, kept in the retry loop (the sending queue fills and pushes back)."), metric.WithUnit("{items}"))
+	errs = errors.Join(errs, uerr)
+	gauge := func(name, desc, unit string) metric.Int64ObservableGauge {
+		g, e := m.Int64ObservableGauge("otelcol_otlp_retry_"+name, metric.WithDescription(desc), metric.WithUnit(unit))
+		errs = errors.Join(errs, e)
+		return g
+	}
+	t.circuitState = gauge("circuit_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open.", "{state}")
+	t.deadLetterStored = gauge("dead_letter_stored", "Bytes in the dead-letter directory now (corrupt/ not counted).", "By")
+	t.quarantineStored = gauge("quarantine_stored", "Bytes in the quarantine directory now.", "By")
+	t.diskFull = gauge("disk_full", "1 while the last write to the dead letter or quarantine failed for lack of space (ENOSPC, EDQUOT), else 0.", "{state}")
+	t.wal, err = newWALTelemetry(m)
 	errs = errors.Join(errs, err)
 	if errs != nil {
 		return nil, errs
 	}
 	obsOpt := metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal)))
 	t.registration, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		o.ObserveInt64(t.circuitState, int64(state()), obsOpt)
+		o.ObserveInt64(t.circuitState, int64(g.circuit()), obsOpt)
+		if n := g.deadLetterBytes(); n >= 0 {
+			o.ObserveInt64(t.deadLetterStored, n, obsOpt)
+		}
+		if n := g.quarantineBytes(); n >= 0 {
+			o.ObserveInt64(t.quarantineStored, n, obsOpt)
+		}
+		full := int64(0)
+		if g.diskFull() {
+			full = 1
+		}
+		o.ObserveInt64(t.diskFull, full, obsOpt)
 		return nil
-	}, t.circuitState)
+	}, t.circuitState, t.deadLetterStored, t.quarantineStored, t.diskFull)
 	if err != nil {
 		return nil, err
 	}

@@ -36,3 +36,5 @@ func hasAttrs(attrs []attribute.KeyValue, kv []string) bool {
 }
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+func TestMain(m *testing.M) { goleakMain(m) }

@@ -1,8 +1,17 @@
-// Package circuitbreaker is the otlp_retry exporter's circuit breaker: a
-// small consecutive-failures breaker with one probe in half-open state.
+// Package circuitbreaker is the otlp_retry exporter's circuit breaker. It
+// trips on a sustained failure rate, not on a handful of consecutive
+// failures, so that a backend refusing half of what it gets keeps receiving
+// while a down one is left alone:
 //
-// closed --(threshold consecutive failures)--> open --(open duration)-->
-// half-open --(probe succeeds)--> closed; half-open --(probe fails)--> open.
+//	closed --(at least MinAttempts in Window, failure ratio >= FailureRatio)--> open
+//	open --(OpenDuration)--> half-open
+//	half-open --(a probe succeeds)--> closed
+//	half-open --(HalfOpenProbes probes fail in a row)--> open
+//	any --(Trip(d): the backend refuses our credentials)--> open for d
+//
+// Half-open lets up to HalfOpenProbes attempts through, one after the other
+// or at once: a down backend fails them all, while a flaky one (50%) fails
+// ten in a row once in a thousand.
 package circuitbreaker
 
 import (
@@ -30,116 +39,152 @@ func (s State) String() string {
 	}
 }
 
+// Settings configure a Breaker.
+type Settings struct {
+	// Window is the sliding window over which the failure ratio is taken.
+	Window time.Duration
+	// MinAttempts is the number of attempts the window must hold before the
+	// ratio can trip the breaker.
+	MinAttempts int
+	// FailureRatio trips the breaker when failures/attempts in the window
+	// reach it (0 < ratio <= 1).
+	FailureRatio float64
+	// OpenDuration is how long the circuit stays open before probing.
+	OpenDuration time.Duration
+	// HalfOpenProbes is how many attempts half-open lets through before a
+	// run of failures opens the circuit again.
+	HalfOpenProbes int
+}
+
+// buckets is the number of slices the window is counted in.
+const buckets = 10
+
+type bucket struct {
+	start              time.Time
+	attempts, failures int
+}
+
 // Breaker is safe for concurrent use. A nil *Breaker always allows.
 type Breaker struct {
-	threshold int
-	openFor   time.Duration
-	now       func() time.Time
-	onChange  func(from, to State)
+	set      Settings
+	now      func() time.Time
+	onChange func(from, to State)
 
 	mu       sync.Mutex
 	state    State
-	failures int
+	ring     [buckets]bucket
 	openedAt time.Time
-	probing  bool
-	changed  chan struct{} // closed and replaced on every state change
+	openFor  time.Duration
+	inFlight int // half-open attempts allowed and not yet settled
+	failed   int // half-open failures in a row
+	changed  chan struct{}
 }
 
 // New returns a closed breaker. now may be nil (time.Now); onChange, called
 // outside the lock on every transition, may be nil.
-func New(threshold int, openFor time.Duration, now func() time.Time, onChange func(from, to State)) *Breaker {
+func New(set Settings, now func() time.Time, onChange func(from, to State)) *Breaker {
 	if now == nil {
 		now = time.Now
 	}
-	return &Breaker{threshold: threshold, openFor: openFor, now: now, onChange: onChange, changed: make(chan struct{})}
+	if set.HalfOpenProbes < 1 {
+		set.HalfOpenProbes = 1
+	}
+	if set.MinAttempts < 1 {
+		set.MinAttempts = 1
+	}
+	return &Breaker{set: set, now: now, onChange: onChange, changed: make(chan struct{})}
 }
 
 // Allow asks to send one attempt. It returns true when the attempt may go
-// (the caller must then report Success or Failure); otherwise it returns the
-// time to wait before asking again and a channel closed on the next state change.
+// (the caller must then report Success, Failure or Release); otherwise it
+// returns the time to wait before asking again and a channel closed on the
+// next state change.
 func (b *Breaker) Allow() (bool, time.Duration, <-chan struct{}) {
 	if b == nil {
 		return true, 0, nil
 	}
 	b.mu.Lock()
-	var from State
-	transition := false
+	from := b.state
 	allowed := false
 	var wait time.Duration
 	switch b.state {
 	case Closed:
 		allowed = true
 	case Open:
-		if elapsed := b.now().Sub(b.openedAt); elapsed >= b.openFor {
-			from, transition = b.state, true
-			b.setLocked(HalfOpen)
-			b.probing = true
-			allowed = true
-		} else {
-			wait = b.openFor - elapsed
+		if left := b.openFor - b.now().Sub(b.openedAt); left > 0 {
+			wait = left
+			break
 		}
+		b.setLocked(HalfOpen)
+		fallthrough
 	case HalfOpen:
-		if !b.probing {
-			b.probing = true
+		if b.inFlight < b.set.HalfOpenProbes-b.failed {
+			b.inFlight++
 			allowed = true
 		} else {
-			wait = b.openFor
+			wait = b.set.OpenDuration
 		}
 	}
-	ch := b.changed
+	to, ch := b.state, b.changed
 	b.mu.Unlock()
-	if transition && b.onChange != nil {
-		b.onChange(from, HalfOpen)
-	}
+	b.notify(from, to)
 	return allowed, wait, ch
 }
 
-// Success records a successful attempt: the breaker closes.
-func (b *Breaker) Success() {
-	if b == nil {
-		return
-	}
-	b.mu.Lock()
-	from := b.state
-	b.failures = 0
-	b.probing = false
-	if from != Closed {
-		b.setLocked(Closed)
-	}
-	b.mu.Unlock()
-	if from != Closed && b.onChange != nil {
-		b.onChange(from, Closed)
-	}
-}
+// Success records a successful attempt (or an answer that shows the backend
+// is up). In half-open it closes the circuit.
+func (b *Breaker) Success() { b.record(false) }
 
 // Failure records a failed attempt.
-func (b *Breaker) Failure() {
+func (b *Breaker) Failure() { b.record(true) }
+
+func (b *Breaker) record(failed bool) {
 	if b == nil {
 		return
 	}
 	b.mu.Lock()
 	from := b.state
-	to := from
-	switch from {
+	switch b.state {
 	case Closed:
-		b.failures++
-		if b.failures >= b.threshold {
-			to = Open
+		bk := b.bucketLocked()
+		bk.attempts++
+		if failed {
+			bk.failures++
+		}
+		if a, f := b.sumLocked(); failed && a >= b.set.MinAttempts && float64(f) >= b.set.FailureRatio*float64(a) {
+			b.openLocked(b.set.OpenDuration)
 		}
 	case HalfOpen:
-		to = Open
+		if b.inFlight > 0 {
+			b.inFlight--
+		}
+		if !failed {
+			b.closeLocked()
+			break
+		}
+		b.failed++
+		if b.failed >= b.set.HalfOpenProbes {
+			b.openLocked(b.set.OpenDuration)
+		}
 	case Open:
-		// A failure reported by an attempt allowed before the circuit opened.
+		// An attempt allowed before the circuit opened: it says nothing new.
 	}
-	if to == Open && from != Open {
-		b.openedAt = b.now()
-		b.probing = false
-		b.setLocked(Open)
-	}
+	to := b.state
 	b.mu.Unlock()
-	if to != from && b.onChange != nil {
-		b.onChange(from, to)
+	b.notify(from, to)
+}
+
+// Trip opens the circuit for d whatever its state: the backend refused our
+// credentials, and every attempt until they change would be refused too.
+func (b *Breaker) Trip(d time.Duration) {
+	if b == nil {
+		return
 	}
+	b.mu.Lock()
+	from := b.state
+	b.openLocked(d)
+	b.mu.Unlock()
+	b.notify(from, Open)
 }
 
 // Release gives back an allowed attempt that was not made (e.g. shutdown).
@@ -148,19 +193,17 @@ func (b *Breaker) Release() {
 		return
 	}
 	b.mu.Lock()
-	if b.state == HalfOpen && b.probing {
-		b.probing = false
-		close(b.changed)
-		b.changed = make(chan struct{})
+	if b.state == HalfOpen && b.inFlight > 0 {
+		b.inFlight--
+		b.broadcastLocked()
 	}
 	b.mu.Unlock()
 }
 
 // Ready returns how long until Allow would let an attempt through: 0 when it
-// would now (closed; open with open duration elapsed; half-open with the probe
-// free). It changes nothing: a caller that may wait for the circuit without
-// new data (the dead-letter replay) uses it to know when to ask Allow for
-// the probe, since only Allow moves the breaker from open to half-open.
+// would now. It changes nothing: a caller that waits for the circuit without
+// new data (the dead-letter replay) uses it to know when to ask Allow for a
+// probe, since only Allow moves the breaker from open to half-open.
 func (b *Breaker) Ready() time.Duration {
 	if b == nil {
 		return 0
@@ -173,8 +216,8 @@ func (b *Breaker) Ready() time.Duration {
 			return left
 		}
 	case HalfOpen:
-		if b.probing {
-			return b.openFor
+		if b.inFlight >= b.set.HalfOpenProbes-b.failed {
+			return b.set.OpenDuration
 		}
 	}
 	return 0
@@ -190,8 +233,58 @@ func (b *Breaker) State() State {
 	return b.state
 }
 
+// bucketLocked returns the bucket for now, clearing buckets that fell out
+// of the window.
+func (b *Breaker) bucketLocked() *bucket {
+	now := b.now()
+	width := b.set.Window / buckets
+	if width <= 0 {
+		width = time.Nanosecond
+	}
+	slot := now.Truncate(width)
+	bk := &b.ring[(slot.UnixNano()/int64(width))%buckets]
+	if !bk.start.Equal(slot) {
+		*bk = bucket{start: slot}
+	}
+	return bk
+}
+
+func (b *Breaker) sumLocked() (attempts, failures int) {
+	oldest := b.now().Add(-b.set.Window)
+	for _, bk := range b.ring {
+		if bk.start.After(oldest) {
+			attempts += bk.attempts
+			failures += bk.failures
+		}
+	}
+	return attempts, failures
+}
+
+func (b *Breaker) openLocked(d time.Duration) {
+	b.openedAt = b.now()
+	b.openFor = d
+	b.inFlight, b.failed = 0, 0
+	b.setLocked(Open)
+}
+
+func (b *Breaker) closeLocked() {
+	b.ring = [buckets]bucket{}
+	b.inFlight, b.failed = 0, 0
+	b.setLocked(Closed)
+}
+
 func (b *Breaker) setLocked(s State) {
 	b.state = s
+	b.broadcastLocked()
+}
+
+func (b *Breaker) broadcastLocked() {
 	close(b.changed)
 	b.changed = make(chan struct{})
+}
+
+func (b *Breaker) notify(from, to State) {
+	if from != to && b.onChange != nil {
+		b.onChange(from, to)
+	}
 }

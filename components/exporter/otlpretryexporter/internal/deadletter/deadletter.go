@@ -1,8 +1,10 @@
 // Package deadletter is the otlp_retry exporter's dead-letter directory: one
 // OTLP protobuf file per batch given up on (an Export*ServiceRequest, the
 // same bytes an OTLP/HTTP body carries), written atomically (temporary file,
-// fsync, rename), bounded in bytes with the oldest files removed first, and
-// replayed oldest first.
+// fsync, rename, fsync of the directory), bounded in bytes, and replayed
+// oldest first. Nothing is ever removed to make room: a full store refuses
+// the write (ErrFull). A file that cannot be decoded is moved aside into
+// corrupt/, never deleted.
 //
 // File names sort by age: <unix nanos>-<sequence>-<items>.<signal>.pb.
 package deadletter
@@ -17,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -30,13 +33,24 @@ const (
 const (
 	suffix    = ".pb"
 	tmpSuffix = ".tmp"
+	// CorruptDir is the subdirectory files that cannot be decoded are moved to.
+	CorruptDir = "corrupt"
 )
 
 // ErrTooLarge is returned for a batch bigger than the whole directory bound.
 var ErrTooLarge = errors.New("batch larger than dead_letter::max_bytes")
 
-// ErrFull is returned by WriteIfRoom when the batch does not fit under max_bytes.
-var ErrFull = errors.New("dead letter full (dead_letter::max_bytes reached)")
+// ErrFull is returned by Write when the batch does not fit under max_bytes.
+var ErrFull = errors.New("directory full (max_bytes reached)")
+
+// ErrCorrupt, wrapped in a SendFunc's error, says the payload cannot be
+// decoded: Replay moves the file aside into corrupt/ and goes on.
+var ErrCorrupt = errors.New("file is not a valid OTLP request")
+
+// IsDiskFull says whether err is the file system running out of space or quota.
+func IsDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
 
 // Entry is one spooled batch.
 type Entry struct {
@@ -51,6 +65,7 @@ type Entry struct {
 type Store struct {
 	dir      string
 	maxBytes int64
+	fsync    bool
 
 	mu      sync.Mutex
 	files   []Entry // oldest first
@@ -67,8 +82,10 @@ var (
 
 // Acquire opens dir (creating it, checking it is writable, removing
 // half-written files) or returns the Store already open for it. Each
-// Acquire must be paired with a Release.
-func Acquire(dir string, maxBytes int64) (*Store, error) {
+// Acquire must be paired with a Release. With fsync, every file and the
+// directory after each rename are flushed to stable storage, so that what
+// was written survives a power loss, not only a process crash.
+func Acquire(dir string, maxBytes int64, fsync bool) (*Store, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -79,7 +96,7 @@ func Acquire(dir string, maxBytes int64) (*Store, error) {
 		s.refs++
 		return s, nil
 	}
-	s, err := open(abs, maxBytes)
+	s, err := open(abs, maxBytes, fsync)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +115,7 @@ func (s *Store) Release() {
 	}
 }
 
-func open(dir string, maxBytes int64) (*Store, error) {
+func open(dir string, maxBytes int64, fsync bool) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("cannot create: %w", err)
 	}
@@ -108,7 +125,7 @@ func open(dir string, maxBytes int64) (*Store, error) {
 	}
 	_ = probe.Close()
 	_ = os.Remove(probe.Name())
-	s := &Store{dir: dir, maxBytes: maxBytes}
+	s := &Store{dir: dir, maxBytes: maxBytes, fsync: fsync}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -162,37 +179,18 @@ func parseName(name string) (Entry, bool) {
 // Dir is the directory's absolute path.
 func (s *Store) Dir() string { return s.dir }
 
-// Write spools one batch. To stay under max_bytes it first removes the
-// oldest files and returns them (they are lost, and must be counted). It is
-// for data that can no longer be refused; see WriteIfRoom.
-func (s *Store) Write(signal string, items int, payload []byte) (evicted []Entry, err error) {
-	return s.write(signal, items, payload, true)
-}
-
-// WriteIfRoom spools one batch only if it fits under max_bytes (counting
-// writes in progress), and returns ErrFull otherwise: nothing is removed.
-// It is for data the caller can still refuse (back-pressure).
-func (s *Store) WriteIfRoom(signal string, items int, payload []byte) error {
-	_, err := s.write(signal, items, payload, false)
-	return err
-}
-
-// HasRoom says whether n more bytes would fit under max_bytes now.
-func (s *Store) HasRoom(n int64) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.maxBytes <= 0 || s.size+s.pending+n <= s.maxBytes
-}
-
-func (s *Store) write(signal string, items int, payload []byte, evict bool) (evicted []Entry, err error) {
+// Write spools one batch if it fits under max_bytes (counting writes in
+// progress) and returns ErrFull otherwise, or ErrTooLarge for a batch larger
+// than the whole bound: nothing is ever removed to make room.
+func (s *Store) Write(signal string, items int, payload []byte) error {
 	size := int64(len(payload))
 	if s.maxBytes > 0 && size > s.maxBytes {
-		return nil, ErrTooLarge
+		return ErrTooLarge
 	}
 	s.mu.Lock()
-	if !evict && s.maxBytes > 0 && s.size+s.pending+size > s.maxBytes {
+	if s.maxBytes > 0 && s.size+s.pending+size > s.maxBytes {
 		s.mu.Unlock()
-		return nil, ErrFull
+		return ErrFull
 	}
 	s.pending += size
 	s.seq++
@@ -200,27 +198,20 @@ func (s *Store) write(signal string, items int, payload []byte, evict bool) (evi
 	s.mu.Unlock()
 
 	tmp := filepath.Join(s.dir, name+tmpSuffix)
-	if err := writeSync(tmp, payload); err != nil {
-		_ = os.Remove(tmp)
-		s.mu.Lock()
-		s.pending -= size
-		s.mu.Unlock()
-		return nil, err
+	err := writeFile(tmp, payload, s.fsync)
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(s.dir, name))
 	}
-
+	if err == nil && s.fsync {
+		err = syncDir(s.dir)
+	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.pending -= size
-	for evict && s.maxBytes > 0 && s.size+s.pending+size > s.maxBytes && len(s.files) > 0 {
-		old := s.files[0]
-		s.files = s.files[1:]
-		s.size -= old.Size
-		_ = os.Remove(filepath.Join(s.dir, old.Name))
-		evicted = append(evicted, old)
-	}
-	if err := os.Rename(tmp, filepath.Join(s.dir, name)); err != nil {
-		s.mu.Unlock()
+	if err != nil {
 		_ = os.Remove(tmp)
-		return evicted, err
+		_ = os.Remove(filepath.Join(s.dir, name))
+		return err
 	}
 	e := Entry{Name: name, Signal: signal, Items: items, Size: size}
 	// Names embed the time, so appending keeps the slice sorted except for
@@ -230,11 +221,17 @@ func (s *Store) write(signal string, items int, payload []byte, evict bool) (evi
 	copy(s.files[i+1:], s.files[i:])
 	s.files[i] = e
 	s.size += size
-	s.mu.Unlock()
-	return evicted, nil
+	return nil
 }
 
-func writeSync(path string, payload []byte) error {
+// HasRoom says whether n more bytes would fit under max_bytes now.
+func (s *Store) HasRoom(n int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxBytes <= 0 || s.size+s.pending+n <= s.maxBytes
+}
+
+func writeFile(path string, payload []byte, fsync bool) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o640)
 	if err != nil {
 		return err
@@ -243,11 +240,27 @@ func writeSync(path string, payload []byte) error {
 		_ = f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
+	if fsync {
+		if err := f.Sync(); err != nil {
+			_ = f.Close()
+			return err
+		}
 	}
 	return f.Close()
+}
+
+// syncDir flushes a directory's entries (a rename is only durable once its
+// directory is).
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Oldest returns up to n spooled entries of signal ("" for all), oldest first.
@@ -289,8 +302,55 @@ func (s *Store) Remove(e Entry) error {
 	return err
 }
 
+// SetAside moves e into the corrupt/ subdirectory, out of the replay and
+// out of the max_bytes account, kept for inspection.
+func (s *Store) SetAside(e Entry) error {
+	aside := filepath.Join(s.dir, CorruptDir)
+	if err := os.MkdirAll(aside, 0o750); err != nil {
+		return err
+	}
+	if err := os.Rename(filepath.Join(s.dir, e.Name), filepath.Join(aside, e.Name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if s.fsync {
+		if err := syncDir(aside); err != nil {
+			return err
+		}
+		if err := syncDir(s.dir); err != nil {
+			return err
+		}
+	}
+	s.forget(e)
+	return nil
+}
+
+func (s *Store) forget(e Entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, f := range s.files {
+		if f.Name == e.Name {
+			s.files = append(s.files[:i], s.files[i+1:]...)
+			s.size -= f.Size
+			return
+		}
+	}
+}
+
 // Len is the number of spooled files; Bytes their total size.
 func (s *Store) Len() int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.files) }
+
+// BytesOf is the total size of the spooled files of signal.
+func (s *Store) BytesOf(signal string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for _, e := range s.files {
+		if e.Signal == signal {
+			n += e.Size
+		}
+	}
+	return n
+}
 
 // Bytes is the total size of the spooled files.
 func (s *Store) Bytes() int64 { s.mu.Lock(); defer s.mu.Unlock(); return s.size }
@@ -303,11 +363,14 @@ type ReplayStats struct {
 	Files int
 	Items int
 	Bytes int64
+	// Corrupt counts the files moved aside into corrupt/.
+	Corrupt int
 }
 
 // Replay sends the spooled files of signal ("" for all), oldest first,
-// removing each one once send succeeded. It stops at the first error (the
-// file stays for the next replay) or when ctx ends.
+// removing each one once send succeeded. A send error wrapping ErrCorrupt
+// moves the file aside and goes on; any other error stops the replay (the
+// file stays for the next one), as does the end of ctx.
 func (s *Store) Replay(ctx context.Context, signal string, send SendFunc) (ReplayStats, error) {
 	var st ReplayStats
 	for {
@@ -328,6 +391,13 @@ func (s *Store) Replay(ctx context.Context, signal string, send SendFunc) (Repla
 				return st, err
 			}
 			if err := send(ctx, e, payload); err != nil {
+				if errors.Is(err, ErrCorrupt) {
+					if aerr := s.SetAside(e); aerr != nil {
+						return st, fmt.Errorf("replay %s: cannot move the corrupt file aside: %w", e.Name, aerr)
+					}
+					st.Corrupt++
+					continue
+				}
 				return st, fmt.Errorf("replay %s: %w", e.Name, err)
 			}
 			if err := s.Remove(e); err != nil {
@@ -345,7 +415,7 @@ func (s *Store) Replay(ctx context.Context, signal string, send SendFunc) (Repla
 // a dead-letter directory outside the exporter (the exporter itself replays
 // on start and after the backend recovers).
 func Replay(ctx context.Context, dir string, send SendFunc) (ReplayStats, error) {
-	s, err := Acquire(dir, 0)
+	s, err := Acquire(dir, 0, true)
 	if err != nil {
 		return ReplayStats{}, err
 	}

@@ -3,6 +3,7 @@ package deadletter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -15,23 +16,17 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func TestWriteEvictReplayOldestFirst(t *testing.T) {
+func TestWriteReplayOldestFirst(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Acquire(dir, 25)
+	s, err := Acquire(dir, 25, true)
 	require.NoError(t, err)
 	defer s.Release()
-	for i, p := range []string{"aaaaaaaaaa", "bbbbbbbbbb", "cccccccccc"} {
-		evicted, err := s.Write(Traces, i+1, []byte(p))
-		require.NoError(t, err)
-		if i == 2 {
-			require.Len(t, evicted, 1, "the oldest file makes room")
-			assert.Equal(t, 1, evicted[0].Items)
-		}
+	for i, p := range []string{"aaaaaaaaaa", "bbbbbbbbbb"} {
+		require.NoError(t, s.Write(Traces, i+2, []byte(p)))
 	}
 	assert.Equal(t, 2, s.Len())
 	assert.EqualValues(t, 20, s.Bytes())
-	_, err = s.Write(Logs, 1, make([]byte, 26))
-	assert.ErrorIs(t, err, ErrTooLarge)
+	assert.ErrorIs(t, s.Write(Logs, 1, make([]byte, 26)), ErrTooLarge)
 
 	// A half-written file and an unrelated one survive a reopen as expected.
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "x.tmp"), []byte("partial"), 0o600))
@@ -48,7 +43,7 @@ func TestWriteEvictReplayOldestFirst(t *testing.T) {
 	})
 	assert.ErrorIs(t, err, fail)
 	assert.Equal(t, 1, st.Files)
-	assert.Equal(t, []string{"bbbbbbbbbb", "cccccccccc"}, order)
+	assert.Equal(t, []string{"aaaaaaaaaa", "bbbbbbbbbb"}, order)
 	assert.Equal(t, 1, s.Len(), "the failed file stays")
 
 	st, err = Replay(context.Background(), dir, func(context.Context, Entry, []byte) error { return nil })
@@ -63,13 +58,12 @@ func TestWriteEvictReplayOldestFirst(t *testing.T) {
 
 func TestReopenFindsFiles(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Acquire(dir, 0)
+	s, err := Acquire(dir, 0, false)
 	require.NoError(t, err)
-	_, err = s.Write(Metrics, 7, []byte("payload"))
-	require.NoError(t, err)
+	require.NoError(t, s.Write(Metrics, 7, []byte("payload")))
 	s.Release()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "y.pb.tmp"), []byte("partial"), 0o600))
-	s2, err := Acquire(dir, 0)
+	s2, err := Acquire(dir, 0, false)
 	require.NoError(t, err)
 	defer s2.Release()
 	got := s2.Oldest("", 10)
@@ -80,32 +74,65 @@ func TestReopenFindsFiles(t *testing.T) {
 	assert.True(t, os.IsNotExist(err), "half-written files are removed on open")
 }
 
-func TestWriteIfRoomNeverEvicts(t *testing.T) {
+func TestWriteNeverEvicts(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Acquire(dir, 25)
+	s, err := Acquire(dir, 25, true)
 	require.NoError(t, err)
 	defer s.Release()
-	require.NoError(t, s.WriteIfRoom(Traces, 1, []byte("aaaaaaaaaa")))
-	require.NoError(t, s.WriteIfRoom(Traces, 2, []byte("bbbbbbbbbb")))
+	require.NoError(t, s.Write(Traces, 1, []byte("aaaaaaaaaa")))
+	require.NoError(t, s.Write(Traces, 2, []byte("bbbbbbbbbb")))
 	assert.True(t, s.HasRoom(5))
 	assert.False(t, s.HasRoom(6))
-	assert.ErrorIs(t, s.WriteIfRoom(Traces, 3, []byte("cccccccccc")), ErrFull)
-	assert.ErrorIs(t, s.WriteIfRoom(Traces, 3, make([]byte, 26)), ErrTooLarge)
+	assert.ErrorIs(t, s.Write(Traces, 3, []byte("cccccccccc")), ErrFull)
+	assert.ErrorIs(t, s.Write(Traces, 3, make([]byte, 26)), ErrTooLarge)
 	assert.Equal(t, 2, s.Len(), "nothing evicted, nothing added")
 	assert.EqualValues(t, 20, s.Bytes())
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
-	assert.Len(t, entries, 2, "no file left behind by the refused writes")
-	// Write (data that cannot be refused) still evicts the oldest.
-	evicted, err := s.Write(Traces, 3, []byte("cccccccccc"))
-	require.NoError(t, err)
-	require.Len(t, evicted, 1)
-	assert.Equal(t, 1, evicted[0].Items)
+	assert.Len(t, entries, 2, "no file left behind by the refused writes, none removed")
 }
 
-func TestWriteIfRoomConcurrentStaysUnderBound(t *testing.T) {
+// TestCorruptFileSetAsideNotDeleted: a send that says ErrCorrupt moves the
+// file into corrupt/ (kept, out of the bound), and the replay goes on.
+func TestCorruptFileSetAsideNotDeleted(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Acquire(dir, 100)
+	s, err := Acquire(dir, 0, true)
+	require.NoError(t, err)
+	defer s.Release()
+	require.NoError(t, s.Write(Traces, 1, []byte("garbage")))
+	require.NoError(t, s.Write(Traces, 2, []byte("good")))
+	var sent []string
+	st, err := s.Replay(context.Background(), "", func(_ context.Context, _ Entry, p []byte) error {
+		if string(p) == "garbage" {
+			return fmt.Errorf("decode: %w", ErrCorrupt)
+		}
+		sent = append(sent, string(p))
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 1, st.Corrupt)
+	assert.Equal(t, 1, st.Files)
+	assert.Equal(t, []string{"good"}, sent)
+	assert.Zero(t, s.Len())
+	assert.Zero(t, s.Bytes())
+	aside, err := filepath.Glob(filepath.Join(dir, CorruptDir, "*.traces.pb"))
+	require.NoError(t, err)
+	require.Len(t, aside, 1)
+	body, err := os.ReadFile(aside[0])
+	require.NoError(t, err)
+	assert.Equal(t, "garbage", string(body))
+	// Reopening does not count the corrupt/ subdirectory.
+	s.Release()
+	s2, err := Acquire(dir, 0, true)
+	require.NoError(t, err)
+	assert.Zero(t, s2.Len())
+	s2.Release()
+	s, _ = Acquire(dir, 0, true) // for the deferred Release
+}
+
+func TestWriteConcurrentStaysUnderBound(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Acquire(dir, 100, false)
 	require.NoError(t, err)
 	defer s.Release()
 	var wg sync.WaitGroup
@@ -115,7 +142,7 @@ func TestWriteIfRoomConcurrentStaysUnderBound(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := s.WriteIfRoom(Logs, 1, []byte("0123456789"))
+			err := s.Write(Logs, 1, []byte("0123456789"))
 			mu.Lock()
 			defer mu.Unlock()
 			if errors.Is(err, ErrFull) {

@@ -1,0 +1,30 @@
+package otlpretryexporter
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+func TestClassify(t *testing.T) {
+	assert.Equal(t, reasonRetryable, classify(errors.New("connection refused")).reason)
+	assert.Equal(t, reasonRetryable, classify(context.DeadlineExceeded).reason)
+	assert.Equal(t, reasonPermanent, classify(status.Error(codes.NotFound, "")).reason)
+	assert.Equal(t, reasonAuth, classify(status.Error(codes.PermissionDenied, "")).reason)
+	assert.Equal(t, reasonAuth, classify(status.Error(codes.Unauthenticated, "")).reason)
+	assert.Equal(t, reasonRejected, classify(status.Error(codes.InvalidArgument, "")).reason)
+	assert.Equal(t, reasonPermanent, classify(status.Error(codes.ResourceExhausted, "")).reason)
+	assert.Equal(t, reasonThrottled, classify(throttled(time.Second)).reason)
+	assert.Equal(t, reasonRetryable, classify(&httpStatusError{code: 503}).reason)
+	assert.Equal(t, reasonAuth, classify(&httpStatusError{code: 403}).reason)
+	assert.Equal(t, reasonAuth, classify(&httpStatusError{code: 401}).reason)
+	assert.Equal(t, reasonRejected, classify(&httpStatusError{code: 400}).reason)
+	assert.Equal(t, reasonRejected, classify(&httpStatusError{code: 413}).reason)
+	assert.Equal(t, reasonPermanent, classify(&httpStatusError{code: 500}).reason)
+	assert.Equal(t, reasonPermanent, classify(&httpStatusError{code: 404}).reason)
+}
