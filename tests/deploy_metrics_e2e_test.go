@@ -3,7 +3,6 @@ package tests
 import (
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -65,7 +64,7 @@ func TestEveryMonitoredMetricIsExposed(t *testing.T) {
 	// A backend that hangs (it accepts connections and never answers), a
 	// small queue and no dead letter: retries, a full queue (enqueue
 	// failures), dropped items, the circuit opening.
-	hang, err := net.Listen("tcp", "127.0.0.1:0")
+	hang, err := harness.Listen()
 	if err != nil {
 		t.Fatal(err)
 	}
