@@ -9,9 +9,13 @@ COMMIT     := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 IMAGE      ?= otlpcol:$(VERSION)
 GOVULNCHECK ?= v1.9.0
 FUZZTIME   ?= 5s
+DIST       ?= dist
+PKG_RELEASE ?= 1
+PKG_ARCHES ?= amd64 arm64
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
 GOFILES     = $(shell git ls-files --cached --others --exclude-standard '*.go' | grep -v '^distribution/')
 
-.PHONY: all build generate run test test-e2e test-k8s fuzz deps bench lint fmt validate vuln docker docker-push check-generated clean
+.PHONY: all build generate run test test-e2e test-k8s test-package fuzz deps deps-package package bench lint fmt validate vuln docker docker-push check-generated clean
 
 all: build
 
@@ -41,6 +45,30 @@ test: deps lint check-generated build
 	@echo ">> go test ./tests/ci (Dockerfile and CI workflow checks, a module of their own)"
 	@cd tests/ci && $(GO) test -count=1 ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
+
+## package: static linux binaries for $(PKG_ARCHES) (CGO off, -trimpath), then for
+## each a deb and an rpm (nfpm, from packaging/nfpm.yaml) and a tar.gz with
+## README and LICENSE, and SHA256SUMS, all in $(DIST)/. nfpm lives in the
+## packaging/ module of its own so that it never moves the collector's
+## dependencies in the root go.mod.
+package: generate
+	@set -e; mkdir -p $(DIST); dist=$$(cd $(DIST) && pwd); \
+	rm -f $$dist/otlpcol_* $$dist/otlpcol-* $$dist/SHA256SUMS; \
+	for arch in $(PKG_ARCHES); do \
+		echo ">> building $$dist/build/linux_$$arch/otlpcol version $(VERSION) ($(COMMIT), linux/$$arch, static)"; \
+		(cd distribution && CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w" -o $$dist/build/linux_$$arch/otlpcol .); \
+	done; \
+	echo ">> packaging with nfpm (packaging/, release $(PKG_RELEASE))"; \
+	cd packaging && $(GO) run . -dist $$dist -version $(VERSION) -release $(PKG_RELEASE) -arch "$(PKG_ARCHES)" -mtime $(SOURCE_DATE_EPOCH)
+
+## test-package: build the packages, inspect them (dpkg-deb, lintian, rpm),
+## install the .deb on this machine for real, run it, upgrade and purge it.
+## Needs root on Debian; the machine is restored even when a test fails.
+test-package: deps-package
+	@echo ">> go vet and test of packaging/ (a module of its own)"
+	@cd packaging && $(GO) vet ./... && $(GO) test -count=1 ./...
+	@echo ">> package tests (installs, upgrades and purges the otlpcol .deb on this machine)"
+	@OTLPCOL_PACKAGE_TEST=1 $(GO) test -count=1 -timeout 30m -v ./tests/packaging/
 
 ## test-e2e: the long fault scenarios (30 s backend outage, 20 s replica stop), with their table
 test-e2e: build
@@ -99,6 +127,15 @@ deps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 	@promtool --version | head -1
 
+## deps-package: install the Debian packages the package tests use when missing
+deps-package:
+	@missing=""; for t in dpkg-deb:dpkg lintian:lintian rpm:rpm file:file systemd-analyze:systemd setpriv:util-linux; do \
+		command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
+	if [ -n "$$missing" ]; then echo ">> installing$$missing (Debian packages)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends $$missing >/dev/null; fi
+	@lintian --version; rpm --version; systemd-analyze --version | head -1
+
 ## check-generated: fail when distribution/ differs from what builder-config.yaml generates
 check-generated: generate
 	@echo ">> checking distribution/ matches builder-config.yaml"
@@ -145,5 +182,6 @@ docker-push:
 	@echo ">> docker push $(IMAGE)"
 	docker push $(IMAGE)
 
+## clean: remove bin/ and $(DIST)/
 clean:
-	rm -rf bin
+	rm -rf bin $(DIST)
