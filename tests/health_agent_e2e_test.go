@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"sync"
 	"testing"
@@ -46,18 +45,13 @@ func TestAgentReadinessFollowsGateway(t *testing.T) {
 	gwPort := harness.FreePort(t)
 	gwDir := t.TempDir()
 	startGateway := func() *harness.Collector {
-		q := filepath.Join(gwDir, "queue")
-		require.NoError(t, os.MkdirAll(q, 0o700))
 		gw := harness.Start(t, harness.Config("gateway.yaml"), harness.Options{
 			Env: []string{"OTLP_ENDPOINT=" + backend.GRPCEndpoint(), "API_KEY=health-e2e"},
-			Set: []string{
+			Set: append(harness.StateSets(t, harness.Config("gateway.yaml"), gwDir),
 				fmt.Sprintf("receivers::otlp::protocols::grpc::endpoint=127.0.0.1:%d", gwPort),
-				"extensions::file_storage/queue::directory=" + q,
-				"extensions::file_storage/queue::compaction::directory=" + q,
-				"exporters::otlp_retry::dead_letter::directory=" + filepath.Join(gwDir, "deadletter"),
 				"exporters::otlp_retry::tls::insecure=true", // the sink speaks plain gRPC
 				"extensions::health::drain_delay=0s",
-			},
+			),
 		})
 		gw.WaitReady(30 * time.Second)
 		return gw
@@ -71,7 +65,7 @@ func TestAgentReadinessFollowsGateway(t *testing.T) {
 		fmt.Sprintf("exporters::otlp_grpc/gateway::endpoint=127.0.0.1:%d", gwPort),
 		"extensions::health::drain_delay=0s",
 	}
-	agentSet = append(agentSet, storageDirSets(t, harness.Config("agent.yaml"))...)
+	agentSet = append(agentSet, harness.StateSets(t, harness.Config("agent.yaml"), t.TempDir())...)
 	agent := harness.Start(t, harness.Config("agent.yaml"), harness.Options{Set: agentSet})
 	agent.WaitReady(30 * time.Second)
 
@@ -134,21 +128,6 @@ func agentFailureThreshold(t *testing.T) time.Duration {
 	require.NoError(t, err)
 	require.Positive(t, d)
 	return d
-}
-
-// storageDirSets points every file_storage extension of a config at a test
-// directory (the agent's persistent queue, when it has one).
-func storageDirSets(t *testing.T, config string) []string {
-	t.Helper()
-	b, err := os.ReadFile(config)
-	require.NoError(t, err)
-	var out []string
-	for _, m := range regexp.MustCompile(`(?m)^  (file_storage(?:/[\w-]+)?):\s*$`).FindAllSubmatch(b, -1) {
-		dir := t.TempDir()
-		out = append(out, "extensions::"+string(m[1])+"::directory="+dir,
-			"extensions::"+string(m[1])+"::compaction::directory="+dir)
-	}
-	return out
 }
 
 // sendSteadily exports one span every 100 ms to endpoint until stopped,

@@ -90,6 +90,7 @@ type Options struct {
 // and WaitReady start it again on fresh ports.
 func Start(t testing.TB, config string, opts Options) *Collector {
 	t.Helper()
+	checkStateMoved(t, config, opts.Set)
 	c := &Collector{t: t, config: config, opts: opts}
 	c.pickPorts()
 	c.launch()

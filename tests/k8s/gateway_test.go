@@ -58,10 +58,10 @@ func startGatewayPod(t *testing.T, name string, host *testHost, p gatewayPorts) 
 		"--set", fmt.Sprintf("receivers::otlp::protocols::grpc::endpoint=%s:%d", host.PodIP, p.GRPC),
 		"--set", fmt.Sprintf("receivers::otlp::protocols::http::endpoint=%s:%d", host.PodIP, p.HTTP),
 		"--set", fmt.Sprintf("extensions::health::endpoint=%s:%d", host.PodIP, p.Health),
-		"--set", "extensions::file_storage/queue::directory=" + filepath.Join(state, "queue"),
-		"--set", "extensions::file_storage/queue::compaction::directory=" + filepath.Join(state, "queue"),
-		"--set", "exporters::otlp_retry::dead_letter::directory=" + filepath.Join(state, "deadletter"),
 		"--set", "exporters::otlp_retry::tls::insecure=true",
+	}
+	for _, s := range harness.StateSets(t, harness.Config("gateway.yaml"), state) {
+		args = append(args, "--set", s)
 	}
 	g.cmd = exec.Command("ip", args...)
 	g.cmd.Env = append(os.Environ(), "OTLP_ENDPOINT="+g.Sink.Endpoint, "API_KEY=k8s-test",
