@@ -77,26 +77,37 @@ func TestGuaranteeFlakyBackend(t *testing.T) {
 	}
 }
 
-// TestGuaranteeSaturationBatchDefaults: the obvious pipeline, otlp ->
-// batch -> otlp_retry with otlp_retry's defaults, driven at saturation
-// (3 s; 8 s long). Expected: nothing the receiver accepted is lost (the
-// batch processor cannot pass a refusal back, so otlp_retry blocks it).
-func TestGuaranteeSaturationBatchDefaults(t *testing.T) {
+// TestGuaranteeSaturationBatch: the obvious pipeline, otlp -> batch ->
+// otlp_retry, driven at saturation (3 s; 8 s long). With otlp_retry's
+// defaults (a 64 MiB queue) and with a queue of 2000 spans that is full all
+// the time. Expected both times: nothing the receiver accepted is lost. The
+// batch processor cannot pass a refusal back, so otlp_retry makes it wait.
+func TestGuaranteeSaturationBatch(t *testing.T) {
 	needBinary(t)
-	o := record(t)
-	sink := harness.StartSink(t)
-	c := startGuarantees(t, sink.GRPCEndpoint(), "service::pipelines::traces::processors=[batch]")
-	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "saturation", workers: 8, spansPerBatch: 100,
-		interval: 0, maxBatches: 1 << 20})
-	time.Sleep(scaled(3*time.Second, 8*time.Second))
-	l.Stop()
-	sent := l.Accepted()
-	tl := waitDelivered(sent, 2*time.Minute, sink)
-	tl.fill(o)
-	t.Logf("accepted %d, refused %v; delivered %d, duplicates %d", len(sent), l.Refused(), tl.delivered, tl.duplicates)
-	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
-	assert.Zero(t, metric(t, c, "otelcol_otlp_retry_dropped_items"))
-	requireAlive(t, c)
+	for _, tc := range []struct {
+		name string
+		set  []string
+	}{
+		{"defaults", nil},
+		{"small-queue", []string{"exporters::otlp_retry::sending_queue::sizer=items", "exporters::otlp_retry::sending_queue::queue_size=2000"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := record(t)
+			sink := harness.StartSink(t)
+			c := startGuarantees(t, sink.GRPCEndpoint(), append(tc.set, "service::pipelines::traces::processors=[batch]")...)
+			l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "saturation-" + tc.name, workers: 8, spansPerBatch: 100,
+				interval: 0, maxBatches: 1 << 20})
+			time.Sleep(scaled(3*time.Second, 8*time.Second))
+			l.Stop()
+			sent := l.Accepted()
+			tl := waitDelivered(sent, 2*time.Minute, sink)
+			tl.fill(o)
+			t.Logf("accepted %d, refused %v; delivered %d, duplicates %d", len(sent), l.Refused(), tl.delivered, tl.duplicates)
+			require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
+			assert.Zero(t, metric(t, c, "otelcol_otlp_retry_dropped_items"))
+			requireAlive(t, c)
+		})
+	}
 }
 
 // TestGuaranteeLongOutageTinyDeadLetter: the backend is down far longer
