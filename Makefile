@@ -58,6 +58,7 @@ fuzz:
 	@set -uo pipefail; for t in \
 		FuzzParseTraceID:./components/extension/healthextension \
 		FuzzConfigUnmarshal:./components/extension/healthextension \
+		FuzzParse:./components/extension/healthextension/internal/sendwatch \
 		FuzzConfigUnmarshal:./components/processor/traceregistryprocessor \
 		FuzzParseRetryAfter:./components/exporter/otlpretryexporter \
 		FuzzRequestFromBody:./components/exporter/otlpretryexporter \
@@ -87,10 +88,11 @@ check-generated: generate
 	@echo ">> checking distribution/ matches builder-config.yaml"
 	@git diff --exit-code -- distribution/ || { echo "distribution/ is stale: run 'make generate' and commit it"; exit 1; }
 
-## bench: load benchmark of otlpcol against the stock pipeline, plus microbenchmarks
+## bench: load benchmark of otlpcol against the stock pipelines (3 interleaved
+## rounds each, about 16 minutes), plus microbenchmarks; BENCHFLAGS passes flags
 bench: build
-	@echo ">> running benchmarks (results in bench/results.md)"
-	@$(GO) run ./bench
+	@echo ">> running benchmarks (results in bench/results.md; about 16 minutes)"
+	@$(GO) run ./bench $(BENCHFLAGS)
 
 ## lint: gofmt and go vet
 lint:

@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"math"
 	"os"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -21,24 +22,27 @@ var (
 )
 
 // chart writes a PNG with two panels: delivered spans/s and collector CPU
-// seconds per million spans, one bar per pipeline, with the stock pipeline's
-// level and the aim drawn across.
+// seconds per million spans, one bar per pipeline at the median of its
+// rounds with a whisker from the lowest to the highest round, with the stock
+// pipeline's level and the aim drawn across.
 func (r *report) chart(path string) error {
-	var ok []result
-	for _, res := range r.Results {
-		if res.Err == "" {
-			ok = append(ok, res)
+	var ok []*row
+	for i := range r.Rows {
+		if r.Rows[i].ok() {
+			ok = append(ok, &r.Rows[i])
 		}
 	}
-	title := fmt.Sprintf("otlpcol make bench, %s, %d cores %s, load average %s at start",
-		r.Date.Format("2006-01-02"), r.Machine.Cores, r.Machine.CPU, r.Machine.LoadAvg)
-	spans, err := r.barPlot(ok, true, func(res result) float64 { return res.SpansPerSec / 1000 },
+	title := fmt.Sprintf("otlpcol make bench, %s, %d cores %s, load average %s at start, %d round(s)",
+		r.Date.Format("2006-01-02"), r.Machine.Cores, r.Machine.CPU, r.Machine.LoadAvg, r.Opts.Rounds)
+	if r.Git.Dirty() {
+		title += ", DIRTY tree"
+	}
+	spans, err := r.barPlot(ok, true, func(row *row) spread { return scaled(row.spans(), 1e-3) },
 		aimSpansRatio, "%.0fk")
 	if err != nil {
 		return err
 	}
-	cpu, err := r.barPlot(ok, false, func(res result) float64 { return res.CPUPerM },
-		aimCPURatio, "%.2f")
+	cpu, err := r.barPlot(ok, false, (*row).cpu, aimCPURatio, "%.2f")
 	if err != nil {
 		return err
 	}
@@ -59,7 +63,7 @@ func (r *report) chart(path string) error {
 	legend := head
 	legend.Font.Size = vg.Points(10)
 	full.FillText(legend, vg.Point{X: mid, Y: full.Max.Y - vg.Points(24)},
-		fmt.Sprintf("bars: light grey ceiling (receive only), dark grey stock, blue otlpcol gateway; dashed: stock level (grey), aim (green, %.2fx spans/s, %.2fx CPU); * other processes took over 10%% of the cores",
+		fmt.Sprintf("bars: median of the rounds, whiskers: lowest-highest round; grey: ceiling and stock rows, blue: otlpcol; dashed: stock (grey), aim %.2fx / %.2fx (green); *: noisy rounds",
 			aimSpansRatio, aimCPURatio))
 	dc := draw.Crop(full, 0, 0, 0, -vg.Points(40))
 	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 6, PadTop: vg.Millimeter * 2,
@@ -80,50 +84,73 @@ func (r *report) chart(path string) error {
 	return f.Close()
 }
 
-func (r *report) barPlot(results []result, markNoisy bool, value func(result) float64, aim float64, labelFmt string) (*plot.Plot, error) {
+func scaled(s spread, k float64) spread {
+	return spread{Median: s.Median * k, Min: s.Min * k, Max: s.Max * k, N: s.N}
+}
+
+func (r *report) barPlot(rows []*row, markNoisy bool, value func(*row) spread, aim float64, labelFmt string) (*plot.Plot, error) {
 	p := plot.New()
 	p.Y.Min = 0
-	names := make([]string, len(results))
+	names := make([]string, len(rows))
 	var maxV float64
-	for i, res := range results {
-		names[i] = res.Name
-		maxV = math.Max(maxV, value(res))
+	for i, row := range rows {
+		names[i] = row.Name
+		maxV = math.Max(maxV, value(row).Max)
 	}
-	p.NominalX(names...)
+	if len(names) > 0 { // every row failed: an empty panel
+		p.NominalX(names...)
+	}
 	p.X.Tick.Label.Rotation = math.Pi / 6
 	p.X.Tick.Label.XAlign = draw.XRight
 	p.X.Tick.Label.YAlign = draw.YCenter
 
+	var st *row
+	for _, row := range rows {
+		if row.Name == stockName {
+			st = row
+		}
+	}
 	width := vg.Points(28)
 	var labels plotter.XYLabels
-	for i, res := range results {
-		vals := make(plotter.Values, len(results)) // one bar series per colour
-		vals[i] = value(res)
+	var whiskers spreadBars
+	for i, row := range rows {
+		v := value(row)
+		vals := make(plotter.Values, len(rows)) // one bar series per colour
+		vals[i] = v.Median
 		bars, err := plotter.NewBarChart(vals, width)
 		if err != nil {
 			return nil, err
 		}
 		bars.LineStyle.Width = 0
 		switch {
-		case res.Name == "stock":
+		case strings.HasPrefix(row.Name, stockName):
 			bars.Color = colorStock
-		case !res.Exports:
+		case !row.Exports:
 			bars.Color = colorCeiling
 		default:
 			bars.Color = colorGateway
 		}
 		p.Add(bars)
-		labels.XYs = append(labels.XYs, plotter.XY{X: float64(i), Y: value(res)})
-		label := fmt.Sprintf(labelFmt, value(res))
-		if markNoisy && res.OtherCores > 0.1*float64(r.Machine.Cores) {
+		whiskers = append(whiskers, whisker{XY: plotter.XY{X: float64(i), Y: v.Median}, s: v})
+		labels.XYs = append(labels.XYs, plotter.XY{X: float64(i), Y: v.Max})
+		label := fmt.Sprintf(labelFmt, v.Median)
+		if markNoisy && row.maxOther() > 0.1*float64(r.Machine.Cores) {
 			label += "*"
 		}
-		if st := r.stock(); st != nil && value(*st) > 0 && res.Name != "stock" {
-			label += fmt.Sprintf("\n%.2fx", value(res)/value(*st))
+		if st != nil && value(st).Median > 0 && row != st {
+			label += fmt.Sprintf("\n%.2fx", v.Median/value(st).Median)
 		}
 		labels.Labels = append(labels.Labels, label)
 	}
-	if len(results) > 0 {
+	if len(rows) > 0 {
+		if r.Opts.Rounds > 1 {
+			eb, err := plotter.NewYErrorBars(whiskers)
+			if err != nil {
+				return nil, err
+			}
+			eb.LineStyle.Width = vg.Points(1)
+			p.Add(eb)
+		}
 		l, err := plotter.NewLabels(labels)
 		if err != nil {
 			return nil, err
@@ -135,9 +162,9 @@ func (r *report) barPlot(results []result, markNoisy bool, value func(result) fl
 		}
 		p.Add(l)
 	}
-	if st := r.stock(); st != nil {
-		ref := value(*st)
-		xmin, xmax := -0.5, float64(len(results))-0.5
+	if st != nil {
+		ref := value(st).Median
+		xmin, xmax := -0.5, float64(len(rows))-0.5
 		for _, line := range []struct {
 			y     float64
 			c     color.Color
@@ -157,11 +184,25 @@ func (r *report) barPlot(results []result, markNoisy bool, value func(result) fl
 			maxV = math.Max(maxV, line.y)
 		}
 	}
-	p.Y.Max = maxV * 1.15
+	p.Y.Max = maxV * 1.2
 	if p.Y.Max == 0 {
 		p.Y.Max = 1
 	}
 	return p, nil
+}
+
+// spreadBars are whiskers from each bar's lowest to its highest round.
+type spreadBars []whisker
+
+type whisker struct {
+	plotter.XY
+	s spread
+}
+
+func (b spreadBars) Len() int                    { return len(b) }
+func (b spreadBars) XY(i int) (float64, float64) { return b[i].X, b[i].Y }
+func (b spreadBars) YError(i int) (float64, float64) {
+	return b[i].s.Median - b[i].s.Min, b[i].s.Max - b[i].s.Median
 }
 
 // formatTicks is the default ticker with labels in the given format.

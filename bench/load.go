@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -25,28 +24,32 @@ const (
 
 // loadGen sends pre-built OTLP/gRPC trace requests from several goroutines
 // as fast as the collector takes them. Each request carries 1000 spans of
-// 100 traces; before every send the worker rewrites the trace IDs in place,
-// so every request brings new traces (or, with cycle > 0, spans of the same
-// cycle traces over and over: the registry then holds exactly cycle traces).
+// 100 traces; before every send the worker rewrites the IDs in place, so
+// every request brings new traces (or, with cycle > 0, spans of the same
+// cycle traces over and over: the registry then holds exactly cycle traces)
+// and every span a span ID of its own (see ids).
 type loadGen struct {
 	conns   []*grpc.ClientConn
 	clients []ptraceotlp.GRPCClient
 	workers int
-	cycle   uint64
-	seed    uint64
+	ids     ids
 
 	nextTrace atomic.Uint64 // trace keys handed out so far
 	accepted  atomic.Int64  // spans the collector answered OK for
 	refused   atomic.Int64  // spans of requests that failed or were rejected
 	requests  atomic.Int64
 	lastErr   atomic.Pointer[error]
+	// acceptedSpans holds the span numbers of every request answered OK
+	// without rejections (a partial success does not say which spans were
+	// rejected, so those requests are counted as refused in full).
+	acceptedSpans spanSet
 
 	stopping atomic.Bool
 	wg       sync.WaitGroup
 }
 
-func newLoadGen(endpoint string, conns, workers int, cycle uint64) (*loadGen, error) {
-	g := &loadGen{workers: workers, cycle: cycle, seed: uint64(time.Now().UnixNano())}
+func newLoadGen(endpoint string, conns, workers int, d ids) (*loadGen, error) {
+	g := &loadGen{workers: workers, ids: d}
 	for i := 0; i < conns; i++ {
 		conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
@@ -106,8 +109,7 @@ func (g *loadGen) worker(client ptraceotlp.GRPCClient, id int) {
 		first := g.nextTrace.Add(tracesPerReq) - tracesPerReq
 		now := time.Now()
 		for t := 0; t < tracesPerReq; t++ {
-			key := first + uint64(t)
-			stamp(spans, t, g.traceID(key), now, key^g.seed)
+			stamp(spans, t, g.ids, first+uint64(t), now)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		resp, err := client.Export(ctx, req)
@@ -119,28 +121,13 @@ func (g *loadGen) worker(client ptraceotlp.GRPCClient, id int) {
 			time.Sleep(10 * time.Millisecond) // back off a little when refused
 			continue
 		}
-		rejected := resp.PartialSuccess().RejectedSpans()
-		g.accepted.Add(spansPerRequest - rejected)
-		g.refused.Add(rejected)
+		if rejected := resp.PartialSuccess().RejectedSpans(); rejected > 0 {
+			g.refused.Add(spansPerRequest)
+			continue
+		}
+		g.accepted.Add(spansPerRequest)
+		g.acceptedSpans.addRange(first*spansPerTrace, spansPerRequest)
 	}
-}
-
-// traceID maps a trace key to a random-looking, unique trace ID.
-func (g *loadGen) traceID(key uint64) pcommon.TraceID {
-	if g.cycle > 0 {
-		key %= g.cycle
-	}
-	var id pcommon.TraceID
-	binary.BigEndian.PutUint64(id[:8], splitmix64(g.seed^key))
-	binary.BigEndian.PutUint64(id[8:], splitmix64(key+0x9e3779b97f4a7c15))
-	return id
-}
-
-func splitmix64(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
-	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
-	return x ^ (x >> 31)
 }
 
 // buildRequest builds one request of 1000 spans: 100 traces of 10 spans,
@@ -227,16 +214,18 @@ func buildRequest(worker int) ptrace.Traces {
 	return td
 }
 
-// stamp gives the spans of trace t in a request their IDs and times: the
-// trace ID, fresh span IDs (each child's parent is the root) and start and
-// end times around now, so that no two requests carry the same bytes.
-func stamp(spans ptrace.SpanSlice, t int, tid pcommon.TraceID, now time.Time, key uint64) {
+// stamp gives the spans of trace t in a request, trace key key, their IDs
+// and times: the trace ID, span IDs numbered from key*spansPerTrace (each
+// child's parent is the root) and start and end times around now, so that no
+// two requests carry the same bytes.
+func stamp(spans ptrace.SpanSlice, t int, d ids, key uint64, now time.Time) {
 	var root pcommon.SpanID
-	base := now.Add(-time.Duration(key%1000) * time.Microsecond)
+	tid := d.traceID(key)
+	jitter := key ^ d.seed
+	base := now.Add(-time.Duration(jitter%1000) * time.Microsecond)
 	for s := 0; s < spansPerTrace; s++ {
 		sp := spans.At(t*spansPerTrace + s)
-		var sid pcommon.SpanID
-		binary.BigEndian.PutUint64(sid[:], splitmix64(key*spansPerTrace+uint64(s)))
+		sid := d.spanID(key*spansPerTrace + uint64(s))
 		sp.SetTraceID(tid)
 		sp.SetSpanID(sid)
 		if s == 0 {
@@ -244,8 +233,8 @@ func stamp(spans ptrace.SpanSlice, t int, tid pcommon.TraceID, now time.Time, ke
 		} else {
 			sp.SetParentSpanID(root)
 		}
-		start := base.Add(time.Duration(s)*time.Millisecond + time.Duration(splitmix64(key+uint64(s))%1000)*time.Microsecond)
+		start := base.Add(time.Duration(s)*time.Millisecond + time.Duration(splitmix64(jitter+uint64(s))%1000)*time.Microsecond)
 		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
-		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(time.Duration(10-s)*time.Millisecond + time.Duration(key%997)*time.Microsecond)))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(time.Duration(10-s)*time.Millisecond + time.Duration(jitter%997)*time.Microsecond)))
 	}
 }

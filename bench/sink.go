@@ -16,7 +16,6 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
-	"google.golang.org/protobuf/encoding/protowire"
 
 	// Registers the gRPC gzip, zstd and snappy decompressors the collector's
 	// exporters may use.
@@ -25,22 +24,31 @@ import (
 
 // sink is the backend the collector under test exports to: an OTLP/gRPC and
 // OTLP/HTTP (protobuf) trace server on loopback, in this process, that
-// decompresses each request and counts its spans by walking the protobuf
-// wire format, without building pdata. It costs far less CPU than a full
-// receiver, which leaves more of the shared cores to the collector.
+// decompresses each request and reads each span's trace and span ID by
+// walking the protobuf wire format, without building pdata. It costs far
+// less CPU than a full receiver, which leaves more of the shared cores to
+// the collector. Each span is marked in a bit set by its number (see ids),
+// so a span received twice counts as a duplicate, not as a second delivery.
 type sink struct {
 	grpcPort int
 	httpPort int
-	spans    atomic.Int64
-	requests atomic.Int64
-	bad      atomic.Int64 // requests that could not be read
+	ids      ids
+
+	delivered spanSet      // span numbers received at least once
+	unique    atomic.Int64 // spans received the first time
+	dups      atomic.Int64 // receptions of a span already received
+	foreign   atomic.Int64 // spans whose IDs the load generator did not make
+	requests  atomic.Int64
+	bad       atomic.Int64 // requests that could not be read
 
 	grpcSrv *grpc.Server
 	httpSrv *http.Server
 }
 
-func startSink() (*sink, error) {
-	s := &sink{}
+// startSink listens on two ports the kernel picks and keeps them: nothing
+// can take a port between choosing and binding it.
+func startSink(d ids) (*sink, error) {
+	s := &sink{ids: d}
 	gl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("sink: %w", err)
@@ -80,20 +88,40 @@ func startSink() (*sink, error) {
 	return s, nil
 }
 
-func (s *sink) count() int64 { return s.spans.Load() }
+// count is the number of distinct spans received so far.
+func (s *sink) count() int64 { return s.unique.Load() }
 
 func (s *sink) stop() {
 	s.grpcSrv.Stop()
 	_ = s.httpSrv.Close()
 }
 
+// countRequest marks the spans of one export request; the counters are
+// added once a request, not once a span.
 func (s *sink) countRequest(b []byte) error {
-	n, err := countSpans(b)
+	var unique, dups, foreign int64
+	err := eachSpan(b, func(span []byte) error {
+		seq, ok, err := s.spanSeq(span)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !ok || seq >= maxSpanSeq:
+			foreign++
+		case s.delivered.add(seq):
+			unique++
+		default:
+			dups++
+		}
+		return nil
+	})
+	s.unique.Add(unique)
+	s.dups.Add(dups)
+	s.foreign.Add(foreign)
 	if err != nil {
 		s.bad.Add(1)
 		return err
 	}
-	s.spans.Add(n)
 	s.requests.Add(1)
 	return nil
 }
@@ -157,46 +185,6 @@ func (s *sink) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/x-protobuf")
 	w.WriteHeader(http.StatusOK) // an empty ExportTraceServiceResponse
-}
-
-// countSpans counts the spans in an ExportTraceServiceRequest:
-// resource_spans (1) -> scope_spans (2) -> spans (2).
-func countSpans(req []byte) (int64, error) {
-	var n int64
-	err := eachField(req, 1, func(rs []byte) error {
-		return eachField(rs, 2, func(ss []byte) error {
-			return eachField(ss, 2, func([]byte) error { n++; return nil })
-		})
-	})
-	return n, err
-}
-
-// eachField calls fn with the bytes of every length-delimited field num in msg.
-func eachField(msg []byte, num protowire.Number, fn func([]byte) error) error {
-	for len(msg) > 0 {
-		field, typ, n := protowire.ConsumeTag(msg)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		msg = msg[n:]
-		if field == num && typ == protowire.BytesType {
-			v, n := protowire.ConsumeBytes(msg)
-			if n < 0 {
-				return protowire.ParseError(n)
-			}
-			if err := fn(v); err != nil {
-				return err
-			}
-			msg = msg[n:]
-			continue
-		}
-		n = protowire.ConsumeFieldValue(field, typ, msg)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		msg = msg[n:]
-	}
-	return nil
 }
 
 // gzipCompressor replaces grpc's gzip (the standard library's) in this
@@ -264,14 +252,4 @@ func (rawCodec) Unmarshal(data []byte, v any) error {
 	}
 	m.b = data
 	return nil
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

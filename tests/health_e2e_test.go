@@ -249,10 +249,20 @@ func TestHealthExporterOutage(t *testing.T) {
 
 	backAt := time.Now()
 	sink.SetFailure(nil)
+	// Ready at the exporter's first OK; /status shows it degraded for
+	// recovery_duration more, then ok.
 	c.WaitHTTP(c.HealthURL("/ready"), http.StatusOK, 60*time.Second)
-	t.Logf("outage: /status degraded after %s, /ready 503 after %s; backend back: /ready 200 after %s (threshold 1s, recovery_duration 1s)",
-		degradedAfter.Round(time.Millisecond), notReadyAfter.Round(time.Millisecond), time.Since(backAt).Round(time.Millisecond))
-	st = getStatus(t, c)
+	readyAfter := time.Since(backAt)
+	deadline = time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		st = getStatus(t, c)
+		if st.Pipelines["traces"].Components[exporterKey].Status == "ok" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("outage: /status degraded after %s, /ready 503 after %s; backend back: /ready 200 after %s, /status ok after %s (threshold 1s, recovery_duration 1s)",
+		degradedAfter.Round(time.Millisecond), notReadyAfter.Round(time.Millisecond), readyAfter.Round(time.Millisecond), time.Since(backAt).Round(time.Millisecond))
 	exp = st.Pipelines["traces"].Components[exporterKey]
 	require.Equal(t, "ok", exp.Status)
 	require.Contains(t, exp.LastError, "backend down", "the last error stays visible after recovery")

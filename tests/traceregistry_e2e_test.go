@@ -93,6 +93,7 @@ func TestTraceRegistryEndToEnd(t *testing.T) {
 		"processors::trace_registry::idle_timeout=1s",
 		"processors::trace_registry::dimensions=[service.name]",
 		"processors::trace_registry::max_dimension_values=1",
+		"processors::trace_registry::max_traces=4321",
 	}})
 	c.WaitReady(30 * time.Second)
 
@@ -130,6 +131,7 @@ func TestTraceRegistryEndToEnd(t *testing.T) {
 		"otlp_traces_completed_total": "counter",
 		"otlp_traces_failed_total":    "counter",
 		"otlp_traces_evicted_total":   "counter",
+		"otlp_traces_capacity":        "gauge",
 		"otlp_trace_duration_seconds": "histogram",
 		"otlp_trace_spans":            "histogram",
 	}, metricTypes(body, "otlp_trace"), "the exposed trace_registry metric names")
@@ -144,6 +146,7 @@ func TestTraceRegistryEndToEnd(t *testing.T) {
 	assert.Equal(t, float64(failed), value("otlp_traces_failed_total"))
 	assert.Equal(t, float64(0), value("otlp_traces_evicted_total"))
 	assert.Equal(t, float64(0), value("otlp_traces_active"))
+	assert.Equal(t, float64(4321), value("otlp_traces_capacity"), "capacity is max_traces")
 	assert.Equal(t, float64(traces), value("otlp_trace_spans_count"))
 	assert.Equal(t, float64(spans), value("otlp_trace_spans_sum"))
 	assert.Equal(t, float64(traces), value("otlp_trace_duration_seconds_count"))
@@ -187,13 +190,20 @@ func TestTraceRegistryEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusBadRequest, code)
 
-	// A late span of a completed trace re-opens it without counting it again.
+	// A late span of a completed trace updates it where it is: not active
+	// again, not counted again.
 	harness.ExportTraces(t, c.GRPCEndpoint(), registryBatch(
-		registrySpan{trace: 3, span: 2, parent: 1, service: "frontend", dur: time.Millisecond}))
-	waitMetric(t, c, 1, "otlp_traces_active")
+		registrySpan{trace: 3, span: 2, parent: 1, service: "frontend", err: true, dur: time.Millisecond}))
+	waitMetric(t, c, failed+1, "otlp_traces_failed_total")
 	waitMetric(t, c, 0, "otlp_traces_active")
 	waitMetric(t, c, traces, "otlp_traces_total")
 	waitMetric(t, c, traces, "otlp_traces_completed_total")
+	code, lbody, err = harness.Get(c.HealthURL("/traces/" + registryTraceID(3).String()))
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code, lbody)
+	require.NoError(t, json.Unmarshal([]byte(lbody), &view), lbody)
+	assert.Equal(t, "failed", view.State)
+	assert.Equal(t, 2, view.SpanCount)
 
 	c.Stop(30 * time.Second)
 }

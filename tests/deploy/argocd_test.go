@@ -64,7 +64,11 @@ func TestArgoCDApplications(t *testing.T) {
 		if app.APIVersion != "argoproj.io/v1alpha1" || app.Kind != "Application" || app.Metadata.Namespace != "argocd" {
 			t.Errorf("%s: %s %s in %s", app.Metadata.Name, app.APIVersion, app.Kind, app.Metadata.Namespace)
 		}
-		if app.Spec.Destination.Namespace != namespace || app.Spec.Source.RepoURL == "" {
+		wantNS := namespace
+		if app.Spec.Source.Path == "deploy/k8s/agent" {
+			wantNS = agentNamespace
+		}
+		if app.Spec.Destination.Namespace != wantNS || app.Spec.Source.RepoURL == "" {
 			t.Errorf("%s: destination %q, repo %q", app.Metadata.Name, app.Spec.Destination.Namespace, app.Spec.Source.RepoURL)
 		}
 		if _, err := os.Stat(filepath.Join(root(), app.Spec.Source.Path, "kustomization.yaml")); err != nil {

@@ -21,7 +21,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-const namespace = "otlpcol"
+// The gateway's namespace (and the Secret's); the agents run in their own.
+const (
+	namespace      = "otlpcol"
+	agentNamespace = "otlpcol-agent"
+)
 
 // overlay is one rendered workload overlay and the collector config it runs.
 type overlay struct {
@@ -38,7 +42,7 @@ func loadOverlay(t *testing.T, name string) overlay {
 	o.objs = decodeK8s(t, o.dir)
 	switch name {
 	case "gateway":
-		o.pod = find[*appsv1.Deployment](t, o.objs, "Deployment", "otlpcol-gateway").Spec.Template
+		o.pod = find[*appsv1.StatefulSet](t, o.objs, "StatefulSet", "otlpcol-gateway").Spec.Template
 	case "agent":
 		o.pod = find[*appsv1.DaemonSet](t, o.objs, "DaemonSet", "otlpcol-agent").Spec.Template
 	}
@@ -97,11 +101,23 @@ func TestNamespaceIsRestrictedAndMeshed(t *testing.T) {
 			t.Errorf("namespace label %s = %q, want %q", k, ns.Labels[k], v)
 		}
 	}
-	// Only the gateway overlay owns the namespace: two Argo CD applications
-	// must not both manage it.
-	for _, o := range decodeK8s(t, "deploy/k8s/agent") {
-		if o.Kind == "Namespace" {
-			t.Errorf("agent overlay renders %s; the gateway owns it", o)
+	// The agent overlay owns its own namespace: "privileged" is enforced
+	// there only because of the hostPath queue (TestAgentHostPathOnly
+	// checks that nothing else needs it); audit and warn stay restricted.
+	ag := loadOverlay(t, "agent")
+	for _, o := range ag.objs {
+		if o.Kind == "Namespace" && o.Name != agentNamespace {
+			t.Errorf("agent overlay renders %s", o)
+		}
+		if o.Kind != "Namespace" && o.Namespace != agentNamespace {
+			t.Errorf("agent overlay renders %s outside %s", o, agentNamespace)
+		}
+	}
+	ans := find[*corev1.Namespace](t, ag.objs, "Namespace", agentNamespace)
+	want["pod-security.kubernetes.io/enforce"] = "privileged"
+	for k, v := range want {
+		if ans.Labels[k] != v {
+			t.Errorf("agent namespace label %s = %q, want %q", k, ans.Labels[k], v)
 		}
 	}
 }
@@ -275,7 +291,7 @@ func TestWorkloadPodRules(t *testing.T) {
 				t.Error("host namespaces are forbidden")
 			}
 			for _, v := range spec.Volumes {
-				if v.HostPath != nil {
+				if v.HostPath != nil && name != "agent" {
 					t.Errorf("hostPath volume %s is forbidden", v.Name)
 				}
 			}
@@ -303,13 +319,20 @@ func TestWorkloadPodRules(t *testing.T) {
 			}
 			checkEnvRefs(t, o, c)
 
-			// Longer grace than the drain delay, with room to flush.
+			// Longer grace than the drain delay plus the flush budget (the
+			// in-flight attempt: the exporter's per-attempt timeout), with
+			// 10s to spare.
 			drain, err := time.ParseDuration(at(cfg, "extensions", "health", "drain_delay").(string))
 			if err != nil {
 				t.Fatalf("drain_delay: %v", err)
 			}
-			if spec.TerminationGracePeriodSeconds == nil || time.Duration(*spec.TerminationGracePeriodSeconds)*time.Second < drain+10*time.Second {
-				t.Errorf("terminationGracePeriodSeconds %v must exceed drain_delay %s by at least 10s", spec.TerminationGracePeriodSeconds, drain)
+			flush := exporterTimeout(t, cfg)
+			var grace time.Duration
+			if spec.TerminationGracePeriodSeconds != nil {
+				grace = time.Duration(*spec.TerminationGracePeriodSeconds) * time.Second
+			}
+			if grace < drain+flush+10*time.Second {
+				t.Errorf("terminationGracePeriodSeconds %s must exceed drain_delay %s + exporter timeout %s by at least 10s", grace, drain, flush)
 			}
 
 			// Writable paths are volumes (the root filesystem is read-only).
@@ -318,19 +341,22 @@ func TestWorkloadPodRules(t *testing.T) {
 					t.Error("/tmp must be writable")
 				}
 			}
-			for _, key := range [][]string{{"extensions", "file_storage/queue", "directory"}, {"exporters", "otlp_retry", "dead_letter", "directory"}} {
+			// The state directories are on the volume that outlives the pod:
+			// the gateway's per-replica claim, the agent's node directory.
+			stateVolume := map[string]string{"gateway": "data", "agent": "queue"}[name]
+			for _, key := range stateDirKeys {
 				dir, ok := at(cfg, key...).(string)
 				if !ok {
 					continue
 				}
-				mounted := false
+				var on string
 				for _, m := range c.VolumeMounts {
 					if (dir == m.MountPath || strings.HasPrefix(dir, m.MountPath+"/")) && !m.ReadOnly {
-						mounted = true
+						on = m.Name
 					}
 				}
-				if !mounted {
-					t.Errorf("%s %s is not on a writable volume", strings.Join(key, "::"), dir)
+				if on != stateVolume {
+					t.Errorf("%s %s is on volume %q, want the durable volume %q", strings.Join(key, "::"), dir, on, stateVolume)
 				}
 			}
 
@@ -349,6 +375,51 @@ func TestWorkloadPodRules(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stateDirKeys are the config keys of directories holding accepted data.
+var stateDirKeys = [][]string{
+	{"extensions", "file_storage/queue", "directory"},
+	{"exporters", "otlp_retry", "persistent_queue", "directory"}, // the write-ahead log
+	{"exporters", "otlp_retry", "dead_letter", "directory"},
+}
+
+// exporterTimeout is what a send in flight at shutdown may still take, the
+// longest over the config's exporters: one attempt's timeout, plus the
+// retry budget of load_balancing's sub-exporters (they retry inside the
+// call that shutdown waits for).
+func exporterTimeout(t *testing.T, cfg map[string]any) time.Duration {
+	t.Helper()
+	dur := func(id string, m map[string]any, path ...string) time.Duration {
+		v, ok := at(m, path...).(string)
+		if !ok {
+			return 0
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("exporters::%s::%s %q: %v", id, strings.Join(path, "::"), v, err)
+		}
+		return d
+	}
+	var longest time.Duration
+	exps, _ := at(cfg, "exporters").(map[string]any)
+	for id, e := range exps {
+		em, _ := e.(map[string]any)
+		longest = max(longest, dur(id, em, "timeout"))
+		sub := dur(id, em, "protocol", "otlp", "timeout")
+		if on, _ := at(em, "protocol", "otlp", "retry_on_failure", "enabled").(bool); on {
+			budget := dur(id, em, "protocol", "otlp", "retry_on_failure", "max_elapsed_time")
+			if budget == 0 {
+				t.Errorf("exporters::%s::protocol::otlp retries without a budget: a removed gateway's sub-exporter and the shutdown would wait forever", id)
+			}
+			sub += budget
+		}
+		longest = max(longest, sub)
+	}
+	if longest == 0 {
+		t.Fatal("no exporter sets a timeout: the flush budget at shutdown is unbounded")
+	}
+	return longest
 }
 
 // checkEnvRefs: every configMapKeyRef and secretKeyRef names a key that
@@ -441,7 +512,10 @@ func servicePorts(s *corev1.Service) []int32 {
 
 func TestGatewayScaling(t *testing.T) {
 	o := loadOverlay(t, "gateway")
-	d := find[*appsv1.Deployment](t, o.objs, "Deployment", "otlpcol-gateway")
+	if n := len(all[*appsv1.Deployment](o.objs)); n > 0 {
+		t.Errorf("gateway renders %d Deployments: its state must outlive the pod (StatefulSet)", n)
+	}
+	d := find[*appsv1.StatefulSet](t, o.objs, "StatefulSet", "otlpcol-gateway")
 	if d.Spec.Replicas == nil || *d.Spec.Replicas != 3 {
 		t.Errorf("replicas %v, want 3", d.Spec.Replicas)
 	}
@@ -455,7 +529,7 @@ func TestGatewayScaling(t *testing.T) {
 		}
 	}
 	hpa := find[*autoscalingv2.HorizontalPodAutoscaler](t, o.objs, "HorizontalPodAutoscaler", "otlpcol-gateway")
-	if hpa.Spec.ScaleTargetRef.Kind != "Deployment" || hpa.Spec.ScaleTargetRef.Name != d.Name {
+	if hpa.Spec.ScaleTargetRef.Kind != "StatefulSet" || hpa.Spec.ScaleTargetRef.APIVersion != "apps/v1" || hpa.Spec.ScaleTargetRef.Name != d.Name {
 		t.Errorf("HPA targets %+v", hpa.Spec.ScaleTargetRef)
 	}
 	if hpa.Spec.MinReplicas == nil || *hpa.Spec.MinReplicas < *d.Spec.Replicas || hpa.Spec.MaxReplicas <= *hpa.Spec.MinReplicas {
@@ -474,6 +548,111 @@ func TestGatewayScaling(t *testing.T) {
 	sel, err := metav1LabelSelector(pdb.Spec.Selector)
 	if err != nil || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
 		t.Error("PDB does not select the gateway pods")
+	}
+}
+
+// The gateway's queue and dead letter outlive its pods: a claim per replica
+// from volumeClaimTemplates, kept when the StatefulSet scales in or is
+// deleted, mounted where the config keeps its state, and named by a
+// headless Service that exists.
+func TestGatewayStateSurvivesPodReplacement(t *testing.T) {
+	o := loadOverlay(t, "gateway")
+	ss := find[*appsv1.StatefulSet](t, o.objs, "StatefulSet", "otlpcol-gateway")
+	hl := find[*corev1.Service](t, o.objs, "Service", ss.Spec.ServiceName)
+	if hl.Spec.ClusterIP != corev1.ClusterIPNone {
+		t.Errorf("serviceName %s is not headless", ss.Spec.ServiceName)
+	}
+	rp := ss.Spec.PersistentVolumeClaimRetentionPolicy
+	if rp == nil || rp.WhenScaled != appsv1.RetainPersistentVolumeClaimRetentionPolicyType ||
+		rp.WhenDeleted != appsv1.RetainPersistentVolumeClaimRetentionPolicyType {
+		t.Errorf("persistentVolumeClaimRetentionPolicy %+v: both must be Retain", rp)
+	}
+	if len(ss.Spec.VolumeClaimTemplates) != 1 {
+		t.Fatalf("want one volumeClaimTemplate, got %d", len(ss.Spec.VolumeClaimTemplates))
+	}
+	vct := ss.Spec.VolumeClaimTemplates[0]
+	if !slices.Contains(vct.Spec.AccessModes, corev1.ReadWriteOnce) || vct.Spec.Resources.Requests.Storage().IsZero() {
+		t.Errorf("claim template %s: access modes %v, storage %v", vct.Name, vct.Spec.AccessModes, vct.Spec.Resources.Requests.Storage())
+	}
+	for _, v := range ss.Spec.Template.Spec.Volumes {
+		if v.Name == vct.Name {
+			t.Errorf("pod volume %s shadows the claim template", v.Name)
+		}
+		if v.EmptyDir != nil && v.Name != "tmp" {
+			t.Errorf("emptyDir volume %s: state on it dies with the pod", v.Name)
+		}
+	}
+	// The claim is mounted at a directory holding every state directory
+	// of the config (TestWorkloadPodRules checks each is on it).
+	cfg := collectorConfig(t, mountedConfigMap(t, o).Data["config.yaml"])
+	c := container(t, o.pod)
+	n := 0
+	for _, key := range stateDirKeys {
+		dir, ok := at(cfg, key...).(string)
+		if !ok {
+			continue
+		}
+		n++
+		for _, m := range c.VolumeMounts {
+			if m.Name == vct.Name && !strings.HasPrefix(dir, m.MountPath+"/") {
+				t.Errorf("%s %s is not under the claim's mount %s", strings.Join(key, "::"), dir, m.MountPath)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("the gateway config keeps no state directory")
+	}
+}
+
+// The agent's one departure from the restricted profile is its hostPath
+// queue directory: one hostPath volume, type DirectoryOrCreate, mounted only
+// where the config keeps its queue, and an init container that does nothing
+// but give that directory to the agent's user.
+func TestAgentHostPathOnly(t *testing.T) {
+	o := loadOverlay(t, "agent")
+	cfg := collectorConfig(t, mountedConfigMap(t, o).Data["config.yaml"])
+	spec := o.pod.Spec
+	var hp []corev1.Volume
+	for _, v := range spec.Volumes {
+		if v.HostPath != nil {
+			hp = append(hp, v)
+		}
+	}
+	if len(hp) != 1 {
+		t.Fatalf("want one hostPath volume, got %d", len(hp))
+	}
+	v := hp[0]
+	if v.HostPath.Type == nil || *v.HostPath.Type != corev1.HostPathDirectoryOrCreate || !strings.HasPrefix(v.HostPath.Path, "/var/lib/otlpcol") {
+		t.Errorf("hostPath %+v: want a DirectoryOrCreate under /var/lib/otlpcol", v.HostPath)
+	}
+	dir, _ := at(cfg, "extensions", "file_storage/queue", "directory").(string)
+	if fsync, _ := at(cfg, "extensions", "file_storage/queue", "fsync").(bool); !fsync {
+		t.Error("the agent's file_storage/queue must fsync")
+	}
+	c := container(t, o.pod)
+	for _, m := range c.VolumeMounts {
+		if m.Name == v.Name && (m.ReadOnly || !strings.HasPrefix(dir, m.MountPath+"/")) {
+			t.Errorf("hostPath mounted at %s (read-only %v); the queue is %s", m.MountPath, m.ReadOnly, dir)
+		}
+	}
+	if len(spec.InitContainers) != 1 {
+		t.Fatalf("want one init container (chown of the queue directory), got %d", len(spec.InitContainers))
+	}
+	ic := spec.InitContainers[0]
+	sc := ic.SecurityContext
+	if sc == nil || sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) ||
+		!slices.Equal(sc.Capabilities.Add, []corev1.Capability{"CHOWN"}) ||
+		sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || (sc.Privileged != nil && *sc.Privileged) {
+		t.Errorf("init container %s: securityContext %+v, want drop ALL, add only CHOWN, no escalation", ic.Name, sc)
+	}
+	if len(ic.Command) == 0 || ic.Command[0] != "chown" || len(ic.VolumeMounts) != 1 || ic.VolumeMounts[0].Name != v.Name {
+		t.Errorf("init container %s runs %v on %v: want only chown of the hostPath", ic.Name, ic.Command, ic.VolumeMounts)
+	}
+	if ic.Resources.Limits.Memory().IsZero() {
+		t.Errorf("init container %s needs resource limits", ic.Name)
+	}
+	if gw := loadOverlay(t, "gateway"); len(gw.pod.Spec.InitContainers) > 0 {
+		t.Error("the gateway needs no init container")
 	}
 }
 
@@ -502,8 +681,9 @@ func TestAgentRoutesToGateway(t *testing.T) {
 	}
 	find[*corev1.Service](t, gw.objs, "Service", "otlpcol-gateway")
 
-	// RBAC: get/list/watch on endpoints/endpointslices, nothing more.
-	role := find[*rbacv1.Role](t, ag.objs, "Role", "otlpcol-agent-resolver")
+	// RBAC: list/watch on endpointslices, nothing more (tests/k8s asks the API server).
+	// The gateway overlay grants it in its namespace to the agents' account.
+	role := find[*rbacv1.Role](t, gw.objs, "Role", "otlpcol-agent-resolver")
 	for _, r := range role.Rules {
 		for _, res := range r.Resources {
 			if res != "endpointslices" && res != "endpoints" {
@@ -511,7 +691,7 @@ func TestAgentRoutesToGateway(t *testing.T) {
 			}
 		}
 		for _, v := range r.Verbs {
-			if v != "get" && v != "list" && v != "watch" {
+			if v != "list" && v != "watch" {
 				t.Errorf("Role grants verb %s", v)
 			}
 		}
@@ -521,11 +701,16 @@ func TestAgentRoutesToGateway(t *testing.T) {
 			}
 		}
 	}
-	if len(all[*rbacv1.ClusterRole](ag.objs)) > 0 || len(all[*rbacv1.ClusterRoleBinding](ag.objs)) > 0 {
-		t.Error("the agent needs no cluster-wide RBAC")
+	for _, o := range [][]object{ag.objs, gw.objs} {
+		if len(all[*rbacv1.ClusterRole](o)) > 0 || len(all[*rbacv1.ClusterRoleBinding](o)) > 0 {
+			t.Error("the agent needs no cluster-wide RBAC")
+		}
 	}
-	rb := find[*rbacv1.RoleBinding](t, ag.objs, "RoleBinding", "otlpcol-agent-resolver")
-	if rb.RoleRef.Name != role.Name || len(rb.Subjects) != 1 || rb.Subjects[0].Name != ag.pod.Spec.ServiceAccountName || rb.Subjects[0].Namespace != namespace {
+	if len(all[*rbacv1.Role](ag.objs)) > 0 {
+		t.Error("a Role in the agent's namespace grants nothing the resolver needs")
+	}
+	rb := find[*rbacv1.RoleBinding](t, gw.objs, "RoleBinding", "otlpcol-agent-resolver")
+	if rb.RoleRef.Name != role.Name || len(rb.Subjects) != 1 || rb.Subjects[0].Name != ag.pod.Spec.ServiceAccountName || rb.Subjects[0].Namespace != agentNamespace {
 		t.Errorf("RoleBinding %+v does not bind the agent's ServiceAccount", rb)
 	}
 	if role.Namespace != hl.Namespace {

@@ -17,6 +17,9 @@ import (
 var External = map[string]string{
 	"up":                                 "Prometheus, per scrape target",
 	"kube_pod_container_resource_limits": "kube-state-metrics",
+	// The gateway's claims (data-otlpcol-gateway-N), from the kubelet.
+	"kubelet_volume_stats_available_bytes": "kubelet, per mounted PersistentVolumeClaim",
+	"kubelet_volume_stats_capacity_bytes":  "kubelet, per mounted PersistentVolumeClaim",
 }
 
 // MetricNames returns every metric name used by the alert rules and the

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -52,14 +51,24 @@ func TestEveryAlertIsUnitTested(t *testing.T) {
 	}
 }
 
-// The registry alert's constant is trace_registry::max_traces.
-func TestRegistryAlertMatchesConfig(t *testing.T) {
-	cfg := collectorConfig(t, readFile(t, "configs/gateway.yaml"))
-	max := strconv.Itoa(int(at(cfg, "processors", "trace_registry", "max_traces").(float64)))
+// The registry alert divides by the exposed capacity, not by a constant
+// that would go stale when max_traces changes.
+func TestRegistryAlertUsesCapacity(t *testing.T) {
+	found := false
 	for _, r := range readRules(t) {
-		if r.Alert == "OtlpcolTraceRegistryDegraded" && !strings.Contains(r.Expr, "/ "+max+" ") {
-			t.Errorf("OtlpcolTraceRegistryDegraded divides by something else than max_traces %s: %s", max, r.Expr)
+		if r.Alert != "OtlpcolTraceRegistryDegraded" {
+			continue
 		}
+		found = true
+		if !strings.Contains(r.Expr, "/ max by (namespace, pod) (otlp_traces_capacity)") {
+			t.Errorf("OtlpcolTraceRegistryDegraded does not divide by otlp_traces_capacity: %s", r.Expr)
+		}
+		if !strings.Contains(r.Expr, "sum by (namespace, pod) (otlp_traces_active)") {
+			t.Errorf("OtlpcolTraceRegistryDegraded does not sum the active series over service.name: %s", r.Expr)
+		}
+	}
+	if !found {
+		t.Error("no OtlpcolTraceRegistryDegraded rule")
 	}
 }
 

@@ -31,28 +31,45 @@ func (c *Collector) RSSBytes() int64 {
 // ProcRSS reads VmRSS of process pid from /proc/pid/status, in bytes (0 when
 // it cannot be read).
 func ProcRSS(pid int) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	v, _ := procStatusBytes(pid, "VmRSS")
+	return v
+}
+
+// ProcPeakRSS reads VmHWM, the resident set's high-water mark since the
+// process started, of process pid from /proc/pid/status, in bytes: the true
+// peak, which no sampling can miss.
+func ProcPeakRSS(pid int) (int64, error) { return procStatusBytes(pid, "VmHWM") }
+
+// PeakRSS is the collector's VmHWM in bytes (see ProcPeakRSS).
+func (c *Collector) PeakRSS() (int64, error) { return ProcPeakRSS(c.PID()) }
+
+func procStatusBytes(pid int, field string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0
+		return 0, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+	return ParseStatusBytes(string(b), field)
+}
+
+// ParseStatusBytes reads a "Field:  1234 kB" line of /proc/<pid>/status, in bytes.
+func ParseStatusBytes(status, field string) (int64, error) {
+	sc := bufio.NewScanner(strings.NewReader(status))
 	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "VmRSS:") {
+		v, ok := strings.CutPrefix(sc.Text(), field+":")
+		if !ok {
 			continue
 		}
-		fields := strings.Fields(line) // VmRSS: 12345 kB
-		if len(fields) < 2 {
-			return 0
+		f := strings.Fields(v) // 12345 kB
+		if len(f) == 0 {
+			break
 		}
-		kb, err := strconv.ParseInt(fields[1], 10, 64)
+		kb, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
-			return 0
+			return 0, fmt.Errorf("/proc status %s: %w", field, err)
 		}
-		return kb * 1024
+		return kb << 10, nil
 	}
-	return 0
+	return 0, fmt.Errorf("no %s in /proc status", field)
 }
 
 // RSSSampler records the peak resident set size of a collector, sampled

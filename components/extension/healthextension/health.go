@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/extension/extensioncapabilities"
 	"go.uber.org/zap"
 
+	"github.com/otlpcol/otlpcol/components/extension/healthextension/internal/sendwatch"
 	"github.com/otlpcol/otlpcol/components/extension/healthextension/internal/status"
 	"github.com/otlpcol/otlpcol/components/pkg/tracelookup"
 )
@@ -50,6 +51,8 @@ type health struct {
 	startedAt atomic.Pointer[time.Time]
 
 	metrics metricsProxy
+	sends   *sendwatch.Watch
+	wg      sync.WaitGroup
 
 	lookupsMu sync.RWMutex
 	lookups   map[component.ID]tracelookup.Lookup
@@ -77,6 +80,7 @@ func newHealth(cfg *Config, set extension.Settings, now func() time.Time) *healt
 		now:     now,
 		agg:     status.NewAggregator(now, cfg.RecoveryDuration),
 		lookups: map[component.ID]tracelookup.Lookup{},
+		sends:   sendwatch.New(),
 		stop:    make(chan struct{}),
 	}
 	h.metrics.init(set.Logger)
@@ -118,6 +122,10 @@ func (h *health) Start(ctx context.Context, host component.Host) error {
 		}
 	}()
 	h.addr = ln.Addr().String()
+	if h.cfg.ExporterFailureThreshold > 0 {
+		h.wg.Add(1)
+		go h.watchSends(sendPollInterval(h.cfg.ExporterFailureThreshold))
+	}
 	h.set.Logger.Info("health server listening", zap.String("endpoint", h.addr),
 		zap.Duration("drain_delay", h.cfg.DrainDelay))
 	return nil
@@ -127,6 +135,7 @@ func (h *health) Start(ctx context.Context, host component.Host) error {
 func (h *health) Shutdown(ctx context.Context) error {
 	h.shutdownOnce.Do(func() {
 		close(h.stop)
+		h.wg.Wait()
 		if h.server != nil {
 			h.shutdownErr = h.server.Shutdown(ctx)
 			<-h.served
@@ -234,10 +243,12 @@ type verdict struct {
 
 func (h *health) evaluate() verdict {
 	v := verdict{phase: phase(h.phase.Load()), snap: h.agg.Snapshot(), alive: true}
+	// Liveness reflects the process only: a fatal error (the collector is
+	// going down). An exporter's error, even permanent (a wrong API key),
+	// never restarts the pod: every replica would restart at once.
 	for _, key := range status.SortedKeys(v.snap.Components) {
 		c := v.snap.Components[key]
-		switch c.Status {
-		case status.FatalError, status.PermanentError:
+		if c.Status == status.FatalError {
 			v.alive = false
 			v.aliveReasons = append(v.aliveReasons, describe(key, c))
 		}
@@ -256,12 +267,14 @@ func (h *health) evaluate() verdict {
 		case !h.cfg.ReadyWhenDegraded && (c.Status == status.Degraded || c.Status == status.PermanentError):
 			v.readyReasons = append(v.readyReasons, describe(key, c))
 		case h.cfg.ExporterFailureThreshold > 0 && c.Kind == component.KindExporter &&
-			(c.Status == status.Degraded || c.Status == status.PermanentError) &&
-			c.FailingFor > h.cfg.ExporterFailureThreshold:
+			(c.Failing || c.Flapping) && c.FailingFor > h.cfg.ExporterFailureThreshold:
+			// An exporter that reports OK again is ready at once, unless
+			// it flaps: then recovery_duration of OK is needed.
 			v.readyReasons = append(v.readyReasons, fmt.Sprintf("%s failing for %s (exporter_failure_threshold %s)%s",
 				key, c.FailingFor.Round(time.Second), h.cfg.ExporterFailureThreshold, lastErr(c)))
 		}
 	}
+	v.readyReasons = append(v.readyReasons, h.stalledExporters(v.snap.Time)...)
 	v.ready = len(v.readyReasons) == 0
 	return v
 }

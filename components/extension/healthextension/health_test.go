@@ -215,20 +215,70 @@ func TestPermanentAndFatalErrors(t *testing.T) {
 	report(h, componentstatus.StatusOK, pipelineC...)
 	require.NoError(t, h.Ready())
 
+	// Liveness reflects the process only: no exporter error, recoverable
+	// or permanent (a wrong API key), makes /health 503.
+	h.ComponentStatusChanged(expID, componentstatus.NewRecoverableErrorEvent(errors.New("rpc error: code = Unavailable")))
+	code, _ := get(t, h, "/health")
+	assert.Equal(t, http.StatusOK, code)
 	h.ComponentStatusChanged(expID, componentstatus.NewPermanentErrorEvent(errors.New("401 Unauthorized")))
 	code, body := get(t, h, "/health")
-	assert.Equal(t, http.StatusServiceUnavailable, code)
-	assert.Equal(t, "unhealthy", body["status"])
-	assert.Contains(t, fmt.Sprint(body["reasons"]), "exporter:otlp_retry/backend is permanent_error: 401 Unauthorized")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "alive", body["status"])
 	code, _ = get(t, h, "/ready")
 	assert.Equal(t, http.StatusOK, code, "ready_when_degraded covers permanent errors too")
+	_, body = get(t, h, "/status")
+	assert.Equal(t, "permanent_error", componentOf(t, body, "exporter:otlp_retry/backend")["status"], "/status shows it")
 
+	// A fatal error is the process breaking: both probes fail.
 	h.ComponentStatusChanged(recvID, componentstatus.NewFatalErrorEvent(errors.New("listen: address in use")))
+	code, body = get(t, h, "/health")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Equal(t, "unhealthy", body["status"])
+	assert.Contains(t, fmt.Sprint(body["reasons"]), "receiver:otlp is fatal_error: listen: address in use")
 	code, _ = get(t, h, "/ready")
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 	_, body = get(t, h, "/status")
 	assert.Equal(t, "fatal_error", body["status"])
 	assert.Equal(t, false, body["healthy"])
+}
+
+// TestFirstRecoveryReadyAtOnce: an exporter failing past the threshold
+// makes /ready 503; its first OK makes /ready 200 at once (recovery_duration
+// applies to flapping only), while /status shows it degraded until then.
+func TestFirstRecoveryReadyAtOnce(t *testing.T) {
+	cfg := testConfig()
+	cfg.ExporterFailureThreshold = 30 * time.Second
+	cfg.RecoveryDuration = 30 * time.Second
+	h, clk := newTestHealth(t, cfg)
+	report(h, componentstatus.StatusOK, pipelineC...)
+	require.NoError(t, h.Ready())
+
+	h.ComponentStatusChanged(expID, componentstatus.NewPermanentErrorEvent(errors.New("401 Unauthorized")))
+	clk.add(31 * time.Second)
+	code, body := get(t, h, "/ready")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Contains(t, fmt.Sprint(body["reasons"]), "exporter:otlp_retry/backend failing for 31s")
+	code, _ = get(t, h, "/health")
+	assert.Equal(t, http.StatusOK, code, "a permanent exporter error never fails liveness")
+
+	report(h, componentstatus.StatusOK, expID)
+	code, _ = get(t, h, "/ready")
+	assert.Equal(t, http.StatusOK, code, "first recovery: ready at once")
+	_, body = get(t, h, "/status")
+	assert.Equal(t, "degraded", componentOf(t, body, "exporter:otlp_retry/backend")["status"], "shown degraded for recovery_duration")
+
+	// Failing again within recovery_duration is flapping: the stretch goes
+	// on (no new threshold wait), and OK must now last recovery_duration.
+	clk.add(5 * time.Second)
+	h.ComponentStatusChanged(expID, componentstatus.NewRecoverableErrorEvent(errors.New("rpc error: code = Unavailable")))
+	code, _ = get(t, h, "/ready")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	report(h, componentstatus.StatusOK, expID)
+	code, _ = get(t, h, "/ready")
+	assert.Equal(t, http.StatusServiceUnavailable, code, "flapping: not ready until OK for recovery_duration")
+	clk.add(30 * time.Second)
+	code, _ = get(t, h, "/ready")
+	assert.Equal(t, http.StatusOK, code)
 }
 
 func TestDrainDelay(t *testing.T) {

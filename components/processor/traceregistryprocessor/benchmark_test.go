@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -26,7 +27,7 @@ func benchRegistry(b *testing.B, mutate func(*Config)) (*traceRegistry, *fakeClo
 		mutate(cfg)
 	}
 	clock := newFakeClock()
-	p, err := newTraceRegistry(processortest.NewNopSettings(metadata.Type).TelemetrySettings, testID, cfg, clock.Now)
+	p, err := newTraceRegistry(processortest.NewNopSettings(metadata.Type).TelemetrySettings, testID, cfg, clock.Now, consumertest.NewNop())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func BenchmarkTraceRegistryNewTraces(b *testing.B) {
 		}
 		setIDs(spans, next)
 		next += benchBatch
-		_, _ = p.processTraces(ctx, td)
+		_ = p.consumeTraces(ctx, td)
 	}
 	reportPerSpan(b)
 }
@@ -104,16 +105,16 @@ func BenchmarkTraceRegistryExistingTraces(b *testing.B) {
 	// 1000 known traces; the batch touches 100 of them.
 	for i := uint64(0); i < 10; i++ {
 		setIDs(spans, 1+i*benchBatch)
-		_, _ = p.processTraces(ctx, td)
+		_ = p.consumeTraces(ctx, td)
 	}
 	setIDs(spans, 1+5*benchBatch)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		_, _ = p.processTraces(ctx, td)
+		_ = p.consumeTraces(ctx, td)
 	}
 	reportPerSpan(b)
-	allocsPerSpan(b, func() { _, _ = p.processTraces(ctx, td) })
+	allocsPerSpan(b, func() { _ = p.consumeTraces(ctx, td) })
 }
 
 // BenchmarkTraceRegistryParallel: 10 goroutines send batches of their own
@@ -127,7 +128,7 @@ func BenchmarkTraceRegistryParallel(b *testing.B) {
 	for g := uint64(0); g < 64; g++ {
 		td, spans := benchTraces(benchBatch)
 		setIDs(spans, 1+g*benchBatch)
-		_, _ = p.processTraces(ctx, td)
+		_ = p.consumeTraces(ctx, td)
 		batches <- td
 	}
 	b.ReportAllocs()
@@ -135,7 +136,7 @@ func BenchmarkTraceRegistryParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		td := <-batches
 		for pb.Next() {
-			_, _ = p.processTraces(ctx, td)
+			_ = p.consumeTraces(ctx, td)
 		}
 	})
 	reportPerSpan(b)
@@ -151,20 +152,20 @@ func BenchmarkTraceRegistryAtCapacity(b *testing.B) {
 	for next <= 10000 {
 		setIDs(spans, next)
 		next += benchBatch
-		_, _ = p.processTraces(ctx, td)
+		_ = p.consumeTraces(ctx, td)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		setIDs(spans, next)
 		next += benchBatch
-		_, _ = p.processTraces(ctx, td)
+		_ = p.consumeTraces(ctx, td)
 	}
 	reportPerSpan(b)
 	allocsPerSpan(b, func() {
 		setIDs(spans, next)
 		next += benchBatch
-		_, _ = p.processTraces(ctx, td)
+		_ = p.consumeTraces(ctx, td)
 	})
 }
 
@@ -224,7 +225,7 @@ func measureBytesPerTrace(b *testing.B, active, completed int) float64 {
 		for i := 0; i < n; i += benchBatch {
 			setIDs(spans, next)
 			next += benchBatch
-			_, _ = p.processTraces(ctx, td)
+			_ = p.consumeTraces(ctx, td)
 		}
 	}
 	tracked := active
@@ -244,4 +245,57 @@ func measureBytesPerTrace(b *testing.B, active, completed int) float64 {
 	}
 	runtime.KeepAlive(p)
 	return float64(after.HeapAlloc-before.HeapAlloc) / float64(tracked)
+}
+
+// BenchmarkTraceRegistrySweepAfterBurst: 100k traces arrive in a burst and
+// go idle together; the sweep then completes them all. The hot path waits
+// for the registry lock while a sweep holds it, so the longest single hold
+// is the worst pause a request can see ("max-hold-µs"; on a busy machine it
+// includes preemption, so "p99-hold-µs" is shown too); "unbounded" is the
+// sweep as it was, every idle trace in one hold.
+func BenchmarkTraceRegistrySweepAfterBurst(b *testing.B) {
+	const burst = 100000
+	for _, tc := range []struct {
+		name  string
+		limit int
+	}{{"bounded", sweepChunk}, {"unbounded", burst}} {
+		b.Run(tc.name, func(b *testing.B) {
+			p, clock := benchRegistry(b, func(c *Config) { c.MaxTraces = burst; c.MaxCompleted = burst })
+			td, spans := benchTraces(benchBatch)
+			ctx := context.Background()
+			next := uint64(1)
+			var worst, total time.Duration
+			var holds []time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				for range burst / benchBatch {
+					setIDs(spans, next)
+					next += benchBatch
+					_ = p.consumeTraces(ctx, td)
+				}
+				clock.Advance(time.Hour)
+				b.StartTimer()
+				// processor.sweep's loop, timing each lock hold.
+				for more := true; more; {
+					start := time.Now()
+					var out []finished
+					out, _, _, more = p.reg.sweep(p.sweepBuf[:0], tc.limit)
+					hold := time.Since(start)
+					worst = max(worst, hold)
+					holds = append(holds, hold)
+					total += hold
+					p.tel.record(ctx, out, p.reg.dimOpts)
+					p.sweepBuf = out[:0]
+				}
+				if p.reg.active.n != 0 {
+					b.Fatalf("%d traces left active", p.reg.active.n)
+				}
+			}
+			slices.Sort(holds)
+			b.ReportMetric(float64(worst.Microseconds()), "max-hold-µs")
+			b.ReportMetric(float64(holds[len(holds)*99/100].Microseconds()), "p99-hold-µs")
+			b.ReportMetric(float64(holds[len(holds)/2].Microseconds()), "p50-hold-µs")
+			b.ReportMetric(float64(total.Microseconds())/float64(b.N), "sweep-µs/op")
+		})
+	}
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // dimensionServiceName is the only dimension supported: the trace's
-// service.name (the root span's, else the first span's).
+// service.name: its first accepted span's resource's, for every series.
 const dimensionServiceName = "service.name"
 
 // Config is the trace_registry processor's configuration.
@@ -21,7 +21,7 @@ type Config struct {
 	// arrived; then it is completed (and failed when a span had status Error).
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 	// CompletedTTL is how long a completed trace is remembered, so that a late
-	// span re-opens it instead of counting a new trace. 0 remembers nothing.
+	// span updates it instead of counting a new trace. 0 remembers nothing.
 	CompletedTTL time.Duration `mapstructure:"completed_ttl"`
 	// MaxCompleted bounds the number of completed traces remembered; the
 	// oldest is forgotten first. 0 remembers nothing.
@@ -45,8 +45,8 @@ var _ confmap.Validator = (*Config)(nil)
 // Validate checks the configuration; every error names its key.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.MaxTraces <= 0 {
-		errs = append(errs, fmt.Errorf("max_traces: must be greater than 0, got %d", c.MaxTraces))
+	if c.MaxTraces <= 0 || c.MaxTraces > maxTracesLimit {
+		errs = append(errs, fmt.Errorf("max_traces: must be in [1, %d], got %d", maxTracesLimit, c.MaxTraces))
 	}
 	if c.IdleTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("idle_timeout: must be greater than 0, got %s", c.IdleTimeout))
@@ -54,8 +54,8 @@ func (c *Config) Validate() error {
 	if c.CompletedTTL < 0 {
 		errs = append(errs, fmt.Errorf("completed_ttl: must not be negative, got %s", c.CompletedTTL))
 	}
-	if c.MaxCompleted < 0 {
-		errs = append(errs, fmt.Errorf("max_completed: must not be negative, got %d", c.MaxCompleted))
+	if c.MaxCompleted < 0 || c.MaxCompleted > maxTracesLimit {
+		errs = append(errs, fmt.Errorf("max_completed: must be in [0, %d], got %d", maxTracesLimit, c.MaxCompleted))
 	}
 	if c.DegradedRatio <= 0 || c.DegradedRatio > 1 {
 		errs = append(errs, fmt.Errorf("degraded_ratio: must be in (0, 1], got %g", c.DegradedRatio))

@@ -68,10 +68,12 @@ func TestInvalidConfig(t *testing.T) {
 		name string
 		want string
 	}{
-		{"max_traces", "max_traces: must be greater than 0"},
+		{"max_traces", "max_traces: must be in [1, 10000000], got 0"},
+		{"max_traces_above", "max_traces: must be in [1, 10000000], got 10000001"},
 		{"idle_timeout", "idle_timeout: must be greater than 0"},
 		{"completed_ttl", "completed_ttl: must not be negative"},
-		{"max_completed", "max_completed: must not be negative"},
+		{"max_completed", "max_completed: must be in [0, 10000000], got -5"},
+		{"max_completed_above", "max_completed: must be in [0, 10000000], got 20000000"},
 		{"degraded_ratio", "degraded_ratio: must be in (0, 1]"},
 		{"recovery_ratio_above", "recovery_ratio: must be greater than 0 and less than degraded_ratio"},
 		{"recovery_ratio_zero", "recovery_ratio: must be greater than 0"},

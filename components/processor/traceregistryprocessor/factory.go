@@ -9,6 +9,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
 
@@ -23,12 +24,20 @@ func NewFactory() processor.Factory {
 }
 
 func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
-	p, err := newTraceRegistry(set.TelemetrySettings, set.ID, cfg.(*Config), time.Now)
+	p, err := newTraceRegistry(set.TelemetrySettings, set.ID, cfg.(*Config), time.Now, next)
 	if err != nil {
 		return nil, err
 	}
-	return processorhelper.NewTraces(ctx, set, cfg, next, p.processTraces,
+	// The helper keeps the processor's standard telemetry; the registry sits
+	// between it and next, so that it sees what next answered.
+	counting, err := consumer.NewTraces(p.consumeTraces)
+	if err != nil {
+		return nil, err
+	}
+	return processorhelper.NewTraces(ctx, set, cfg, counting, passThrough,
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
 		processorhelper.WithStart(p.start),
 		processorhelper.WithShutdown(p.shutdown))
 }
+
+func passThrough(_ context.Context, td ptrace.Traces) (ptrace.Traces, error) { return td, nil }

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
@@ -110,6 +111,31 @@ type harness struct {
 	clock *fakeClock
 	tel   *componenttest.Telemetry
 	host  *testHost
+	next  *gateSink
+}
+
+// gateSink is the next consumer: it accepts into a sink, or refuses with
+// the error set by refuse.
+type gateSink struct {
+	consumertest.TracesSink
+	mu  sync.Mutex
+	err error
+}
+
+func (g *gateSink) refuse(err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.err = err
+}
+
+func (g *gateSink) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	g.mu.Lock()
+	err := g.err
+	g.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return g.TracesSink.ConsumeTraces(ctx, td)
 }
 
 var testID = component.NewID(metadata.Type)
@@ -125,7 +151,8 @@ func newHarness(t *testing.T, mutate func(*Config)) *harness {
 	require.NoError(t, cfg.Validate())
 	h := &harness{t: t, clock: newFakeClock(), tel: componenttest.NewTelemetry(),
 		host: &testHost{ext: newFakeRegistrar()}}
-	p, err := newTraceRegistry(h.tel.NewTelemetrySettings(), testID, cfg, h.clock.Now)
+	h.next = &gateSink{}
+	p, err := newTraceRegistry(h.tel.NewTelemetrySettings(), testID, cfg, h.clock.Now, h.next)
 	require.NoError(t, err)
 	// The background sweeper ticks on real time; keep it out of the way so
 	// that only the test's explicit sweeps act.
@@ -177,7 +204,7 @@ func buildTraces(spans ...span) ptrace.Traces {
 
 func (h *harness) send(spans ...span) {
 	h.t.Helper()
-	_, err := h.p.processTraces(context.Background(), buildTraces(spans...))
+	err := h.p.consumeTraces(context.Background(), buildTraces(spans...))
 	require.NoError(h.t, err)
 }
 

@@ -19,6 +19,7 @@ const (
 	metricCompleted  = "otlp_traces_completed_total"
 	metricFailed     = "otlp_traces_failed_total"
 	metricEvicted    = "otlp_traces_evicted_total"
+	metricCapacity   = "otlp_traces_capacity"
 	metricDuration   = "otlp_trace_duration_seconds"
 	metricTraceSpans = "otlp_trace_spans"
 	unitTraces       = "{trace}"
@@ -29,6 +30,7 @@ const (
 	descCompleted    = "Traces completed: no span arrived for idle_timeout."
 	descFailed       = "Completed traces with at least one span of status Error."
 	descEvicted      = "Active traces evicted because max_traces was reached."
+	descCapacity     = "Most active traces the registry holds (max_traces)."
 	descDuration     = "Duration of completed traces, from the earliest span start to the latest span end."
 	descTraceSpans   = "Spans per completed trace."
 )
@@ -45,6 +47,7 @@ type telemetry struct {
 	completed metric.Int64ObservableCounter
 	failed    metric.Int64ObservableCounter
 	evicted   metric.Int64ObservableCounter
+	capacity  metric.Int64ObservableGauge
 	duration  metric.Float64Histogram
 	spans     metric.Int64Histogram
 	meter     metric.Meter
@@ -63,6 +66,8 @@ func newTelemetry(set component.TelemetrySettings) (*telemetry, error) {
 	t.failed, err = m.Int64ObservableCounter(metricFailed, metric.WithDescription(descFailed), metric.WithUnit(unitTraces))
 	errs = errors.Join(errs, err)
 	t.evicted, err = m.Int64ObservableCounter(metricEvicted, metric.WithDescription(descEvicted), metric.WithUnit(unitTraces))
+	errs = errors.Join(errs, err)
+	t.capacity, err = m.Int64ObservableGauge(metricCapacity, metric.WithDescription(descCapacity), metric.WithUnit(unitTraces))
 	errs = errors.Join(errs, err)
 	t.duration, err = m.Float64Histogram(metricDuration, metric.WithDescription(descDuration), metric.WithUnit(unitSeconds),
 		metric.WithExplicitBucketBoundaries(durationBuckets...))
@@ -91,8 +96,11 @@ func (t *telemetry) register(r *registry) (metric.Registration, error) {
 			o.ObserveInt64(t.failed, c.failed, opt)
 			o.ObserveInt64(t.evicted, c.evicted, opt)
 		}
+		// One series without the dimension label: alerts divide the sum
+		// of the active series by it.
+		o.ObserveInt64(t.capacity, int64(r.maxActive))
 		return nil
-	}, t.traces, t.active, t.completed, t.failed, t.evicted)
+	}, t.traces, t.active, t.completed, t.failed, t.evicted, t.capacity)
 }
 
 // record adds completed traces to the histograms.

@@ -8,6 +8,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/metric"
@@ -19,6 +20,9 @@ import (
 const (
 	// chunk bounds the spans handled per lock hold.
 	chunk = 256
+	// sweepChunk bounds the traces a sweep completes (and forgets) per lock
+	// hold; between holds the hot path gets the lock.
+	sweepChunk = 1024
 	// maxSweepInterval bounds how late a trace may complete after idle_timeout.
 	maxSweepInterval = time.Second
 )
@@ -32,6 +36,8 @@ type traceRegistry struct {
 	reg      *registry
 	tel      *telemetry
 	interval time.Duration
+	next     consumer.Traces
+	obsPool  sync.Pool // of *observation
 
 	statusMu sync.Mutex
 	host     component.Host
@@ -51,7 +57,7 @@ type traceRegistry struct {
 
 var _ tracelookup.Lookup = (*traceRegistry)(nil)
 
-func newTraceRegistry(set component.TelemetrySettings, id component.ID, cfg *Config, now func() time.Time) (*traceRegistry, error) {
+func newTraceRegistry(set component.TelemetrySettings, id component.ID, cfg *Config, now func() time.Time, next consumer.Traces) (*traceRegistry, error) {
 	tel, err := newTelemetry(set)
 	if err != nil {
 		return nil, fmt.Errorf("trace_registry telemetry: %w", err)
@@ -67,6 +73,8 @@ func newTraceRegistry(set component.TelemetrySettings, id component.ID, cfg *Con
 		reg:      newRegistry(cfg, now),
 		tel:      tel,
 		interval: interval,
+		next:     next,
+		obsPool:  sync.Pool{New: func() any { return new(observation) }},
 		done:     make(chan struct{}),
 	}, nil
 }
@@ -144,42 +152,57 @@ func (p *traceRegistry) run() {
 }
 
 // sweep completes idle traces, records their histograms and reports a
-// health transition; the registry lock is not held while recording.
+// health transition; the registry lock is not held while recording, and
+// is given up every sweepChunk traces.
 func (p *traceRegistry) sweep(ctx context.Context) {
 	p.sweepMu.Lock()
 	defer p.sweepMu.Unlock()
-	out, opts, tr := p.reg.sweep(p.sweepBuf[:0])
-	p.tel.record(ctx, out, opts)
-	clear(out)
-	p.sweepBuf = out[:0]
-	if tr != noChange {
-		p.reportStatus()
+	for {
+		out, opts, tr, more := p.reg.sweep(p.sweepBuf[:0], sweepChunk)
+		p.tel.record(ctx, out, opts)
+		clear(out)
+		p.sweepBuf = out[:0]
+		if tr != noChange {
+			p.reportStatus()
+		}
+		if !more {
+			return
+		}
 	}
 }
 
-// processTraces registers every span and returns the data unchanged; the
-// processor helper then calls the next consumer, with no lock held.
-func (p *traceRegistry) processTraces(_ context.Context, td ptrace.Traces) (ptrace.Traces, error) {
+// consumeTraces passes td on and registers its spans only once the next
+// consumer accepted it: a refused request, retried by the client, is
+// counted once, when it is accepted. What the registry needs is copied out
+// before the call, because td belongs to the next consumer after it.
+func (p *traceRegistry) consumeTraces(ctx context.Context, td ptrace.Traces) error {
+	o := p.obsPool.Get().(*observation)
+	o.gather(td)
+	err := p.next.ConsumeTraces(ctx, td)
+	if err == nil {
+		p.apply(o)
+	}
+	o.reset()
+	p.obsPool.Put(o)
+	return err
+}
+
+// apply registers gathered spans, a chunk per lock hold.
+func (p *traceRegistry) apply(o *observation) {
 	changed := false
-	rss := td.ResourceSpans()
-	for i := 0; i < rss.Len(); i++ {
-		rs := rss.At(i)
-		svc := serviceName(rs.Resource())
-		sss := rs.ScopeSpans()
-		for j := 0; j < sss.Len(); j++ {
-			spans := sss.At(j).Spans()
-			n := spans.Len()
-			for from := 0; from < n; from += chunk {
-				if p.reg.observe(svc, spans, from, min(from+chunk, n)) != noChange {
-					changed = true
-				}
+	off := 0
+	for _, g := range o.groups {
+		spans := o.spans[off : off+g.n]
+		off += g.n
+		for from := 0; from < len(spans); from += chunk {
+			if p.reg.observe(g.svc, spans[from:min(from+chunk, len(spans))]) != noChange {
+				changed = true
 			}
 		}
 	}
 	if changed {
 		p.reportStatus()
 	}
-	return td, nil
 }
 
 // reportStatus reports the registry's current health if it differs from

@@ -174,48 +174,46 @@ func TestDegradedAndRecoveredOnTransitionsOnly(t *testing.T) {
 	require.Len(t, h.host.statuses(), 2)
 }
 
-func TestReopenDoesNotCountTwice(t *testing.T) {
+func TestLateSpanOfCompletedTrace(t *testing.T) {
 	h := newHarness(t, nil)
 	h.send(span{trace: 1, id: 1, service: "api", start: 0, end: time.Second})
 	h.advance(10 * time.Second)
 	assert.Equal(t, [5]int64{1, 0, 1, 0, 0}, h.counts())
 
-	// A late span re-opens the trace: active again, not a new trace.
+	// A late span updates the completed trace where it is: it stays
+	// completed, counted once; its Error status counts it failed, once.
 	h.send(span{trace: 1, id: 2, parent: 1, service: "db", err: true, start: 0, end: 2 * time.Second})
-	assert.Equal(t, [5]int64{1, 1, 1, 0, 0}, h.counts())
-	v, _ := h.p.LookupTrace(traceID(1))
-	assert.Equal(t, "active", v.State)
-	assert.Equal(t, uint32(2), v.SpanCount)
-
-	// Completing again does not count completed twice, but the new Error
-	// span makes it failed, once.
-	h.advance(10 * time.Second)
 	assert.Equal(t, [5]int64{1, 0, 1, 1, 0}, h.counts())
-	n, _ := h.histogram(metricTraceSpans)
-	assert.Equal(t, uint64(1), n)
+	v, _ := h.p.LookupTrace(traceID(1))
+	assert.Equal(t, "failed", v.State)
+	assert.Equal(t, uint32(2), v.SpanCount)
 	h.send(span{trace: 1, id: 3, parent: 1, service: "db", err: true})
 	h.advance(10 * time.Second)
 	assert.Equal(t, [5]int64{1, 0, 1, 1, 0}, h.counts())
+	n, _ := h.histogram(metricTraceSpans)
+	assert.Equal(t, uint64(1), n, "histograms record a trace at its completion only")
 
-	// Once forgotten (completed_ttl), a span counts a new trace.
+	// The late span restarted completed_ttl: still remembered 50 s later.
+	h.advance(50 * time.Second)
+	_, ok := h.p.LookupTrace(traceID(1))
+	assert.True(t, ok)
+	// Once forgotten, a span counts a new trace.
 	h.advance(time.Minute)
 	h.send(span{trace: 1, id: 4, parent: 1, service: "db"})
 	assert.Equal(t, [5]int64{2, 1, 1, 1, 0}, h.counts())
 }
 
-func TestReopenAtCapacity(t *testing.T) {
+func TestLateSpanAtCapacity(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.MaxTraces = 2; c.MaxCompleted = 1 })
 	h.send(span{trace: 1, id: 1})
 	h.advance(10 * time.Second) // 1 completed, remembered
 	h.send(span{trace: 2, id: 1}, span{trace: 3, id: 1})
-	// Re-opening 1 with the registry full evicts 2; 1 stays counted once.
+	// A late span of 1 with the registry full evicts nothing: 1 is not
+	// active again.
 	h.send(span{trace: 1, id: 2, parent: 1})
-	assert.Equal(t, [5]int64{3, 2, 1, 0, 1}, h.counts())
-	// A new trace evicts 3; then one more evicts the re-opened 1, which goes
-	// back to completed without counting as evicted.
+	assert.Equal(t, [5]int64{3, 2, 1, 0, 0}, h.counts())
 	h.send(span{trace: 4, id: 1})
-	h.send(span{trace: 5, id: 1})
-	assert.Equal(t, [5]int64{5, 2, 1, 0, 2}, h.counts())
+	assert.Equal(t, [5]int64{4, 2, 1, 0, 1}, h.counts())
 	v, ok := h.p.LookupTrace(traceID(1))
 	require.True(t, ok)
 	assert.Equal(t, "completed", v.State)
@@ -274,17 +272,22 @@ func TestDimensionsCapped(t *testing.T) {
 	assert.Equal(t, map[string]bool{"a": true, "b": true, "other": true}, values)
 }
 
-func TestDimensionFollowsRootService(t *testing.T) {
+func TestDimensionIsFirstSpansService(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.Dimensions = []string{"service.name"} })
 	// The child's span arrives first, from "db"; the root comes from "api".
 	h.send(span{trace: 1, id: 2, parent: 1, service: "db"})
+	h.send(span{trace: 1, id: 1, service: "api", err: true})
+	// Every series of the trace stays with "db", so that per label value
+	// total = active + completed + evicted.
+	assert.Equal(t, int64(1), h.value(metricTraces, "db"))
 	assert.Equal(t, int64(1), h.value(metricActive, "db"))
-	h.send(span{trace: 1, id: 1, service: "api"})
-	assert.Equal(t, int64(0), h.value(metricActive, "db"))
-	assert.Equal(t, int64(1), h.value(metricActive, "api"))
+	assert.Equal(t, int64(0), h.value(metricTraces, "api"))
+	assert.Equal(t, int64(0), h.value(metricActive, "api"))
 	h.advance(10 * time.Second)
-	assert.Equal(t, int64(1), h.value(metricCompleted, "api"))
-	assert.Equal(t, int64(1), h.value(metricTraces, "db"), "created is counted under the first span's service")
+	assert.Equal(t, int64(1), h.value(metricCompleted, "db"))
+	assert.Equal(t, int64(1), h.value(metricFailed, "db"))
+	assert.Equal(t, int64(0), h.value(metricCompleted, "api"))
+	// The lookup still names the root's service.
 	v, _ := h.p.LookupTrace(traceID(1))
 	assert.Equal(t, "api", v.RootService)
 	assert.Equal(t, []string{"api", "db"}, v.Services)
@@ -333,7 +336,7 @@ func TestSpanWithoutTimestampsOrTraceID(t *testing.T) {
 	spans := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
 	spans.AppendEmpty().SetTraceID(traceID(1))
 	spans.AppendEmpty() // empty trace ID: passed on, not registered
-	_, err := h.p.processTraces(context.Background(), td)
+	err := h.p.consumeTraces(context.Background(), td)
 	require.NoError(t, err)
 	assert.Equal(t, [5]int64{1, 1, 0, 0, 0}, h.counts())
 	h.advance(10 * time.Second)
@@ -346,11 +349,11 @@ func TestBackgroundSweeper(t *testing.T) {
 	// Real time, short idle_timeout: the sweeper goroutine completes traces.
 	cfg := createDefaultConfig()
 	cfg.IdleTimeout = 20 * time.Millisecond
-	p, err := newTraceRegistry(processortest.NewNopSettings(metadata.Type).TelemetrySettings, testID, cfg, time.Now)
+	p, err := newTraceRegistry(processortest.NewNopSettings(metadata.Type).TelemetrySettings, testID, cfg, time.Now, consumertest.NewNop())
 	require.NoError(t, err)
 	require.NoError(t, p.start(context.Background(), &testHost{ext: newFakeRegistrar()}))
 	defer func() { require.NoError(t, p.shutdown(context.Background())) }()
-	_, err = p.processTraces(context.Background(), buildTraces(span{trace: 1, id: 1}))
+	err = p.consumeTraces(context.Background(), buildTraces(span{trace: 1, id: 1}))
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		v, ok := p.LookupTrace(traceID(1))
@@ -400,7 +403,7 @@ func TestConcurrentUse(t *testing.T) {
 						sp.Status().SetCode(ptrace.StatusCodeError)
 					}
 				}
-				_, err := h.p.processTraces(context.Background(), td)
+				err := h.p.consumeTraces(context.Background(), td)
 				assert.NoError(t, err)
 			}
 		}()
@@ -412,4 +415,38 @@ func TestConcurrentUse(t *testing.T) {
 	assert.Equal(t, int64(distinct), h.value(metricTraces, ""))
 	h.advance(10 * time.Second)
 	assert.Equal(t, [5]int64{distinct, 0, distinct, workers * tracesPer, 0}, h.counts())
+}
+
+func TestCapacityGauge(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.MaxTraces = 1234
+		c.Dimensions = []string{dimensionServiceName}
+	})
+	h.send(span{trace: 1, id: 1, service: "api"})
+	m, err := h.tel.GetMetric(metricCapacity)
+	require.NoError(t, err)
+	pts := m.Data.(metricdata.Gauge[int64]).DataPoints
+	require.Len(t, pts, 1)
+	assert.Equal(t, int64(1234), pts[0].Value)
+	assert.Zero(t, pts[0].Attributes.Len(), "capacity has no dimension label")
+}
+
+func TestSweepBoundedPerLockHold(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxTraces = 3 * sweepChunk })
+	for i := range 3 * sweepChunk {
+		td := buildTraces(span{id: 1})
+		td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).SetTraceID(pcommon.TraceID{0: 1, 14: byte(i >> 8), 15: byte(i)})
+		require.NoError(t, h.p.consumeTraces(context.Background(), td))
+	}
+	h.clock.Advance(time.Minute)
+	out, opts, _, more := h.p.reg.sweep(nil, sweepChunk)
+	assert.Len(t, out, sweepChunk, "one lock hold completes at most sweepChunk traces")
+	h.p.tel.record(context.Background(), out, opts)
+	assert.True(t, more)
+	assert.Equal(t, 2*sweepChunk, h.p.reg.activeCount())
+	// The processor's sweep goes on until nothing is left.
+	h.p.sweep(context.Background())
+	assert.Equal(t, [5]int64{3 * sweepChunk, 0, 3 * sweepChunk, 0, 0}, h.counts())
+	n, _ := h.histogram(metricTraceSpans)
+	assert.Equal(t, uint64(3*sweepChunk), n)
 }

@@ -2,7 +2,6 @@ package traceregistryprocessor
 
 import (
 	"math"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,9 +10,6 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace"
-
-	"github.com/otlpcol/otlpcol/components/pkg/tracelookup"
 )
 
 const (
@@ -24,6 +20,10 @@ const (
 	maxServices = 4096
 	// maxDimensionValuesLimit bounds max_dimension_values.
 	maxDimensionValuesLimit = 1000
+	// maxTracesLimit bounds max_traces and max_completed: their sum indexes
+	// the record slab with uint32 (nilIdx reserved), and each unit costs
+	// about 100 bytes preallocated, so the limit is about 1 GB each.
+	maxTracesLimit = 10_000_000
 	// svcOverflow is the service index of names beyond maxServices.
 	svcOverflow = uint16(math.MaxUint16)
 	// svcSlots is how many distinct services a trace record remembers.
@@ -36,8 +36,7 @@ const (
 const (
 	flagRoot          uint8 = 1 << iota // a span without parent was seen
 	flagError                           // a span had status Error
-	flagDone                            // the record is in the completed list
-	flagCounted                         // counted as completed (re-opened records keep it)
+	flagDone                            // completed: the record is in the completed list
 	flagFailedCounted                   // counted as failed
 	flagMoreServices                    // more than svcSlots services were seen
 )
@@ -53,14 +52,8 @@ type record struct {
 	prev  uint32
 	next  uint32
 	svc   [svcSlots]uint16 // distinct services, the root's (or first) in slot 0; 0 is empty
-	dim   uint16           // dimension the trace is counted under
+	dim   uint16           // dimension of every series of the trace: its first span's service, fixed
 	flags uint8
-}
-
-// list is an intrusive doubly linked list of records, oldest at head.
-type list struct {
-	head, tail uint32
-	n          int
 }
 
 // dimCounts are the registry's counters for one dimension value.
@@ -166,161 +159,82 @@ func newRegistry(cfg *Config, now func() time.Time) *registry {
 	return r
 }
 
-// --- lists ---
-
-func (r *registry) pushBack(l *list, i uint32) {
-	rec := &r.recs[i]
-	rec.prev, rec.next = l.tail, nilIdx
-	if l.tail != nilIdx {
-		r.recs[l.tail].next = i
-	} else {
-		l.head = i
-	}
-	l.tail = i
-	l.n++
-}
-
-func (r *registry) unlink(l *list, i uint32) {
-	rec := &r.recs[i]
-	if rec.prev != nilIdx {
-		r.recs[rec.prev].next = rec.next
-	} else {
-		l.head = rec.next
-	}
-	if rec.next != nilIdx {
-		r.recs[rec.next].prev = rec.prev
-	} else {
-		l.tail = rec.prev
-	}
-	rec.prev, rec.next = nilIdx, nilIdx
-	l.n--
-}
-
-func (r *registry) release(i uint32) {
-	delete(r.index, r.recs[i].id)
-	r.recs[i] = record{next: r.free}
-	r.free = i
-}
-
-// --- services and dimensions ---
-
-// service interns name; the empty name stands for a missing service.name.
-func (r *registry) service(name string) uint16 {
-	if name == "" {
-		name = unknownService
-	}
-	if i, ok := r.svcIndex[name]; ok {
-		return i
-	}
-	if len(r.svcNames) >= maxServices {
-		return svcOverflow
-	}
-	name = strings.Clone(name)
-	i := uint16(len(r.svcNames))
-	r.svcIndex[name] = i
-	r.svcNames = append(r.svcNames, name)
-	r.svcDim = append(r.svcDim, r.dimension(name))
-	return i
-}
-
-func (r *registry) serviceName(i uint16) string {
-	if i == svcOverflow {
-		return otherValue
-	}
-	return r.svcNames[i]
-}
-
-func (r *registry) serviceDim(i uint16) uint16 {
-	if i == svcOverflow {
-		return 0
-	}
-	return r.svcDim[i]
-}
-
-// dimension returns the dimension for a new service name: its own value
-// while fewer than max_dimension_values exist, else "other".
-func (r *registry) dimension(name string) uint16 {
-	if !r.dims {
-		return 0
-	}
-	if d, ok := r.dimIndex[name]; ok {
-		return d
-	}
-	if len(r.counts)-1 >= r.maxDims {
-		return 0
-	}
-	d := uint16(len(r.counts))
-	r.dimIndex[name] = d
-	r.counts = append(r.counts, dimCounts{})
-	r.dimOpts = append(r.dimOpts, dimOption(name))
-	return d
-}
-
-func dimOption(value string) metric.MeasurementOption {
-	return metric.WithAttributeSet(attribute.NewSet(attribute.String(dimensionServiceName, value)))
-}
-
 // --- the hot path ---
 
-// observe records spans[from:to] of one resource, whose service.name is
+// spanObs is what the registry needs of one span, copied out of the pdata
+// before the next consumer is called, so that the registry changes only
+// once that consumer accepted the data.
+type spanObs struct {
+	id    pcommon.TraceID
+	start int64 // span start (unix ns), 0 when unknown
+	end   int64 // span end (unix ns)
+	root  bool
+	err   bool
+}
+
+// observe records spans, all of one resource, whose service.name is
 // svcName. It reports a health transition, if any.
-func (r *registry) observe(svcName string, spans ptrace.SpanSlice, from, to int) transition {
+func (r *registry) observe(svcName string, spans []spanObs) transition {
 	r.mu.Lock()
 	now := r.now().UnixNano()
 	svc := r.service(svcName)
-	for k := from; k < to; k++ {
-		r.observeSpan(spans.At(k), svc, now)
+	for k := range spans {
+		r.observeSpan(&spans[k], svc, now)
 	}
 	t := r.checkHealth()
 	r.mu.Unlock()
 	return t
 }
 
-func (r *registry) observeSpan(span ptrace.Span, svc uint16, now int64) {
-	id := span.TraceID()
-	if id.IsEmpty() {
-		return
-	}
-	i, ok := r.index[id]
+func (r *registry) observeSpan(span *spanObs, svc uint16, now int64) {
+	i, ok := r.index[span.id]
 	var rec *record
 	switch {
 	case !ok:
-		i = r.insert(id, svc, now)
+		i = r.insert(span.id, svc, now)
 		if i == nilIdx {
 			return
 		}
 		rec = &r.recs[i]
 	default:
 		rec = &r.recs[i]
+		// A late span of a completed trace updates it where it is: the
+		// trace stays completed (counted once) and is remembered for
+		// completed_ttl from now.
+		l := &r.active
 		if rec.flags&flagDone != 0 {
-			r.reopen(i)
-		} else if r.active.tail != i {
-			r.unlink(&r.active, i)
-			r.pushBack(&r.active, i)
+			l = &r.done
+		}
+		if l.tail != i {
+			r.unlink(l, i)
+			r.pushBack(l, i)
 		}
 	}
 	rec.last = now
 	if rec.spans != math.MaxUint32 {
 		rec.spans++
 	}
-	if st := int64(span.StartTimestamp()); st > 0 && (rec.start == 0 || st < rec.start) {
+	if st := span.start; st > 0 && (rec.start == 0 || st < rec.start) {
 		rec.start = st
 	}
-	if end := int64(span.EndTimestamp()); end > rec.end {
-		rec.end = end
+	if span.end > rec.end {
+		rec.end = span.end
 	}
-	if span.Status().Code() == ptrace.StatusCodeError {
+	if span.err {
 		rec.flags |= flagError
+		if rec.flags&(flagDone|flagFailedCounted) == flagDone {
+			rec.flags |= flagFailedCounted
+			r.counts[rec.dim].failed++
+		}
 	}
-	root := span.ParentSpanID().IsEmpty()
-	if svc != rec.svc[0] || (root && rec.flags&flagRoot == 0) {
-		r.addService(rec, svc, root)
+	if svc != rec.svc[0] || (span.root && rec.flags&flagRoot == 0) {
+		addService(rec, svc, span.root)
 	}
 }
 
 // addService notes svc among the trace's services; a root span's service
-// moves to slot 0 and decides the trace's dimension while it is uncounted.
-func (r *registry) addService(rec *record, svc uint16, root bool) {
+// moves to slot 0 (for the lookup; the trace's dimension does not change).
+func addService(rec *record, svc uint16, root bool) {
 	pos := -1
 	for s, v := range rec.svc {
 		if v == svc {
@@ -346,13 +260,6 @@ func (r *registry) addService(rec *record, svc uint16, root bool) {
 	}
 	rec.flags |= flagRoot
 	rec.svc[0], rec.svc[pos] = rec.svc[pos], rec.svc[0]
-	if rec.flags&flagCounted == 0 {
-		if d := r.serviceDim(svc); d != rec.dim {
-			r.counts[rec.dim].active--
-			r.counts[d].active++
-			rec.dim = d
-		}
-	}
 }
 
 // insert makes a record for a new trace, evicting the least recently updated
@@ -381,43 +288,21 @@ func (r *registry) evictOldest() {
 	i := r.active.head
 	rec := &r.recs[i]
 	r.unlink(&r.active, i)
-	r.counts[rec.dim].active--
-	if rec.flags&flagCounted != 0 {
-		// A re-opened trace was counted already: it goes back to completed.
-		r.complete(i, nil)
-		return
-	}
-	r.counts[rec.dim].evicted++
+	c := &r.counts[rec.dim]
+	c.active--
+	c.evicted++
 	r.release(i)
 }
 
-// reopen makes a remembered completed trace active again, uncounted.
-func (r *registry) reopen(i uint32) {
-	// Leave the completed list first, so that an eviction moving a trace
-	// there cannot push this one out.
-	r.unlink(&r.done, i)
-	if r.active.n >= r.maxActive {
-		r.evictOldest()
-	}
-	rec := &r.recs[i]
-	rec.flags &^= flagDone
-	r.counts[rec.dim].active++
-	r.pushBack(&r.active, i)
-}
-
-// complete counts an active record, already unlinked, as completed (once)
-// and failed (once), and remembers it or releases it.
+// complete moves an active record, already unlinked, to completed: counted
+// completed (and failed) once, then remembered or released.
 func (r *registry) complete(i uint32, out *[]finished) {
 	rec := &r.recs[i]
 	c := &r.counts[rec.dim]
-	if rec.flags&flagCounted == 0 {
-		rec.flags |= flagCounted
-		c.completed++
-		if out != nil {
-			*out = append(*out, finished{dim: rec.dim, spans: rec.spans, duration: rec.duration()})
-		}
-	}
-	if rec.flags&flagError != 0 && rec.flags&flagFailedCounted == 0 {
+	c.active--
+	c.completed++
+	*out = append(*out, finished{dim: rec.dim, spans: rec.spans, duration: rec.duration()})
+	if rec.flags&flagError != 0 {
 		rec.flags |= flagFailedCounted
 		c.failed++
 	}
@@ -457,23 +342,26 @@ func (r *registry) checkHealth() transition {
 	return noChange
 }
 
-// sweep completes the traces idle for idle_timeout and forgets completed
-// traces older than completed_ttl. It appends completed traces to out.
-func (r *registry) sweep(out []finished) ([]finished, []metric.MeasurementOption, transition) {
+// sweep completes at most limit traces idle for idle_timeout and forgets at
+// most limit completed traces older than completed_ttl, in one lock hold,
+// so that a burst of idle traces never holds up the hot path for long. It
+// appends completed traces to out and reports whether work is left.
+func (r *registry) sweep(out []finished, limit int) ([]finished, []metric.MeasurementOption, transition, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now().UnixNano()
-	for r.active.head != nilIdx {
+	n := 0
+	for ; n < limit && r.active.head != nilIdx; n++ {
 		i := r.active.head
-		rec := &r.recs[i]
-		if now-rec.last < r.idle {
+		if now-r.recs[i].last < r.idle {
 			break
 		}
 		r.unlink(&r.active, i)
-		r.counts[rec.dim].active--
 		r.complete(i, &out)
 	}
-	for r.done.head != nilIdx {
+	more := n == limit
+	n = 0
+	for ; n < limit && r.done.head != nilIdx; n++ {
 		i := r.done.head
 		if now-r.recs[i].last < r.idle+r.ttl {
 			break
@@ -481,63 +369,6 @@ func (r *registry) sweep(out []finished) ([]finished, []metric.MeasurementOption
 		r.unlink(&r.done, i)
 		r.release(i)
 	}
-	return out, r.dimOpts, r.checkHealth()
+	more = more || n == limit
+	return out, r.dimOpts, r.checkHealth(), more
 }
-
-// --- reads ---
-
-// view returns the lookup view of a trace.
-func (r *registry) view(id pcommon.TraceID) (tracelookup.TraceView, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	i, ok := r.index[id]
-	if !ok {
-		return tracelookup.TraceView{}, false
-	}
-	rec := &r.recs[i]
-	v := tracelookup.TraceView{
-		TraceID:           id.String(),
-		State:             "active",
-		SpanCount:         rec.spans,
-		RootSeen:          rec.flags&flagRoot != 0,
-		Error:             rec.flags&flagError != 0,
-		FirstSeen:         time.Unix(0, rec.first).UTC(),
-		LastSeen:          time.Unix(0, rec.last).UTC(),
-		DurationSeconds:   rec.duration(),
-		ServicesTruncated: rec.flags&flagMoreServices != 0,
-		Services:          make([]string, 0, svcSlots),
-	}
-	if rec.flags&flagDone != 0 {
-		v.State = "completed"
-		if v.Error {
-			v.State = "failed"
-		}
-	}
-	if v.RootSeen {
-		v.RootService = r.serviceName(rec.svc[0])
-	}
-	for _, s := range rec.svc {
-		if s != 0 {
-			v.Services = append(v.Services, r.serviceName(s))
-		}
-	}
-	return v, true
-}
-
-// snapshot copies the per-dimension counts into dst and returns them with
-// the dimensions' attribute options.
-func (r *registry) snapshot(dst []dimCounts) ([]dimCounts, []metric.MeasurementOption) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append(dst[:0], r.counts...), r.dimOpts
-}
-
-// activeCount is the number of active traces.
-func (r *registry) activeCount() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.active.n
-}
-
-// isDegraded reports the health decided by the last transition.
-func (r *registry) isDegraded() bool { return r.degradedFlag.Load() }

@@ -53,6 +53,9 @@ type record struct {
 	errorSince time.Time
 	// okSince is when the component last went from an error back to OK.
 	okSince time.Time
+	// flapped is set when the component failed again within the recovery
+	// duration of an OK, in the current error stretch.
+	flapped bool
 }
 
 // NewAggregator returns an Aggregator that reads time from now and keeps a
@@ -92,6 +95,9 @@ func (a *Aggregator) Record(source *componentstatus.InstanceID, ev *componentsta
 	case componentstatus.StatusIsError(st):
 		if r.errorSince.IsZero() || recovered {
 			r.errorSince = now
+			r.flapped = false
+		} else if prev == componentstatus.StatusOK {
+			r.flapped = true
 		}
 	case st == componentstatus.StatusOK:
 		if componentstatus.StatusIsError(prev) {
@@ -99,6 +105,7 @@ func (a *Aggregator) Record(source *componentstatus.InstanceID, ev *componentsta
 		}
 	case st == componentstatus.StatusStopping, st == componentstatus.StatusStopped, st == componentstatus.StatusStarting:
 		r.errorSince = time.Time{}
+		r.flapped = false
 	}
 }
 
@@ -128,6 +135,11 @@ type Component struct {
 	// FailingFor is how long the current error stretch has lasted (zero
 	// when healthy).
 	FailingFor time.Duration `json:"-"`
+	// Failing is true while the last reported status is an error.
+	Failing bool `json:"-"`
+	// Flapping is true when, in the current error stretch, the component
+	// failed again within the recovery duration after reporting OK.
+	Flapping bool `json:"-"`
 }
 
 // Group is the view of a pipeline (or of the extensions).
@@ -200,6 +212,8 @@ func (a *Aggregator) viewLocked(r *record, now time.Time) Component {
 		Reported: reportedName(r.reported),
 		Since:    r.since,
 		Kind:     r.id.Kind(),
+		Failing:  componentstatus.StatusIsError(r.reported),
+		Flapping: r.flapped && !r.errorSince.IsZero(),
 	}
 	if r.lastErr != "" {
 		t := r.lastErrAt

@@ -1,0 +1,87 @@
+package healthextension
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componentstatus"
+)
+
+// fakeTelemetry serves an exposition with load_balancing's counters, as
+// the collector's Prometheus reader would.
+type fakeTelemetry struct {
+	mu           sync.Mutex
+	sent, queued int
+}
+
+func (f *fakeTelemetry) set(sent, queued int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sent, f.queued = sent, queued
+}
+
+func (f *fakeTelemetry) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fmt.Fprintf(w, "otelcol_exporter_sent_spans_total{exporter=\"load_balancing\"} %d\n", f.sent)
+	fmt.Fprintf(w, "otelcol_exporter_queue_size{data_type=\"traces\",exporter=\"load_balancing\"} %d\n", f.queued)
+}
+
+// TestThresholdFromExporterCounters: load_balancing never reports a
+// status; its exporterhelper counters make /ready 503 once it delivered
+// nothing with items queued for longer than exporter_failure_threshold, and
+// 200 at the first scrape after it sent again. /health stays 200.
+func TestThresholdFromExporterCounters(t *testing.T) {
+	tel := &fakeTelemetry{}
+	srv := httptest.NewServer(tel)
+	t.Cleanup(srv.Close)
+	cfg := testConfig()
+	cfg.ExporterFailureThreshold = 30 * time.Second
+	cfg.MetricsEndpoint = srv.URL
+	h, clk := newTestHealth(t, cfg)
+	report(h, componentstatus.StatusOK, pipelineC...)
+	require.NoError(t, h.Ready())
+	poll := func(d time.Duration) {
+		t.Helper()
+		clk.add(d)
+		require.NoError(t, h.pollSends(context.Background()))
+	}
+
+	tel.set(100, 0)
+	poll(0)
+	tel.set(200, 10)
+	poll(3 * time.Second)
+	// The gateway goes down: nothing sent, the queue grows.
+	tel.set(200, 500)
+	poll(3 * time.Second)
+	for range 10 {
+		poll(3 * time.Second)
+		code, _ := get(t, h, "/ready")
+		assert.Equal(t, http.StatusOK, code, "under the threshold")
+	}
+	poll(time.Second) // 31 s since the first stalled scrape
+	code, body := get(t, h, "/ready")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Contains(t, fmt.Sprint(body["reasons"]), "exporter:load_balancing sent nothing for 31s while 500 items were queued")
+	code, _ = get(t, h, "/health")
+	assert.Equal(t, http.StatusOK, code)
+
+	// The gateway is back: one send ends it.
+	tel.set(201, 499)
+	poll(3 * time.Second)
+	code, _ = get(t, h, "/ready")
+	assert.Equal(t, http.StatusOK, code)
+}
+
+func TestSendPollInterval(t *testing.T) {
+	assert.Equal(t, time.Second, sendPollInterval(time.Second))
+	assert.Equal(t, 3*time.Second, sendPollInterval(30*time.Second))
+	assert.Equal(t, 5*time.Second, sendPollInterval(10*time.Minute))
+}

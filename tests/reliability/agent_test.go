@@ -1,0 +1,221 @@
+package reliability
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/otlpcol/otlpcol/tests/harness"
+)
+
+// startAgent runs configs/agent.yaml as shipped, with only its addresses,
+// its queue directory and its retry pace changed: load_balancing's static
+// resolver and otlp_grpc/gateway point at gw (a real OTLP receiver standing
+// in for the gateway); the persistent queue lives in dir.
+func startAgent(t *testing.T, gw *harness.Sink, dir string, extra ...string) *harness.Collector {
+	t.Helper()
+	q := filepath.Join(dir, "queue")
+	set := []string{
+		"extensions::file_storage/queue::directory=" + q,
+		"extensions::file_storage/queue::compaction::directory=" + q,
+		"extensions::health::drain_delay=0s",
+		"exporters::load_balancing::resolver::k8s=null",
+		fmt.Sprintf("exporters::load_balancing::resolver::static::hostnames=[%s]", gw.GRPCEndpoint()),
+		"exporters::otlp_grpc/gateway::endpoint=" + gw.GRPCEndpoint(),
+		"exporters::load_balancing::retry_on_failure::initial_interval=100ms",
+		"exporters::load_balancing::retry_on_failure::max_interval=1s",
+		"exporters::otlp_grpc/gateway::retry_on_failure::initial_interval=100ms",
+		"exporters::otlp_grpc/gateway::retry_on_failure::max_interval=1s",
+		// The sub-exporters' in-place retry gives up within a second, so
+		// an outage of a few seconds already reaches load_balancing's own
+		// retry (the one that must never give up).
+		"exporters::load_balancing::protocol::otlp::retry_on_failure::initial_interval=100ms",
+		"exporters::load_balancing::protocol::otlp::retry_on_failure::max_interval=500ms",
+		"exporters::load_balancing::protocol::otlp::retry_on_failure::max_elapsed_time=1s",
+	}
+	c := harness.Start(t, harness.Config("agent.yaml"), harness.Options{Set: append(set, extra...)})
+	c.WaitReady(30 * time.Second)
+	return c
+}
+
+// appLoad is applications sending to the agent with a short deadline, as
+// an SDK does: a request not answered in time is not acknowledged, and the
+// application keeps (and retries) it. It records what was acknowledged and
+// how the rest was answered.
+type appLoad struct {
+	mu       sync.Mutex
+	accepted []string
+	refused  map[codes.Code]int // spans not acknowledged, by code
+	stop     chan struct{}
+	once     sync.Once
+	wg       sync.WaitGroup
+}
+
+func startAppLoad(t *testing.T, endpoint, scenario string, workers int, deadline time.Duration) *appLoad {
+	t.Helper()
+	l := &appLoad{refused: map[codes.Code]int{}, stop: make(chan struct{})}
+	for w := 0; w < workers; w++ {
+		client := ptraceotlp.NewGRPCClient(grpcConn(t, endpoint))
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for {
+				select {
+				case <-l.stop:
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+				b := genBatch(scenario, 10, 2)
+				ctx, cancel := context.WithTimeout(context.Background(), deadline)
+				_, err := client.Export(ctx, ptraceotlp.NewExportRequestFromTraces(b.td))
+				cancel()
+				l.mu.Lock()
+				if err == nil {
+					l.accepted = append(l.accepted, b.spanIDs...)
+				} else {
+					l.refused[status.Code(err)] += len(b.spanIDs)
+				}
+				l.mu.Unlock()
+			}
+		}()
+	}
+	t.Cleanup(l.Stop)
+	return l
+}
+
+func (l *appLoad) Stop() {
+	l.once.Do(func() { close(l.stop) })
+	l.wg.Wait()
+}
+
+func (l *appLoad) snapshot() ([]string, map[codes.Code]int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := map[codes.Code]int{}
+	for k, v := range l.refused {
+		r[k] = v
+	}
+	return append([]string(nil), l.accepted...), r
+}
+
+// TestAgentGatewayDownBackPressure: applications keep sending through the
+// agent while the gateway refuses everything for longer than a retry budget
+// would last (the old config gave up after max_elapsed_time 300s and
+// dropped; rerun with --set
+// exporters::load_balancing::retry_on_failure::max_elapsed_time=2s to see
+// that loss). The agent's queue is made small (1000 spans) so it fills.
+// Expected: the applications see back-pressure (requests not acknowledged:
+// DeadlineExceeded while the full queue blocks, or Unavailable /
+// ResourceExhausted), and every span the agent acknowledged reaches the
+// gateway once it accepts again: 0 lost.
+func TestAgentGatewayDownBackPressure(t *testing.T) {
+	needBinary(t)
+	o := record(t)
+	gw := harness.StartSink(t)
+	gw.SetFailure(outage)
+	c := startAgent(t, gw, t.TempDir(),
+		"exporters::load_balancing::sending_queue::queue_size=1000",
+		"exporters::load_balancing::sending_queue::batch::min_size=200",
+		"exporters::load_balancing::sending_queue::batch::max_size=500")
+	l := startAppLoad(t, c.GRPCEndpoint(), "agent-backpressure", 2, time.Second)
+	time.Sleep(scaled(8*time.Second, 60*time.Second))
+	_, refusedDuring := l.snapshot()
+	gw.SetFailure(nil)
+	time.Sleep(2 * time.Second)
+	l.Stop()
+	sent, refused := l.snapshot()
+	tl := waitDelivered(sent, 60*time.Second, gw)
+	tl.fill(o)
+	o.PeakRSS = c.RSSBytes()
+	t.Logf("acknowledged %d spans, not acknowledged %v (during the outage %v); delivered %d, duplicates %d",
+		len(sent), refused, refusedDuring, tl.delivered, tl.duplicates)
+	n := 0
+	for code, k := range refusedDuring {
+		assert.Contains(t, []codes.Code{codes.DeadlineExceeded, codes.Unavailable, codes.ResourceExhausted}, code,
+			"the applications must get an answer they retry")
+		n += k
+	}
+	require.Positive(t, n, "the applications never felt the full queue")
+	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
+	requireAlive(t, c)
+}
+
+// TestAgentSIGKILLPersistentQueue: the gateway is down while applications
+// send; the agent is killed with SIGKILL mid-load and restarted on the same
+// queue directory (the node's hostPath), then the gateway returns.
+// Expected: every span the agent acknowledged is delivered (0 lost),
+// duplicates counted: the queue is on disk (fsync) before the agent answers.
+func TestAgentSIGKILLPersistentQueue(t *testing.T) {
+	needBinary(t)
+	o := record(t)
+	gw := harness.StartSink(t)
+	gw.SetFailure(outage)
+	dir := t.TempDir()
+	c := startAgent(t, gw, dir)
+	l := startAppLoad(t, c.GRPCEndpoint(), "agent-sigkill", 2, 5*time.Second)
+	require.True(t, waitFor(30*time.Second, func() bool {
+		return metric(t, c, "otelcol_exporter_queue_size") > 0
+	}), "nothing reached the agent's sending queue")
+	time.Sleep(scaled(2*time.Second, 10*time.Second))
+	o.PeakRSS = c.RSSBytes()
+	c.Kill()
+	l.Stop()
+	sent, refused := l.snapshot()
+	require.NotEmpty(t, sent, "nothing acknowledged: %v", refused)
+	require.Zero(t, count(sent, gw.SpanIDs()).delivered, "the gateway was down: nothing should have arrived")
+
+	c2 := startAgent(t, gw, dir)
+	gw.SetFailure(nil)
+	tl := waitDelivered(sent, 60*time.Second, gw)
+	tl.fill(o)
+	t.Logf("acknowledged %d spans before SIGKILL (not acknowledged %v); delivered %d after restart, duplicates %d",
+		len(sent), refused, tl.delivered, tl.duplicates)
+	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
+	requireAlive(t, c2)
+}
+
+// TestAgentSIGTERMGatewayDown is an agent pod replaced (rolling update,
+// eviction) while the gateway is down: SIGTERM mid-load, a clean exit
+// within the DaemonSet's grace period, and a new agent on the same queue
+// directory (the node's hostPath). Expected: the batches being retried at
+// shutdown stay in the queue (not dropped as given up), and every span the
+// agent acknowledged is delivered once the gateway returns: 0 lost.
+func TestAgentSIGTERMGatewayDown(t *testing.T) {
+	needBinary(t)
+	o := record(t)
+	gw := harness.StartSink(t)
+	gw.SetFailure(outage)
+	dir := t.TempDir()
+	c := startAgent(t, gw, dir)
+	l := startAppLoad(t, c.GRPCEndpoint(), "agent-sigterm", 2, 5*time.Second)
+	require.True(t, waitFor(30*time.Second, func() bool {
+		return metric(t, c, "otelcol_exporter_queue_size") > 0
+	}), "nothing reached the agent's sending queue")
+	time.Sleep(scaled(2*time.Second, 10*time.Second))
+	o.PeakRSS = c.RSSBytes()
+	c.Signal(sigterm)
+	err, ok := c.Wait(40 * time.Second)
+	l.Stop()
+	require.True(t, ok, "no exit within the agent's terminationGracePeriodSeconds (40s)")
+	require.NoError(t, err, "unclean exit")
+	sent, refused := l.snapshot()
+	require.NotEmpty(t, sent, "nothing acknowledged: %v", refused)
+
+	c2 := startAgent(t, gw, dir)
+	gw.SetFailure(nil)
+	tl := waitDelivered(sent, 60*time.Second, gw)
+	tl.fill(o)
+	t.Logf("acknowledged %d spans before SIGTERM (not acknowledged %v); delivered %d by the next agent, duplicates %d",
+		len(sent), refused, tl.delivered, tl.duplicates)
+	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
+	requireAlive(t, c2)
+}
