@@ -470,7 +470,10 @@ func TestOverloadThrottledBackend(t *testing.T) {
 	o := record(t)
 	sink := harness.StartSink(t)
 	sink.SetFailure(throttled(time.Second))
-	c := startFaultGateway(t, sink, t.TempDir(), "exporters::otlp_retry::dead_letter::max_bytes=67108864")
+	// The queue of 10,000 spans the shipped config had: the point is the
+	// push-back once it is full, not the 64 MiB it now holds.
+	c := startFaultGateway(t, sink, t.TempDir(), "exporters::otlp_retry::dead_letter::max_bytes=67108864",
+		"exporters::otlp_retry::sending_queue::sizer=items", "exporters::otlp_retry::sending_queue::queue_size=10000")
 	rss := c.SampleRSS(100 * time.Millisecond)
 	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "overload", workers: 2, spansPerBatch: 200,
 		interval: time.Millisecond, maxBatches: 100000, attrBytes: 256})
