@@ -22,9 +22,10 @@ import (
 // and then it is quarantined or counted.
 
 // flakyRun drives a steady load through one pipeline shape against a backend
-// refusing half the requests at random and returns the tally and the
-// throughput: accepted spans delivered per second, from the load's start
-// until the last accepted span arrived.
+// refusing half the requests at random and returns the tally and how well
+// the exporter kept up: the share of the accepted spans delivered by two
+// seconds after the load stopped (a fixed point, so one slow retry tail does
+// not decide it; a share, so the offered load's noise between runs cancels).
 func flakyRun(t *testing.T, name string, load, wait time.Duration, set ...string) (tally, float64) {
 	t.Helper()
 	sink := startFlakySink(t, 500)
@@ -35,22 +36,26 @@ func flakyRun(t *testing.T, name string, load, wait time.Duration, set ...string
 	time.Sleep(load)
 	l.Stop()
 	sent := l.Accepted()
-	// Polled every 100 ms: the same granularity for every pipeline.
-	tl := waitDeliveredTo(sent, wait, sink.SpanIDs)
+	time.Sleep(2 * time.Second)
 	elapsed := time.Since(start)
-	rate := float64(tl.delivered) / elapsed.Seconds()
-	t.Logf("%s: accepted %d, refused %v, delivered %d (dup %d, lost %d) in %s: %.0f spans/s",
-		name, len(sent), l.Refused(), tl.delivered, tl.duplicates, tl.lost, elapsed.Round(10*time.Millisecond), rate)
+	early := count(sent, sink.SpanIDs()).delivered
+	share := float64(early) / float64(max(len(sent), 1))
+	tl := waitDeliveredTo(sent, wait, sink.SpanIDs)
+	t.Logf("%s: accepted %d, refused %v, delivered %d (dup %d, lost %d); by %s %.0f spans/s, %.3f of the accepted",
+		name, len(sent), l.Refused(), tl.delivered, tl.duplicates, tl.lost, elapsed.Round(10*time.Millisecond),
+		float64(early)/elapsed.Seconds(), share)
 	requireAlive(t, c)
-	return tl, rate
+	return tl, share
 }
 
 // TestGuaranteeFlakyBackend: the contrib testbed's RandomNonPermanentError
 // scenario. The backend refuses about half the requests at random under a
 // steady load (5 s; 60 s with OTLPCOL_RELIABILITY_LONG=1), with and without
-// a batch processor in front. Expected: otlp_retry loses nothing, and
-// delivers at least 0.9x the throughput of upstream otlp_grpc in the same
-// pipeline shape, measured in the same run.
+// a batch processor in front. Expected: otlp_retry loses nothing, and keeps
+// up at least as well as upstream otlp_grpc with the same retry schedule in
+// the same pipeline shape, measured in the same run: the share of accepted
+// spans delivered two seconds after the load stopped is at least 0.9x
+// upstream's.
 func TestGuaranteeFlakyBackend(t *testing.T) {
 	needBinary(t)
 	load := scaled(5*time.Second, 60*time.Second)
@@ -70,7 +75,7 @@ func TestGuaranteeFlakyBackend(t *testing.T) {
 				"exporters::otlp_retry::retry_on_failure::max_interval=1s")
 			tl.fill(o)
 			ratio := ours / stock
-			t.Logf("throughput otlp_retry/otlp_grpc = %.2f (%.0f / %.0f spans/s); stock lost %d", ratio, ours, stock, stockTl.lost)
+			t.Logf("delivered share otlp_retry/otlp_grpc = %.2f (%.3f / %.3f); stock lost %d", ratio, ours, stock, stockTl.lost)
 			require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 			assert.GreaterOrEqual(t, ratio, 0.9, "otlp_retry slower than otlp_grpc against a flaky backend")
 		})
