@@ -11,7 +11,7 @@ GOVULNCHECK ?= v1.9.0
 FUZZTIME   ?= 5s
 GOFILES     = $(shell git ls-files --cached --others --exclude-standard '*.go' | grep -v '^distribution/')
 
-.PHONY: all build generate run test test-e2e fuzz deps bench lint fmt validate vuln docker docker-push check-generated clean
+.PHONY: all build generate run test test-e2e test-k8s fuzz deps bench lint fmt validate vuln docker docker-push check-generated clean
 
 all: build
 
@@ -50,6 +50,21 @@ test-e2e: build
 		$(GO) test -count=1 -timeout 20m ./tests/reliability/
 	@cat bin/reliability-long.md
 
+## test-k8s: deploy/ on a real control plane (built from Go modules into
+## OTLPCOL_K8S_CACHE, default ~/.cache/otlpcol-k8s: slow once, then cached):
+## server-side apply, RBAC, and trace-ID routing while gateways scale 2->3->2.
+## Needs root (network namespaces) and iproute2 (installed when missing).
+test-k8s: build
+	@command -v ip >/dev/null || { echo ">> installing ip (Debian package iproute2)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends iproute2 >/dev/null; }
+	@mkdir -p bin
+	@set -o pipefail; k8sbin=$$(tests/k8s/tools/build.sh) && \
+		echo ">> go test ./tests/k8s (control plane from $$k8sbin)" && \
+		OTLPCOL_K8S_BIN=$$k8sbin OTLPCOL_K8S_TABLE=$(CURDIR)/bin/k8s.md \
+		$(GO) test -count=1 -v -timeout 20m ./tests/k8s/
+	@cat bin/k8s.md
+
 ## fuzz: a short coverage-guided run of every fuzz target (FUZZTIME each). A
 ## failing input is written to the package's testdata/fuzz/ and fails the run;
 ## a failure that left no input (a fuzzing worker lost on a busy machine) is
@@ -64,7 +79,8 @@ fuzz:
 		FuzzRequestFromBody:./components/exporter/otlpretryexporter \
 		FuzzConfigUnmarshal:./components/exporter/otlpretryexporter \
 		FuzzParseName:./components/exporter/otlpretryexporter/internal/deadletter \
-		FuzzReplayDir:./components/exporter/otlpretryexporter/internal/deadletter; do \
+		FuzzReplayDir:./components/exporter/otlpretryexporter/internal/deadletter \
+		FuzzDecodeRecord:./components/exporter/otlpretryexporter/internal/wal; do \
 		name=$${t%%:*}; pkg=$${t#*:}; \
 		for try in 1 2; do \
 			echo ">> fuzz $$name in $$pkg for $(FUZZTIME)"; \
@@ -94,12 +110,16 @@ bench: build
 	@echo ">> running benchmarks (results in bench/results.md; about 16 minutes)"
 	@$(GO) run ./bench $(BENCHFLAGS)
 
-## lint: gofmt and go vet
+## lint: gofmt, go vet, and go.mod/go.sum tidy (the root module and tests/ci)
 lint:
 	@echo ">> gofmt"
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@echo ">> go vet ./..."
 	@$(GO) vet ./...
+	@echo ">> go mod tidy -diff (root module, tests/ci, tests/k8s/tools)"
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit"; exit 1; }
+	@cd tests/ci && { $(GO) mod tidy -diff || { echo "tests/ci/go.mod/go.sum are not tidy: run 'cd tests/ci && go mod tidy' and commit"; exit 1; }; }
+	@cd tests/k8s/tools && { $(GO) mod tidy -diff || { echo "tests/k8s/tools/go.mod/go.sum are not tidy: run 'cd tests/k8s/tools && go mod tidy' and commit"; exit 1; }; }
 
 ## fmt: format the Go sources
 fmt:

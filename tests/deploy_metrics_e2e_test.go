@@ -3,7 +3,6 @@ package tests
 import (
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -36,8 +35,7 @@ func TestEveryMonitoredMetricIsExposed(t *testing.T) {
 	start := func(name string, set ...string) *harness.Collector {
 		dir := t.TempDir()
 		base := []string{
-			"extensions::file_storage/queue::directory=" + filepath.Join(dir, "queue"),
-			"extensions::file_storage/queue::compaction::directory=" + filepath.Join(dir, "queue"),
+			"exporters::otlp_retry::persistent_queue::directory=" + filepath.Join(dir, "wal"),
 			"exporters::otlp_retry::dead_letter::directory=" + filepath.Join(dir, "deadletter"),
 			"exporters::otlp_retry::tls::insecure=true",
 			"processors::trace_registry::idle_timeout=1s",
@@ -67,7 +65,7 @@ func TestEveryMonitoredMetricIsExposed(t *testing.T) {
 	// A backend that hangs (it accepts connections and never answers), a
 	// small queue and no dead letter: retries, a full queue (enqueue
 	// failures), dropped items, the circuit opening.
-	hang, err := net.Listen("tcp", "127.0.0.1:0")
+	hang, err := harness.Listen()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +79,9 @@ func TestEveryMonitoredMetricIsExposed(t *testing.T) {
 		"exporters::otlp_retry::endpoint="+hang.Addr().String(),
 		"exporters::otlp_retry::dead_letter::directory=",
 		"exporters::otlp_retry::timeout=2s",
+		// The in-memory sending queue (the write-ahead log is off), so that
+		// its metrics (queue size, enqueue failures) are exposed too.
+		"exporters::otlp_retry::persistent_queue::directory=",
 		"exporters::otlp_retry::sending_queue::storage=null",
 		"exporters::otlp_retry::sending_queue::num_consumers=1",
 		"exporters::otlp_retry::sending_queue::queue_size=200",
@@ -91,10 +92,15 @@ func TestEveryMonitoredMetricIsExposed(t *testing.T) {
 		"exporters::otlp_retry::retry_on_failure::max_elapsed_time=1s",
 		"exporters::otlp_retry::circuit_breaker::min_attempts=2",
 	)
-	// The same against a backend that refuses at once, as invalid.
+	// The same against a backend that refuses at once, as invalid. On
+	// sending_queue: exporterhelper's otelcol_exporter_* series (sent,
+	// send_failed, queue size) exist only on that path (the agent's
+	// exporters, a gateway without persistent_queue); the shipped gateway's
+	// write-ahead log is watched through otelcol_otlp_retry_* instead.
 	refusing := start("refusing",
 		"exporters::otlp_retry::endpoint="+down.GRPCEndpoint(),
 		"exporters::otlp_retry::dead_letter::directory=",
+		"exporters::otlp_retry::persistent_queue::directory=",
 		"exporters::otlp_retry::retry_on_failure::initial_interval=10ms",
 		"exporters::otlp_retry::retry_on_failure::max_interval=100ms",
 		"exporters::otlp_retry::retry_on_failure::max_elapsed_time=1s",

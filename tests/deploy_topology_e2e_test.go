@@ -24,8 +24,7 @@ func TestAgentGatewayTopology(t *testing.T) {
 	dir := t.TempDir()
 	gw := harness.Start(t, harness.Config("gateway.yaml"), harness.Options{
 		Set: []string{
-			"extensions::file_storage/queue::directory=" + filepath.Join(dir, "queue"),
-			"extensions::file_storage/queue::compaction::directory=" + filepath.Join(dir, "queue"),
+			"exporters::otlp_retry::persistent_queue::directory=" + filepath.Join(dir, "wal"),
 			"exporters::otlp_retry::dead_letter::directory=" + filepath.Join(dir, "deadletter"),
 			"exporters::otlp_retry::tls::insecure=true",
 			"exporters::otlp_retry::sending_queue::batch::flush_timeout=10ms",

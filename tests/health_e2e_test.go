@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -163,7 +162,7 @@ func TestHealthProbesMetricsAndDrain(t *testing.T) {
 // is 503, the drain is skipped (never ready, so no traffic to drain) and the
 // start fails naming the cause.
 func TestHealthNeverReadyWhenPipelinesFail(t *testing.T) {
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	busy, err := harness.Listen()
 	require.NoError(t, err)
 	defer busy.Close()
 	c := harness.Start(t, harness.Config("local.yaml"), harness.Options{Set: []string{

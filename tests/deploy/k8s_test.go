@@ -228,151 +228,173 @@ func TestWorkloadPodRules(t *testing.T) {
 			cfg := collectorConfig(t, cm.Data["config.yaml"])
 			c := container(t, o.pod)
 			spec := o.pod.Spec
-
-			// Probes on the health extension's port: liveness /health,
-			// readiness /ready, and a startup probe.
 			hp := healthPort(t, cfg)
-			probes := map[string]*corev1.Probe{"startup": c.StartupProbe, "liveness": c.LivenessProbe, "readiness": c.ReadinessProbe}
-			wantPath := map[string]string{"startup": "/health", "liveness": "/health", "readiness": "/ready"}
-			for kind, p := range probes {
-				if p == nil || p.HTTPGet == nil {
-					t.Errorf("%s probe missing or not httpGet", kind)
-					continue
-				}
-				if p.HTTPGet.Path != wantPath[kind] {
-					t.Errorf("%s probe path %q, want %q", kind, p.HTTPGet.Path, wantPath[kind])
-				}
-				if got := containerPort(t, c, p.HTTPGet.Port); got != hp || hp != 8080 {
-					t.Errorf("%s probe port %d, health extension on %d (want 8080)", kind, got, hp)
-				}
-			}
-
-			// Container ports are the receivers' and the health port.
-			wantPorts := []int32{4317, 4318, hp}
-			for _, proto := range []string{"grpc", "http"} {
-				ep, _ := at(cfg, "receivers", "otlp", "protocols", proto, "endpoint").(string)
-				if !strings.HasSuffix(ep, ":4317") && !strings.HasSuffix(ep, ":4318") {
-					t.Errorf("receiver %s endpoint %q is not on 4317/4318", proto, ep)
-				}
-			}
-			var got []int32
-			for _, p := range c.Ports {
-				got = append(got, p.ContainerPort)
-				if p.HostPort != 0 {
-					t.Errorf("hostPort %d: the restricted profile forbids host ports", p.HostPort)
-				}
-			}
-			if !slices.Equal(got, wantPorts) {
-				t.Errorf("containerPorts %v, want %v", got, wantPorts)
-			}
-
-			// Restricted security context.
-			psc := spec.SecurityContext
-			if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
-				t.Errorf("pod securityContext must set runAsNonRoot and seccompProfile RuntimeDefault: %+v", psc)
-			}
-			if psc != nil && (psc.RunAsUser == nil || *psc.RunAsUser == 0) {
-				t.Errorf("pod must run as a non-zero numeric user")
-			}
-			sc := c.SecurityContext
-			switch {
-			case sc == nil:
-				t.Fatal("container has no securityContext")
-			case sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation:
-				t.Error("allowPrivilegeEscalation must be false")
-			case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
-				t.Error("readOnlyRootFilesystem must be true")
-			case sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0:
-				t.Error("capabilities must drop ALL and add none")
-			case sc.Privileged != nil && *sc.Privileged:
-				t.Error("privileged container")
-			}
-			if spec.HostNetwork || spec.HostPID || spec.HostIPC {
-				t.Error("host namespaces are forbidden")
-			}
-			for _, v := range spec.Volumes {
-				if v.HostPath != nil && name != "agent" {
-					t.Errorf("hostPath volume %s is forbidden", v.Name)
-				}
-			}
-
-			// GOMEMLIMIT follows the memory limit.
-			if c.Resources.Limits.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() {
-				t.Error("container needs a memory limit and a CPU request")
-			}
 			env := map[string]corev1.EnvVar{}
 			for _, e := range c.Env {
 				env[e.Name] = e
 			}
-			gml, ok := env["GOMEMLIMIT"]
-			if !ok || gml.ValueFrom == nil || gml.ValueFrom.ResourceFieldRef == nil || gml.ValueFrom.ResourceFieldRef.Resource != "limits.memory" {
-				t.Errorf("GOMEMLIMIT must come from resourceFieldRef limits.memory: %+v", gml)
-			} else if cn := gml.ValueFrom.ResourceFieldRef.ContainerName; cn != "" && cn != c.Name {
-				t.Errorf("GOMEMLIMIT refers to container %q", cn)
-			}
+
+			// Probes on the health extension's port: liveness /health,
+			// readiness /ready, and a startup probe.
+			t.Run("probes", func(t *testing.T) {
+				probes := map[string]*corev1.Probe{"startup": c.StartupProbe, "liveness": c.LivenessProbe, "readiness": c.ReadinessProbe}
+				wantPath := map[string]string{"startup": "/health", "liveness": "/health", "readiness": "/ready"}
+				for kind, p := range probes {
+					if p == nil || p.HTTPGet == nil {
+						t.Errorf("%s probe missing or not httpGet", kind)
+						continue
+					}
+					if p.HTTPGet.Path != wantPath[kind] {
+						t.Errorf("%s probe path %q, want %q", kind, p.HTTPGet.Path, wantPath[kind])
+					}
+					if got := containerPort(t, c, p.HTTPGet.Port); got != hp || hp != 8080 {
+						t.Errorf("%s probe port %d, health extension on %d (want 8080)", kind, got, hp)
+					}
+				}
+			})
+
+			// Container ports are the receivers' and the health port.
+			t.Run("container ports", func(t *testing.T) {
+				wantPorts := []int32{4317, 4318, hp}
+				for _, proto := range []string{"grpc", "http"} {
+					ep, _ := at(cfg, "receivers", "otlp", "protocols", proto, "endpoint").(string)
+					if !strings.HasSuffix(ep, ":4317") && !strings.HasSuffix(ep, ":4318") {
+						t.Errorf("receiver %s endpoint %q is not on 4317/4318", proto, ep)
+					}
+				}
+				var got []int32
+				for _, p := range c.Ports {
+					got = append(got, p.ContainerPort)
+					if p.HostPort != 0 {
+						t.Errorf("hostPort %d: the restricted profile forbids host ports", p.HostPort)
+					}
+				}
+				if !slices.Equal(got, wantPorts) {
+					t.Errorf("containerPorts %v, want %v", got, wantPorts)
+				}
+			})
+
+			// Restricted security context.
+			t.Run("pod security context", func(t *testing.T) {
+				psc := spec.SecurityContext
+				if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+					t.Errorf("pod securityContext must set runAsNonRoot and seccompProfile RuntimeDefault: %+v", psc)
+				}
+				if psc != nil && (psc.RunAsUser == nil || *psc.RunAsUser == 0) {
+					t.Errorf("pod must run as a non-zero numeric user")
+				}
+			})
+			t.Run("container security context", func(t *testing.T) {
+				sc := c.SecurityContext
+				switch {
+				case sc == nil:
+					t.Fatal("container has no securityContext")
+				case sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation:
+					t.Error("allowPrivilegeEscalation must be false")
+				case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
+					t.Error("readOnlyRootFilesystem must be true")
+				case sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0:
+					t.Error("capabilities must drop ALL and add none")
+				case sc.Privileged != nil && *sc.Privileged:
+					t.Error("privileged container")
+				}
+			})
+			t.Run("no host access", func(t *testing.T) {
+				if spec.HostNetwork || spec.HostPID || spec.HostIPC {
+					t.Error("host namespaces are forbidden")
+				}
+				for _, v := range spec.Volumes {
+					if v.HostPath != nil && name != "agent" {
+						t.Errorf("hostPath volume %s is forbidden", v.Name)
+					}
+				}
+			})
+
+			// GOMEMLIMIT follows the memory limit.
+			t.Run("GOMEMLIMIT", func(t *testing.T) {
+				if c.Resources.Limits.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() {
+					t.Error("container needs a memory limit and a CPU request")
+				}
+				gml, ok := env["GOMEMLIMIT"]
+				if !ok || gml.ValueFrom == nil || gml.ValueFrom.ResourceFieldRef == nil || gml.ValueFrom.ResourceFieldRef.Resource != "limits.memory" {
+					t.Errorf("GOMEMLIMIT must come from resourceFieldRef limits.memory: %+v", gml)
+				} else if cn := gml.ValueFrom.ResourceFieldRef.ContainerName; cn != "" && cn != c.Name {
+					t.Errorf("GOMEMLIMIT refers to container %q", cn)
+				}
+			})
 
 			// Every ${env:X} the config reads is set (or has a default).
-			for _, m := range regexp.MustCompile(`\$\{env:([A-Z_][A-Z0-9_]*)(:-[^}]*)?\}`).FindAllStringSubmatch(cm.Data["config.yaml"], -1) {
-				if _, ok := env[m[1]]; !ok && m[2] == "" {
-					t.Errorf("config reads ${env:%s} but the container does not set it", m[1])
+			t.Run("env", func(t *testing.T) {
+				for _, m := range regexp.MustCompile(`\$\{env:([A-Z_][A-Z0-9_]*)(:-[^}]*)?\}`).FindAllStringSubmatch(cm.Data["config.yaml"], -1) {
+					if _, ok := env[m[1]]; !ok && m[2] == "" {
+						t.Errorf("config reads ${env:%s} but the container does not set it", m[1])
+					}
 				}
-			}
-			checkEnvRefs(t, o, c)
+				checkEnvRefs(t, o, c)
+			})
 
 			// Longer grace than the drain delay plus the flush budget (the
 			// in-flight attempt: the exporter's per-attempt timeout), with
 			// 10s to spare.
-			drain, err := time.ParseDuration(at(cfg, "extensions", "health", "drain_delay").(string))
-			if err != nil {
-				t.Fatalf("drain_delay: %v", err)
-			}
-			flush := exporterTimeout(t, cfg)
-			var grace time.Duration
-			if spec.TerminationGracePeriodSeconds != nil {
-				grace = time.Duration(*spec.TerminationGracePeriodSeconds) * time.Second
-			}
-			if grace < drain+flush+10*time.Second {
-				t.Errorf("terminationGracePeriodSeconds %s must exceed drain_delay %s + exporter timeout %s by at least 10s", grace, drain, flush)
-			}
+			t.Run("termination grace", func(t *testing.T) {
+				drain, err := time.ParseDuration(at(cfg, "extensions", "health", "drain_delay").(string))
+				if err != nil {
+					t.Fatalf("drain_delay: %v", err)
+				}
+				flush := exporterTimeout(t, cfg)
+				var grace time.Duration
+				if spec.TerminationGracePeriodSeconds != nil {
+					grace = time.Duration(*spec.TerminationGracePeriodSeconds) * time.Second
+				}
+				if grace < drain+flush+10*time.Second {
+					t.Errorf("terminationGracePeriodSeconds %s must exceed drain_delay %s + exporter timeout %s by at least 10s", grace, drain, flush)
+				}
+			})
 
 			// Writable paths are volumes (the root filesystem is read-only).
-			for _, m := range c.VolumeMounts {
-				if m.MountPath == "/tmp" && m.ReadOnly {
-					t.Error("/tmp must be writable")
-				}
-			}
-			// The state directories are on the volume that outlives the pod:
-			// the gateway's per-replica claim, the agent's node directory.
-			stateVolume := map[string]string{"gateway": "data", "agent": "queue"}[name]
-			for _, key := range stateDirKeys {
-				dir, ok := at(cfg, key...).(string)
-				if !ok {
-					continue
-				}
-				var on string
+			t.Run("writable paths", func(t *testing.T) {
 				for _, m := range c.VolumeMounts {
-					if (dir == m.MountPath || strings.HasPrefix(dir, m.MountPath+"/")) && !m.ReadOnly {
-						on = m.Name
+					if m.MountPath == "/tmp" && m.ReadOnly {
+						t.Error("/tmp must be writable")
 					}
 				}
-				if on != stateVolume {
-					t.Errorf("%s %s is on volume %q, want the durable volume %q", strings.Join(key, "::"), dir, on, stateVolume)
+				// The state directories are on the volume that outlives the pod:
+				// the gateway's per-replica claim, the agent's node directory.
+				stateVolume := map[string]string{"gateway": "data", "agent": "queue"}[name]
+				for _, key := range stateDirKeys {
+					dir, ok := at(cfg, key...).(string)
+					if !ok {
+						continue
+					}
+					var on string
+					for _, m := range c.VolumeMounts {
+						if (dir == m.MountPath || strings.HasPrefix(dir, m.MountPath+"/")) && !m.ReadOnly {
+							on = m.Name
+						}
+					}
+					if on != stateVolume {
+						t.Errorf("%s %s is on volume %q, want the durable volume %q", strings.Join(key, "::"), dir, on, stateVolume)
+					}
 				}
-			}
+			})
 
 			// Scrape annotations point at the health extension's /metrics.
-			ann := o.pod.Annotations
-			if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/path"] != "/metrics" || ann["prometheus.io/port"] != strconv.Itoa(int(hp)) {
-				t.Errorf("scrape annotations %v must point at :%d/metrics", ann, hp)
-			}
+			t.Run("scrape annotations", func(t *testing.T) {
+				ann := o.pod.Annotations
+				if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/path"] != "/metrics" || ann["prometheus.io/port"] != strconv.Itoa(int(hp)) {
+					t.Errorf("scrape annotations %v must point at :%d/metrics", ann, hp)
+				}
+			})
 
 			// The ServiceAccount exists; only the agent (k8s resolver) gets a token.
-			sa := find[*corev1.ServiceAccount](t, o.objs, "ServiceAccount", spec.ServiceAccountName)
-			wantToken := name == "agent"
-			if sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken != wantToken ||
-				spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken != wantToken {
-				t.Errorf("automountServiceAccountToken must be %v for %s", wantToken, name)
-			}
+			t.Run("service account", func(t *testing.T) {
+				sa := find[*corev1.ServiceAccount](t, o.objs, "ServiceAccount", spec.ServiceAccountName)
+				wantToken := name == "agent"
+				if sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken != wantToken ||
+					spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken != wantToken {
+					t.Errorf("automountServiceAccountToken must be %v for %s", wantToken, name)
+				}
+			})
 		})
 	}
 }

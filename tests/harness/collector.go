@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -44,29 +44,27 @@ func Binary(t testing.TB) string {
 // Config returns the path of a file in configs/.
 func Config(name string) string { return filepath.Join(RepoRoot(), "configs", name) }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // Collector is one running otlpcol process.
 type Collector struct {
-	t    testing.TB
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-	err  error
+	t      testing.TB
+	config string
+	opts   Options
+	run    atomic.Pointer[run] // the current process; replaced by a restart after a bind conflict
+	tries  int
 
 	GRPCPort      int // OTLP gRPC receiver
 	HTTPPort      int // OTLP HTTP receiver
 	HealthPort    int // health extension
 	TelemetryPort int // internal telemetry (Prometheus)
+}
+
+// run is one start of the process.
+type run struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+	err  error
+	peak *peakWatch
 }
 
 // Options change how Start runs the collector.
@@ -80,51 +78,102 @@ type Options struct {
 	NoReceiverPorts bool
 	// NoHealthPort skips the health extension --set override.
 	NoHealthPort bool
+	// GRPCPort fixes the OTLP gRPC receiver's port (from FreePort), for a
+	// collector restarted on the port its clients know; 0 picks one.
+	GRPCPort int
 }
 
 // Start runs bin/otlpcol on config with fresh loopback ports for the OTLP
 // receiver, the health extension and internal telemetry; the process is
-// killed when the test ends.
+// killed when the test ends. Should the process fail to bind one of the
+// ports the harness picked (another process took it all the same), WaitHTTP
+// and WaitReady start it again on fresh ports.
 func Start(t testing.TB, config string, opts Options) *Collector {
 	t.Helper()
-	c := &Collector{
-		t:             t,
-		out:           &syncBuffer{},
-		done:          make(chan struct{}),
-		GRPCPort:      FreePort(t),
-		HTTPPort:      FreePort(t),
-		HealthPort:    FreePort(t),
-		TelemetryPort: FreePort(t),
+	c := &Collector{t: t, config: config, opts: opts}
+	c.pickPorts()
+	c.launch()
+	t.Cleanup(func() {
+		c.Kill()
+		if t.Failed() {
+			t.Logf("otlpcol output (last 60 lines):\n%s", lastLines(c.Output(), 60))
+		}
+	})
+	return c
+}
+
+// pickPorts chooses fresh ports for every port the harness owns.
+func (c *Collector) pickPorts() {
+	c.GRPCPort = c.opts.GRPCPort
+	if c.GRPCPort == 0 {
+		c.GRPCPort = FreePort(c.t)
 	}
-	args := []string{"--config", config}
-	if !opts.NoReceiverPorts {
+	c.HTTPPort = FreePort(c.t)
+	c.HealthPort = FreePort(c.t)
+	c.TelemetryPort = FreePort(c.t)
+	notePicked(c.ownedPorts()...)
+}
+
+// ownedPorts are the ports the harness picked and may change on a restart.
+func (c *Collector) ownedPorts() []int {
+	owned := []int{c.TelemetryPort}
+	if !c.opts.NoReceiverPorts {
+		if c.opts.GRPCPort == 0 {
+			owned = append(owned, c.GRPCPort)
+		}
+		owned = append(owned, c.HTTPPort)
+	}
+	if !c.opts.NoHealthPort {
+		owned = append(owned, c.HealthPort)
+	}
+	return owned
+}
+
+func (c *Collector) launch() {
+	c.t.Helper()
+	args := []string{"--config", c.config}
+	if !c.opts.NoReceiverPorts {
 		args = append(args,
 			"--set", fmt.Sprintf("receivers::otlp::protocols::grpc::endpoint=127.0.0.1:%d", c.GRPCPort),
 			"--set", fmt.Sprintf("receivers::otlp::protocols::http::endpoint=127.0.0.1:%d", c.HTTPPort))
 	}
-	if !opts.NoHealthPort {
+	if !c.opts.NoHealthPort {
 		args = append(args, "--set", fmt.Sprintf("extensions::health::endpoint=127.0.0.1:%d", c.HealthPort))
 	}
-	for _, s := range opts.Set {
+	for _, s := range c.opts.Set {
 		args = append(args, "--set", s)
 	}
-	c.cmd = exec.Command(Binary(t), args...)
-	c.cmd.Env = append(os.Environ(), fmt.Sprintf("OTLPCOL_TELEMETRY_PORT=%d", c.TelemetryPort))
-	c.cmd.Env = append(c.cmd.Env, opts.Env...)
-	c.cmd.Stdout = c.out
-	c.cmd.Stderr = c.out
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatalf("start otlpcol: %v", err)
+	r := &run{out: &syncBuffer{}, done: make(chan struct{})}
+	r.cmd = exec.Command(Binary(c.t), args...)
+	r.cmd.Env = append(os.Environ(), fmt.Sprintf("OTLPCOL_TELEMETRY_PORT=%d", c.TelemetryPort))
+	r.cmd.Env = append(r.cmd.Env, c.opts.Env...)
+	r.cmd.Stdout = r.out
+	r.cmd.Stderr = r.out
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := r.cmd.Start(); err != nil {
+		c.t.Fatalf("start otlpcol: %v", err)
 	}
-	go func() { c.err = c.cmd.Wait(); close(c.done) }()
-	t.Cleanup(func() {
-		c.Kill()
-		if t.Failed() {
-			t.Logf("otlpcol output (last 60 lines):\n%s", lastLines(c.out.String(), 60))
-		}
-	})
-	return c
+	r.peak = watchPeak(r.cmd.Process.Pid, r.done)
+	go func() { r.err = r.cmd.Wait(); close(r.done) }()
+	c.run.Store(r)
+}
+
+// RestartOnBindConflict starts the process again on fresh ports when it
+// ended because one of the harness's ports was taken; it reports whether it
+// did. Ports a test fixed itself are never changed. WaitReady calls it; a
+// caller that waits for readiness otherwise (no health extension) can too.
+func (c *Collector) RestartOnBindConflict() bool {
+	c.t.Helper()
+	r := c.run.Load()
+	port, ok := BindConflict(r.out.String(), c.ownedPorts()...)
+	if !ok || c.tries >= maxBindTries {
+		return false
+	}
+	c.tries++
+	c.t.Logf("otlpcol could not bind port %d (taken by another process): starting it again on fresh ports", port)
+	c.pickPorts()
+	c.launch()
+	return true
 }
 
 // GRPCEndpoint is host:port of the OTLP gRPC receiver.
@@ -143,13 +192,13 @@ func (c *Collector) TelemetryURL() string {
 	return fmt.Sprintf("http://127.0.0.1:%d/metrics", c.TelemetryPort)
 }
 
-// Output is everything the process wrote so far.
-func (c *Collector) Output() string { return c.out.String() }
+// Output is everything the process wrote so far (since its last start).
+func (c *Collector) Output() string { return c.run.Load().out.String() }
 
 // Exited reports whether the process has ended.
 func (c *Collector) Exited() bool {
 	select {
-	case <-c.done:
+	case <-c.run.Load().done:
 		return true
 	default:
 		return false
@@ -158,43 +207,57 @@ func (c *Collector) Exited() bool {
 
 // Wait waits up to timeout for the process to end and returns its error.
 func (c *Collector) Wait(timeout time.Duration) (error, bool) {
+	r := c.run.Load()
 	select {
-	case <-c.done:
-		return c.err, true
+	case <-r.done:
+		return r.err, true
 	case <-time.After(timeout):
 		return nil, false
 	}
 }
 
-// WaitReady polls the health extension's /ready until it answers 200.
+// WaitReady polls the health extension's /ready until it answers 200. A
+// process that ended because one of the harness's ports was taken is
+// started again on fresh ports (read the ports after WaitReady).
 func (c *Collector) WaitReady(timeout time.Duration) {
 	c.t.Helper()
-	c.WaitHTTP(c.HealthURL("/ready"), http.StatusOK, timeout)
+	c.waitHTTP(func() string { return c.HealthURL("/ready") }, http.StatusOK, timeout, true)
 }
 
 // WaitHTTP polls url until it answers with status, the process ends, or timeout.
 func (c *Collector) WaitHTTP(url string, status int, timeout time.Duration) {
 	c.t.Helper()
+	c.waitHTTP(func() string { return url }, status, timeout, false)
+}
+
+func (c *Collector) waitHTTP(url func() string, status int, timeout time.Duration, restart bool) {
+	c.t.Helper()
 	deadline := time.Now().Add(timeout)
 	last := "no answer"
 	for time.Now().Before(deadline) {
 		if c.Exited() {
-			c.t.Fatalf("otlpcol exited while waiting for %s: %v\n%s", url, c.err, lastLines(c.Output(), 40))
+			if restart && c.RestartOnBindConflict() {
+				continue
+			}
+			err, _ := c.Wait(0)
+			c.t.Fatalf("otlpcol exited while waiting for %s: %v\n%s", url(), err, lastLines(c.Output(), 40))
 		}
-		code, body, err := Get(url)
+		code, body, err := Get(url())
 		if err == nil && code == status {
 			return
 		}
 		last = fmt.Sprintf("%d %s %v", code, strings.TrimSpace(body), err)
 		time.Sleep(100 * time.Millisecond)
 	}
-	c.t.Fatalf("%s did not answer %d within %s (last: %s)", url, status, timeout, last)
+	c.t.Fatalf("%s did not answer %d within %s (last: %s)", url(), status, timeout, last)
 }
 
-// Signal sends sig to the process.
+// Signal sends sig to the process, reading its peak RSS first.
 func (c *Collector) Signal(sig os.Signal) {
-	if c.cmd.Process != nil && !c.Exited() {
-		_ = c.cmd.Process.Signal(sig)
+	r := c.run.Load()
+	if r.cmd.Process != nil && !c.Exited() {
+		r.peak.read()
+		_ = r.cmd.Process.Signal(sig)
 	}
 }
 
@@ -215,11 +278,13 @@ func (c *Collector) Stop(timeout time.Duration) {
 
 // Kill ends the process (and its group) with SIGKILL and waits for it.
 func (c *Collector) Kill() {
-	if c.cmd.Process == nil || c.Exited() {
+	r := c.run.Load()
+	if r.cmd.Process == nil || c.Exited() {
 		return
 	}
-	_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-	<-c.done
+	r.peak.read()
+	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+	<-r.done
 }
 
 // Get fetches url and returns the status code and body.

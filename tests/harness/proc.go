@@ -2,46 +2,97 @@ package harness
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // PID is the process ID of the running collector (0 before it started).
 func (c *Collector) PID() int {
-	if c.cmd == nil || c.cmd.Process == nil {
+	r := c.run.Load()
+	if r == nil || r.cmd.Process == nil {
 		return 0
 	}
-	return c.cmd.Process.Pid
+	return r.cmd.Process.Pid
 }
 
-// RSSBytes reads the collector's resident set size (VmRSS) from /proc; it
-// returns 0 when the process is gone.
-func (c *Collector) RSSBytes() int64 {
-	pid := c.PID()
-	if pid == 0 || c.Exited() {
-		return 0
+// PeakRSS is the highest resident set size the collector process reached,
+// in bytes: the kernel's high-water mark (VmHWM), read now while the
+// process runs, and the last reading before it ended otherwise. It covers
+// the current process only: read it before a restart.
+func (c *Collector) PeakRSS() (int64, error) {
+	r := c.run.Load()
+	if r == nil {
+		return 0, errors.New("peak RSS: not started")
 	}
-	return ProcRSS(pid)
+	return r.peak.Peak()
 }
 
-// ProcRSS reads VmRSS of process pid from /proc/pid/status, in bytes (0 when
-// it cannot be read).
-func ProcRSS(pid int) int64 {
-	v, _ := procStatusBytes(pid, "VmRSS")
-	return v
+// hwmPollInterval is how often a running process's VmHWM is read. VmHWM
+// only grows, so polling loses nothing but growth in the last interval
+// before an exit the harness did not cause (Signal and Kill read it first).
+// The kernel's ru_maxrss cannot stand in after the exit: Go starts a child
+// with vfork, and exec folds the parent's (the test binary's) high-water
+// mark into the child's.
+const hwmPollInterval = 50 * time.Millisecond
+
+// peakWatch keeps the last VmHWM read of a process until it ends.
+type peakWatch struct {
+	pid  int
+	done <-chan struct{}
+	peak atomic.Int64
+}
+
+// watchPeak reads pid's VmHWM every hwmPollInterval until done closes.
+func watchPeak(pid int, done <-chan struct{}) *peakWatch {
+	w := &peakWatch{pid: pid, done: done}
+	w.read()
+	go func() {
+		tick := time.NewTicker(hwmPollInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				w.read()
+			}
+		}
+	}()
+	return w
+}
+
+// read records the current VmHWM while the process still runs.
+func (w *peakWatch) read() {
+	select {
+	case <-w.done:
+		return
+	default:
+	}
+	v, err := ProcPeakRSS(w.pid)
+	if err != nil {
+		return
+	}
+	for old := w.peak.Load(); v > old && !w.peak.CompareAndSwap(old, v); old = w.peak.Load() {
+	}
+}
+
+// Peak is the high-water mark, read now when the process runs.
+func (w *peakWatch) Peak() (int64, error) {
+	w.read()
+	if v := w.peak.Load(); v > 0 {
+		return v, nil
+	}
+	return 0, fmt.Errorf("peak RSS of process %d: never read", w.pid)
 }
 
 // ProcPeakRSS reads VmHWM, the resident set's high-water mark since the
-// process started, of process pid from /proc/pid/status, in bytes: the true
-// peak, which no sampling can miss.
+// process started, of process pid from /proc/pid/status, in bytes.
 func ProcPeakRSS(pid int) (int64, error) { return procStatusBytes(pid, "VmHWM") }
-
-// PeakRSS is the collector's VmHWM in bytes (see ProcPeakRSS).
-func (c *Collector) PeakRSS() (int64, error) { return ProcPeakRSS(c.PID()) }
 
 func procStatusBytes(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -70,54 +121,4 @@ func ParseStatusBytes(status, field string) (int64, error) {
 		return kb << 10, nil
 	}
 	return 0, fmt.Errorf("no %s in /proc status", field)
-}
-
-// RSSSampler records the peak resident set size of a collector, sampled
-// every interval until Stop.
-type RSSSampler struct {
-	mu   sync.Mutex
-	peak int64
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
-}
-
-// SampleRSS starts sampling c's VmRSS every interval.
-func (c *Collector) SampleRSS(interval time.Duration) *RSSSampler {
-	s := &RSSSampler{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			s.observe(c.RSSBytes())
-			select {
-			case <-s.stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	c.t.Cleanup(s.Stop)
-	return s
-}
-
-func (s *RSSSampler) observe(v int64) {
-	s.mu.Lock()
-	if v > s.peak {
-		s.peak = v
-	}
-	s.mu.Unlock()
-}
-
-// Peak is the highest RSS seen so far, in bytes.
-func (s *RSSSampler) Peak() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.peak
-}
-
-// Stop ends sampling (safe to call twice) and returns the peak.
-func (s *RSSSampler) Stop() {
-	s.once.Do(func() { close(s.stop); <-s.done })
 }

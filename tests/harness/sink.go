@@ -38,16 +38,28 @@ type Sink struct {
 	lrecv     receiver.Logs
 }
 
-// StartSink starts a Sink on fresh loopback ports; it stops when the test ends.
+// StartSink starts a Sink on fresh loopback ports (see Port), trying other
+// ports should one be taken all the same; it stops when the test ends.
 func StartSink(t testing.TB) *Sink {
 	t.Helper()
-	s := &Sink{GRPCPort: FreePort(t), HTTPPort: FreePort(t), spans: map[string]int{}}
-	s.start(t)
+	s := &Sink{spans: map[string]int{}}
+	var err error
+	for range maxBindTries {
+		s.GRPCPort, s.HTTPPort = FreePort(t), FreePort(t)
+		notePicked(s.GRPCPort, s.HTTPPort)
+		if err = s.start(); !IsAddrInUse(err) {
+			break
+		}
+		t.Logf("sink could not bind (%v): trying fresh ports", err)
+	}
+	if err != nil {
+		t.Fatalf("sink: %v", err)
+	}
+	t.Cleanup(func() { s.Stop() })
 	return s
 }
 
-func (s *Sink) start(t testing.TB) {
-	t.Helper()
+func (s *Sink) start() error {
 	f := otlpreceiver.NewFactory()
 	cfg := f.CreateDefaultConfig().(*otlpreceiver.Config)
 	cfg.Protocols.GRPC.GetOrInsertDefault().NetAddr.Endpoint = fmt.Sprintf("127.0.0.1:%d", s.GRPCPort)
@@ -60,23 +72,24 @@ func (s *Sink) start(t testing.TB) {
 	lc, _ := consumer.NewLogs(s.consumeLogs)
 	tr, err := f.CreateTraces(ctx, set, cfg, tc)
 	if err != nil {
-		t.Fatalf("sink traces: %v", err)
+		return fmt.Errorf("traces: %w", err)
 	}
 	mr, err := f.CreateMetrics(ctx, set, cfg, mc)
 	if err != nil {
-		t.Fatalf("sink metrics: %v", err)
+		return fmt.Errorf("metrics: %w", err)
 	}
 	lr, err := f.CreateLogs(ctx, set, cfg, lc)
 	if err != nil {
-		t.Fatalf("sink logs: %v", err)
+		return fmt.Errorf("logs: %w", err)
 	}
 	// The otlp factory shares one receiver between signals: starting it once
-	// serves all three.
+	// serves all three. A failed start has shut down what it started.
 	if err := tr.Start(ctx, componenttest.NewNopHost()); err != nil {
-		t.Fatalf("sink start: %v", err)
+		_ = tr.Shutdown(ctx)
+		return fmt.Errorf("start: %w", err)
 	}
 	s.receivers, s.mrecv, s.lrecv = []receiver.Traces{tr}, mr, lr
-	t.Cleanup(func() { s.Stop() })
+	return nil
 }
 
 // Stop shuts the sink down (safe to call twice).

@@ -135,7 +135,7 @@ func TestAgentGatewayDownBackPressure(t *testing.T) {
 	sent, refused := l.snapshot()
 	tl := waitDelivered(sent, 60*time.Second, gw)
 	tl.fill(o)
-	o.PeakRSS = c.RSSBytes()
+	o.PeakRSS = peakRSS(c)
 	t.Logf("acknowledged %d spans, not acknowledged %v (during the outage %v); delivered %d, duplicates %d",
 		len(sent), refused, refusedDuring, tl.delivered, tl.duplicates)
 	n := 0
@@ -166,7 +166,7 @@ func TestAgentSIGKILLPersistentQueue(t *testing.T) {
 		return metric(t, c, "otelcol_exporter_queue_size") > 0
 	}), "nothing reached the agent's sending queue")
 	time.Sleep(scaled(2*time.Second, 10*time.Second))
-	o.PeakRSS = c.RSSBytes()
+	o.PeakRSS = peakRSS(c)
 	c.Kill()
 	l.Stop()
 	sent, refused := l.snapshot()
@@ -177,6 +177,7 @@ func TestAgentSIGKILLPersistentQueue(t *testing.T) {
 	gw.SetFailure(nil)
 	tl := waitDelivered(sent, 60*time.Second, gw)
 	tl.fill(o)
+	o.PeakRSS = max(o.PeakRSS, peakRSS(c2))
 	t.Logf("acknowledged %d spans before SIGKILL (not acknowledged %v); delivered %d after restart, duplicates %d",
 		len(sent), refused, tl.delivered, tl.duplicates)
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
@@ -201,10 +202,10 @@ func TestAgentSIGTERMGatewayDown(t *testing.T) {
 		return metric(t, c, "otelcol_exporter_queue_size") > 0
 	}), "nothing reached the agent's sending queue")
 	time.Sleep(scaled(2*time.Second, 10*time.Second))
-	o.PeakRSS = c.RSSBytes()
 	c.Signal(sigterm)
 	err, ok := c.Wait(40 * time.Second)
 	l.Stop()
+	o.PeakRSS = peakRSS(c) // the whole life, shutdown included
 	require.True(t, ok, "no exit within the agent's terminationGracePeriodSeconds (40s)")
 	require.NoError(t, err, "unclean exit")
 	sent, refused := l.snapshot()
@@ -214,6 +215,7 @@ func TestAgentSIGTERMGatewayDown(t *testing.T) {
 	gw.SetFailure(nil)
 	tl := waitDelivered(sent, 60*time.Second, gw)
 	tl.fill(o)
+	o.PeakRSS = max(o.PeakRSS, peakRSS(c2))
 	t.Logf("acknowledged %d spans before SIGTERM (not acknowledged %v); delivered %d by the next agent, duplicates %d",
 		len(sent), refused, tl.delivered, tl.duplicates)
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)

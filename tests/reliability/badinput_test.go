@@ -160,7 +160,7 @@ func TestBadInputHTTP(t *testing.T) {
 
 	tl := waitDelivered(sent, 30*time.Second, sink)
 	tl.fill(o)
-	o.PeakRSS = c.RSSBytes()
+	o.PeakRSS = peakRSS(c)
 	require.Zero(t, tl.lost, "good spans lost: %v", tl.missing)
 	require.Zero(t, tl.duplicates)
 	requireHugeIntact(t, sink, huge.spanIDs[0], hugeAttrLen)
@@ -287,7 +287,7 @@ func TestBadInputGRPC(t *testing.T) {
 
 	tl := waitDelivered(sent, 30*time.Second, sink)
 	tl.fill(o)
-	o.PeakRSS = c.RSSBytes()
+	o.PeakRSS = peakRSS(c)
 	require.Zero(t, tl.lost, "good spans lost: %v", tl.missing)
 	require.Zero(t, tl.duplicates)
 	requireHugeIntact(t, sink, huge.spanIDs[0], hugeAttrLen)

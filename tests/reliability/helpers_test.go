@@ -8,34 +8,24 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/otlpcol/otlpcol/tests/deploy"
 	"github.com/otlpcol/otlpcol/tests/harness"
 )
 
 // longEnv turns on the long fault scenarios (tens of seconds of outage).
 const longEnv = "OTLPCOL_RELIABILITY_LONG"
-
-// needLong skips t unless the long scenarios were asked for.
-func needLong(t *testing.T) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("long scenario: skipped with -short")
-	}
-	if os.Getenv(longEnv) != "1" {
-		t.Skipf("long scenario: set %s=1 (make test-reliability-long)", longEnv)
-	}
-}
 
 // needBinary skips t in -short runs: every test here runs the binary.
 func needBinary(t *testing.T) {
@@ -239,20 +229,57 @@ func startSinkGateway(t *testing.T, sink *harness.Sink, set ...string) *harness.
 	return c
 }
 
-// metric scrapes the collector's internal telemetry for one series (sum of
-// matching samples, 0 when absent). A counter is found under its plain name
-// and under name_total: configs/gateway.yaml keeps Prometheus' type suffix,
-// the test configs here do not.
+// metric scrapes the collector's internal telemetry for one series: the sum
+// of the matching samples. A series that is absent fails the test, so a zero
+// check cannot pass on a renamed or missing metric. A counter is found under
+// its plain name and under name_total: configs/gateway.yaml keeps
+// Prometheus' type suffix, the test configs here do not.
 func metric(t *testing.T, c *harness.Collector, name string, labels ...string) float64 {
+	t.Helper()
+	v, ok := metricValue(t, c, name, labels...)
+	if !ok {
+		t.Fatalf("no series %s%v on %s", name, labels, c.TelemetryURL())
+	}
+	return v
+}
+
+// metricValue is metric for polling: ok is false while the series is absent
+// (the SDK shows a counter only once something was recorded on it).
+func metricValue(t *testing.T, c *harness.Collector, name string, labels ...string) (float64, bool) {
 	t.Helper()
 	_, body, err := harness.Get(c.TelemetryURL())
 	if err != nil {
 		t.Fatalf("scrape %s: %v", c.TelemetryURL(), err)
 	}
 	if v, ok := harness.SumSamples(body, name, labels...); ok {
-		return v
+		return v, true
 	}
-	v, _ := harness.SumSamples(body, name+"_total", labels...)
+	return harness.SumSamples(body, name+"_total", labels...)
+}
+
+// droppedItems is otlp_retry's count of items it gave up on without a dead
+// letter. Like every SDK counter it shows only once something was recorded
+// on it, so its absence is the healthy answer; the name is pinned instead:
+// the Grafana dashboard names it, and TestEveryMonitoredMetricIsExposed
+// fails when a drop does not show up under that name.
+const droppedItems = "otelcol_otlp_retry_dropped_items_total"
+
+// requireNothingDropped checks otlp_retry dropped nothing.
+func requireNothingDropped(t *testing.T, c *harness.Collector) {
+	t.Helper()
+	monitored, err := deploy.MetricNames(harness.RepoRoot())
+	require.NoError(t, err)
+	if _, ok := monitored[droppedItems]; !ok {
+		t.Fatalf("deploy/monitoring no longer names %s: its name is not pinned", droppedItems)
+	}
+	if v, ok := metricValue(t, c, droppedItems); ok {
+		require.Zero(t, v, "%s", droppedItems)
+	}
+}
+
+// peakRSS is c's peak RSS (see harness.Collector.PeakRSS), 0 when unknown.
+func peakRSS(c *harness.Collector) int64 {
+	v, _ := c.PeakRSS()
 	return v
 }
 

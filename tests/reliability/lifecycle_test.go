@@ -65,10 +65,10 @@ func TestLifecyclePodReplacedBackendDown(t *testing.T) {
 	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "replaced-down", workers: 2, spansPerBatch: 20,
 		interval: 10 * time.Millisecond, maxBatches: 100000})
 	time.Sleep(scaled(3*time.Second, 20*time.Second))
-	o.PeakRSS = c.RSSBytes()
 	// The Service stops routing to a pod whose /ready fails: the senders
 	// stop during drain_delay.
 	sigtermAndWait(t, c, l.Stop)
+	o.PeakRSS = peakRSS(c) // the whole life, shutdown included
 	sent := l.Accepted()
 	require.NotEmpty(t, sent, "nothing accepted: refused %v", l.Refused())
 	require.Zero(t, count(sent, sink.SpanIDs()).delivered, "the backend was down: nothing should have arrived")
@@ -81,7 +81,7 @@ func TestLifecyclePodReplacedBackendDown(t *testing.T) {
 	sink.SetFailure(nil)
 	tl := waitDelivered(sent, 90*time.Second, sink)
 	tl.fill(o)
-	o.PeakRSS = max(o.PeakRSS, c2.RSSBytes())
+	o.PeakRSS = max(o.PeakRSS, peakRSS(c2))
 	t.Logf("accepted %d spans before SIGTERM (refused %v); delivered %d by the next process, duplicates %d",
 		len(sent), l.Refused(), tl.delivered, tl.duplicates)
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
@@ -103,8 +103,8 @@ func TestLifecycleSIGTERMFlushesBackendUp(t *testing.T) {
 	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "flush-up", workers: 2, spansPerBatch: 20,
 		interval: 10 * time.Millisecond, maxBatches: 100000})
 	time.Sleep(scaled(3*time.Second, 20*time.Second))
-	o.PeakRSS = c.RSSBytes()
 	sigtermAndWait(t, c, l.Stop)
+	o.PeakRSS = peakRSS(c) // the whole life, shutdown included
 	sent := l.Accepted()
 	require.NotEmpty(t, sent, "nothing accepted: refused %v", l.Refused())
 	atExit := count(sent, sink.SpanIDs())
@@ -114,6 +114,7 @@ func TestLifecycleSIGTERMFlushesBackendUp(t *testing.T) {
 	c2 := startFaultGateway(t, sink, t.TempDir())
 	tl := waitDelivered(sent, 5*time.Second, sink)
 	tl.fill(o)
+	o.PeakRSS = max(o.PeakRSS, peakRSS(c2))
 	require.Zero(t, atExit.lost, "not sent before exit (would be lost with a new claim), e.g. %v", atExit.missing)
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 	requireAlive(t, c2)

@@ -54,6 +54,9 @@ type Config struct {
 	DeadLetter DeadLetterConfig `mapstructure:"dead_letter"`
 	// Quarantine keeps what the backend refuses as invalid.
 	Quarantine QuarantineConfig `mapstructure:"quarantine"`
+	// PersistentQueue is otlp_retry's own write-ahead log; when its
+	// directory is set it replaces sending_queue.
+	PersistentQueue PersistentQueueConfig `mapstructure:"persistent_queue"`
 
 	_ struct{}
 }
@@ -184,6 +187,10 @@ func (c *Config) Validate() error {
 	}
 	if q := c.Quarantine.Directory; q != "" && q == c.DeadLetter.Directory {
 		errs = append(errs, fmt.Errorf("quarantine::directory: must differ from dead_letter::directory (%q): quarantined data is never replayed", q))
+	}
+	errs = append(errs, c.PersistentQueue.validate()...)
+	if c.PersistentQueue.enabled() && c.QueueConfig.HasValue() && c.QueueConfig.Get().StorageID != nil {
+		errs = append(errs, errBothQueues)
 	}
 	return errors.Join(errs...)
 }

@@ -2,6 +2,7 @@ package otlpretryexporter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,7 @@ type otlpExporter struct {
 	transport transport
 	store     *deadletter.Store // nil: no dead letter
 	quar      *deadletter.Store // nil: no quarantine
+	wal       *walQueue         // persistent_queue; nil with sending_queue
 	host      component.Host
 
 	health      atomic.Int32
@@ -111,6 +113,11 @@ func (e *otlpExporter) start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	e.transport = t
+	if e.cfg.PersistentQueue.enabled() {
+		if err := e.openWAL(); err != nil {
+			return err
+		}
+	}
 	if e.store != nil {
 		e.wg.Add(1)
 		go e.replayLoop()
@@ -149,9 +156,12 @@ func (e *otlpExporter) shutdown(context.Context) error {
 	e.beginShutdown()
 	var err error
 	e.closeOnce.Do(func() {
+		if e.wal != nil {
+			err = e.closeWAL()
+		}
 		e.wg.Wait()
 		if e.transport != nil {
-			err = e.transport.close()
+			err = errors.Join(err, e.transport.close())
 		}
 		if e.store != nil {
 			e.store.Release()

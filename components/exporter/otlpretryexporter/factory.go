@@ -97,6 +97,7 @@ func createDefaultConfig() component.Config {
 			MaxBytes: defaultQuarantineBytes,
 			Fsync:    true,
 		},
+		PersistentQueue: defaultPersistentQueueConfig(),
 	}
 }
 
@@ -110,7 +111,10 @@ func createDefaultConfig() component.Config {
 // its chance), so exporterhelper never blocks itself.
 func helperOptions(cfg *Config, e *otlpExporter) []exporterhelper.Option {
 	q := cfg.QueueConfig
-	if q.HasValue() {
+	if cfg.PersistentQueue.enabled() {
+		// The write-ahead log replaces the sending queue (see wrap.go).
+		q = configoptional.None[exporterhelper.QueueBatchConfig]()
+	} else if q.HasValue() {
 		qc := *q.Get()
 		qc.BlockOnOverflow = false
 		q = configoptional.Some(qc)

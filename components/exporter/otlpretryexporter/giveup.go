@@ -81,9 +81,14 @@ func (e *otlpExporter) quarantine(ctx context.Context, r *request, cause error) 
 // keep is what push returns when shutdown comes while a batch could be
 // written nowhere. The error is retryable: exporterhelper's stopped retry
 // sender turns it into a shutdown error, on which a persistent queue keeps
-// the batch for the next start. An in-memory queue cannot keep it: counted
+// the batch for the next start; the write-ahead log keeps it (the batch is
+// not acknowledged). An in-memory queue cannot keep it: counted
 // as dropped_items{reason="shutdown"}.
 func (e *otlpExporter) keep(ctx context.Context, r *request, cause error) error {
+	if e.wal != nil {
+		e.logger.Debug("shutting down: batch left in the write-ahead log for the next start", zap.Int("items", r.items))
+		return cause
+	}
 	if e.cfg.QueueConfig.HasValue() && e.cfg.QueueConfig.Get().StorageID != nil {
 		e.logger.Info("shutting down: batch left in the persistent sending queue for the next start", zap.Int("items", r.items))
 		return cause

@@ -41,6 +41,8 @@ type telemetry struct {
 	byReason         map[string]metric.MeasurementOption
 	dropReason       map[string]metric.MeasurementOption
 	refuseReason     map[string]metric.MeasurementOption
+	meter            metric.Meter
+	wal              *walTelemetry
 }
 
 // gauges are read by the observable instruments at each collection.
@@ -66,6 +68,7 @@ func newTelemetry(set component.TelemetrySettings, signal string, g gauges) (*te
 	t := &telemetry{
 		signal:   metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal))),
 		byReason: map[string]metric.MeasurementOption{},
+		meter:    m,
 	}
 	withReason := func(r string) metric.MeasurementOption {
 		return metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal), attribute.String("reason", r)))
@@ -78,7 +81,7 @@ func newTelemetry(set component.TelemetrySettings, signal string, g gauges) (*te
 		t.dropReason[r] = withReason(r)
 	}
 	t.refuseReason = map[string]metric.MeasurementOption{}
-	for _, r := range []string{refuseNoDeadLetter, refuseDeadLetterFull, refuseDeadLetterError, refuseDiskFull, refuseQueueError} {
+	for _, r := range []string{refuseNoDeadLetter, refuseDeadLetterFull, refuseDeadLetterError, refuseDiskFull, refuseQueueError, refuseWALFull, refuseWALTooLarge, refuseWALError} {
 		t.refuseReason[r] = withReason(r)
 	}
 	var errs, err error
@@ -98,7 +101,7 @@ func newTelemetry(set component.TelemetrySettings, signal string, g gauges) (*te
 	t.deadLetterBytes = counter("dead_letter", "Bytes written to the dead-letter directory.", "By")
 	t.replayedItems = counter("replayed_items", "Items replayed from the dead-letter directory and accepted.", "{items}")
 	t.droppedItems = counter("dropped_items", "Items lost, by reason: rejected (the backend refused them as invalid and the quarantine is absent or full) or shutdown (the process stopped with a batch it could write nowhere, in-memory queue).", "{items}")
-	t.refusedItems = counter("refused_items", "Items refused to the caller with a retryable error (back-pressure), by reason: no_dead_letter, dead_letter_full, dead_letter_error, disk_full (sending queue full and nowhere to spool), queue_error (the sending queue could not store them). Not lost: the client retries.", "{items}")
+	t.refusedItems = counter("refused_items", "Items refused to the caller with a retryable error (back-pressure), by reason: no_dead_letter, dead_letter_full, dead_letter_error, disk_full (sending queue full and nowhere to spool), queue_error (the sending queue could not store them), wal_full, wal_error, wal_too_large (the write-ahead log is full, failing, or the request exceeds persistent_queue::max_bytes). Not lost: the client retries.", "{items}")
 	t.quarantineItems = counter("quarantine_items", "Items the backend refused as invalid, written to the quarantine directory (kept for inspection, never replayed).", "{items}")
 	t.corruptFiles = counter("dead_letter_corrupt_files", "Dead-letter files that could not be decoded, moved aside into corrupt/ (kept, not replayed).", "{files}")
 	var uerr error
@@ -114,6 +117,8 @@ func newTelemetry(set component.TelemetrySettings, signal string, g gauges) (*te
 	t.deadLetterStored = gauge("dead_letter_stored", "Bytes in the dead-letter directory now (corrupt/ not counted).", "By")
 	t.quarantineStored = gauge("quarantine_stored", "Bytes in the quarantine directory now.", "By")
 	t.diskFull = gauge("disk_full", "1 while the last write to the dead letter or quarantine failed for lack of space (ENOSPC, EDQUOT), else 0.", "{state}")
+	t.wal, err = newWALTelemetry(m)
+	errs = errors.Join(errs, err)
 	if errs != nil {
 		return nil, errs
 	}

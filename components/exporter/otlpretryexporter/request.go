@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/deadletter"
+	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/wal"
 )
 
 // request is one batch of one signal on its way out, across attempts.
@@ -25,6 +26,36 @@ type request struct {
 	body []byte
 	// wire is body compressed (HTTP), reused across attempts.
 	wire []byte
+	// raw: body is the only form (records of the write-ahead log); the
+	// pdata fields are empty and the transports send body as it is.
+	raw bool
+	// records are the write-ahead log records the request carries; they
+	// are acknowledged once the request is delivered or safe in the dead
+	// letter, and otherwise stay in the log.
+	records []wal.Record
+}
+
+// requestFromRecords builds one request from write-ahead log records. Each
+// record is an Export*ServiceRequest whose only field is the repeated field
+// 1; the concatenation of such messages is the message holding all their
+// resource entries, so batches are cut without decoding or re-encoding.
+func requestFromRecords(signal string, recs []wal.Record) *request {
+	r := &request{signal: signal, raw: true, records: recs}
+	if len(recs) == 1 {
+		r.body = recs[0].Payload
+		r.items = int(recs[0].Items)
+		return r
+	}
+	n := 0
+	for _, rec := range recs {
+		n += len(rec.Payload)
+		r.items += int(rec.Items)
+	}
+	r.body = make([]byte, 0, n)
+	for _, rec := range recs {
+		r.body = append(r.body, rec.Payload...)
+	}
+	return r
 }
 
 func tracesRequest(td ptrace.Traces) *request {

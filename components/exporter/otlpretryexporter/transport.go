@@ -73,6 +73,9 @@ func (t *grpcTransport) export(ctx context.Context, r *request) (partial, error)
 		n := int64(r.protoSize())
 		t.tel.bytes(ctx, n, n)
 	}
+	if r.raw {
+		return t.exportRaw(ctx, r)
+	}
 	switch r.signal {
 	case deadletter.Traces:
 		resp, err := t.traces.Export(ctx, ptraceotlp.NewExportRequestFromTraces(r.traces))

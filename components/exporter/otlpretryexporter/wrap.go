@@ -9,7 +9,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
-// The wrappers add two things around exporterhelper: a batch the sending
+// The wrappers add three things around exporterhelper: with
+// persistent_queue the data goes to the write-ahead log (appendToLog)
+// instead of exporterhelper's queue; a batch the sending
 // queue does not take is spooled, refused (retryable) or made to wait (see
 // enqueueFailed), and Shutdown first tells the retry loops to stop waiting,
 // so the queue's drain cannot hang on a down backend.
@@ -20,6 +22,9 @@ type tracesExporter struct {
 }
 
 func (w *tracesExporter) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	if w.e.wal != nil {
+		return w.e.appendToLog(ctx, tracesRequest(td))
+	}
 	err := w.Traces.ConsumeTraces(ctx, td)
 	if err == nil || w.e.sentDirect() {
 		return err
@@ -37,6 +42,9 @@ type metricsExporter struct {
 }
 
 func (w *metricsExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
+	if w.e.wal != nil {
+		return w.e.appendToLog(ctx, metricsRequest(md))
+	}
 	err := w.Metrics.ConsumeMetrics(ctx, md)
 	if err == nil || w.e.sentDirect() {
 		return err
@@ -54,6 +62,9 @@ type logsExporter struct {
 }
 
 func (w *logsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	if w.e.wal != nil {
+		return w.e.appendToLog(ctx, logsRequest(ld))
+	}
 	err := w.Logs.ConsumeLogs(ctx, ld)
 	if err == nil || w.e.sentDirect() {
 		return err
@@ -65,10 +76,14 @@ func (w *logsExporter) Shutdown(ctx context.Context) error {
 	return w.e.shutdownOnce(ctx, w.Logs.Shutdown)
 }
 
-// shutdownOnce first tells the retry loops to stop waiting, then shuts
+// shutdownOnce first drains the write-ahead log within its budget, then
+// tells the retry loops to stop waiting, then shuts
 // exporterhelper down once: its retry sender panics on a second Shutdown,
 // and a component must survive being shut down twice.
 func (e *otlpExporter) shutdownOnce(ctx context.Context, inner func(context.Context) error) error {
+	if e.wal != nil && !e.stopping() {
+		e.drainWAL(ctx) // export what the log holds while the budget lasts
+	}
 	e.beginShutdown()
 	e.helperShutdown.Do(func() { e.helperShutdownErr = inner(ctx) })
 	return e.helperShutdownErr

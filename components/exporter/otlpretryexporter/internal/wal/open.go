@@ -1,0 +1,252 @@
+package wal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+const (
+	checkpointName = "checkpoint"
+	checkpointSize = 16 // "OWCK" | lwm uint64 | CRC32C of the first 12 bytes
+	lockName       = "LOCK"
+)
+
+// Open opens (creating it if needed) the log in dir and recovers it: every
+// segment is scanned in order and every record's checksum verified; a torn
+// tail of the last segment is truncated; a segment with a damaged record
+// elsewhere is moved into dir/corrupt/; what is not acknowledged is queued
+// for consumers in order. Damage is counted, never fatal.
+func Open(dir string, opts Options) (*Log, Recovery, error) {
+	var rec Recovery
+	if opts.MaxBytes <= 0 {
+		return nil, rec, errors.New("wal: MaxBytes must be positive")
+	}
+	if opts.Fsync == "" {
+		opts.Fsync = FsyncAlways
+	}
+	switch opts.Fsync {
+	case FsyncAlways, FsyncInterval, FsyncNever:
+	default:
+		return nil, rec, fmt.Errorf("wal: unknown fsync mode %q", opts.Fsync)
+	}
+	if opts.FsyncInterval <= 0 {
+		opts.FsyncInterval = DefaultFsyncInterval
+	}
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = DefaultSegmentBytes
+	}
+	opts.SegmentBytes = max(min(opts.SegmentBytes, opts.MaxBytes/4), minSegmentBytes)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, rec, err
+	}
+	lock, err := lockDir(filepath.Join(dir, lockName))
+	if err != nil {
+		return nil, rec, fmt.Errorf("wal: %s is in use: %w", dir, err)
+	}
+	l := &Log{
+		dir:        dir,
+		opts:       opts,
+		lockFile:   lock,
+		reqs:       make(chan *appendReq, 1024),
+		quit:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+		bgDone:     make(chan struct{}),
+		avail:      make(chan struct{}, 1),
+		ackedAbove: make(map[uint64]struct{}),
+	}
+	start := time.Now()
+	if err := l.recover(&rec); err != nil {
+		_ = l.closeFiles()
+		_ = unlockDir(lock)
+		return nil, rec, err
+	}
+	rec.Duration = time.Since(start)
+	if err := l.rotate(); err != nil {
+		_ = l.closeFiles()
+		_ = unlockDir(lock)
+		return nil, rec, err
+	}
+	go l.writeLoop()
+	go l.background()
+	return l, rec, nil
+}
+
+func (l *Log) recover(rec *Recovery) error {
+	ckpt := readCheckpoint(filepath.Join(l.dir, checkpointName))
+	segs, err := listSegments(l.dir)
+	if err != nil {
+		return err
+	}
+	next := ckpt
+	var kept []*segment
+	var first *cursor
+	for i, s := range segs {
+		last := i == len(segs)-1
+		f, err := os.OpenFile(s.path, os.O_RDWR, 0)
+		if err != nil {
+			return err
+		}
+		st, err := f.Stat()
+		if err != nil {
+			_ = f.Close()
+			return err
+		}
+		size := st.Size()
+		var segFirst *cursor
+		var records, items, bytes int64
+		res := scanSegment(io.NewSectionReader(f, 0, size), size, s.firstSeq, func(h header, off int64, payload []byte) {
+			if h.seq < ckpt {
+				return
+			}
+			if segFirst == nil {
+				segFirst = &cursor{seg: s, off: off, seq: h.seq}
+			}
+			records++
+			items += int64(h.items)
+			bytes += int64(len(payload))
+		})
+		if res.records > 0 {
+			next = max(next, res.lastSeq+1)
+		} else {
+			next = max(next, s.firstSeq)
+		}
+		if res.state == scanTorn && last {
+			if err := f.Truncate(res.valid); err != nil {
+				_ = f.Close()
+				return err
+			}
+			rec.TornTails++
+			rec.TornBytes += size - res.valid
+			l.tornTails.Add(1)
+			size = res.valid
+		} else if res.state != scanClean {
+			// Damage in the middle (or a torn segment that is not the
+			// last: written before a later segment was started, so not
+			// torn by the crash): keep the file for inspection, out of the
+			// log. Its sequence numbers are never reused.
+			_ = f.Close()
+			next = max(next, s.firstSeq+1)
+			if err := l.setAside(s.path); err != nil {
+				return err
+			}
+			rec.CorruptSegments++
+			l.corruptSegments.Add(1)
+			continue
+		}
+		if records == 0 {
+			// Empty or fully acknowledged.
+			_ = f.Close()
+			if err := os.Remove(s.path); err != nil {
+				return err
+			}
+			continue
+		}
+		s.f, s.size, s.records, s.lastSeq = f, size, res.records, res.lastSeq
+		kept = append(kept, s)
+		if first == nil {
+			first = segFirst
+		}
+		rec.Records += records
+		rec.Items += items
+		rec.Bytes += bytes
+		l.used.Add(size)
+	}
+	l.segs = kept
+	l.nextSeq = next
+	l.lwm = next
+	if first != nil {
+		l.lwm = first.seq
+		l.cur = *first
+		l.spill = rec.Records
+		l.unacked = rec.Records
+	}
+	// Sequence numbers between kept segments (and after the last one) that
+	// are not in the log count as acknowledged when the low-water mark
+	// reaches them.
+	for i, s := range kept {
+		to := next
+		if i+1 < len(kept) {
+			to = kept[i+1].firstSeq
+		}
+		if s.lastSeq+1 < to {
+			l.gaps = append(l.gaps, seqRange{from: s.lastSeq + 1, to: to})
+		}
+	}
+	l.ckptLWM = ckpt
+	rec.Segments = len(kept)
+	return nil
+}
+
+// setAside moves a damaged segment into dir/corrupt/ under a free name.
+func (l *Log) setAside(path string) error {
+	dst := filepath.Join(l.dir, corruptDir)
+	if err := os.MkdirAll(dst, 0o750); err != nil {
+		return err
+	}
+	name := filepath.Join(dst, filepath.Base(path))
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(name); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		name = filepath.Join(dst, filepath.Base(path)+"."+strconv.Itoa(i))
+	}
+	if err := os.Rename(path, name); err != nil {
+		return err
+	}
+	return syncDir(l.dir)
+}
+
+func (l *Log) closeFiles() error {
+	var errs []error
+	for _, s := range l.segs {
+		if s.f != nil {
+			errs = append(errs, s.f.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// readCheckpoint returns the acknowledged position written by checkpoint,
+// or 0 when there is none or it is damaged (then more is replayed).
+func readCheckpoint(path string) uint64 {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) != checkpointSize || string(b[:4]) != "OWCK" {
+		return 0
+	}
+	if crc32.Checksum(b[:12], castagnoli) != binary.LittleEndian.Uint32(b[12:]) {
+		return 0
+	}
+	return binary.LittleEndian.Uint64(b[4:12])
+}
+
+// checkpoint records the low-water mark so that a restart does not replay
+// what was acknowledged. It is an optimisation: a lost or stale checkpoint
+// means duplicates, never loss, so it is renamed into place without fsync.
+func (l *Log) checkpoint() error {
+	l.mu.Lock()
+	lwm := l.lwm
+	l.mu.Unlock()
+	if lwm == l.ckptLWM {
+		return nil
+	}
+	b := make([]byte, checkpointSize)
+	copy(b, "OWCK")
+	binary.LittleEndian.PutUint64(b[4:12], lwm)
+	binary.LittleEndian.PutUint32(b[12:], crc32.Checksum(b[:12], castagnoli))
+	path := filepath.Join(l.dir, checkpointName)
+	if err := os.WriteFile(path+".tmp", b, 0o640); err != nil {
+		return err
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		return err
+	}
+	l.ckptLWM = lwm
+	return nil
+}

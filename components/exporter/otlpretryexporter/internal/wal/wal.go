@@ -1,0 +1,212 @@
+// Package wal is otlp_retry's persistent queue: an append-only, segmented
+// write-ahead log with group commit, out-of-order acknowledgement, a memory
+// budget for the records the exporter has not taken yet, and crash recovery
+// that checksums every record. It knows nothing of OTLP: a record is an
+// opaque payload with an item count.
+//
+// One writer goroutine owns the files. Append enqueues a record and waits;
+// the writer writes every record waiting at that moment in one write(2) and,
+// with FsyncAlways, makes them durable with one fdatasync (group commit).
+// Consumers take records in order with Next, from memory while they keep up
+// and from the segment files beyond the memory budget, and Ack them in any
+// order. A segment is deleted once every record in it is acknowledged.
+// See README.md for the on-disk format and the recovery rules.
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// FsyncMode says when written records are flushed to stable storage.
+type FsyncMode string
+
+const (
+	// FsyncAlways: Append returns after the record's group is fdatasynced.
+	FsyncAlways FsyncMode = "always"
+	// FsyncInterval: Append returns once the record is in the page cache
+	// (it survives a process crash); the log is fdatasynced every interval.
+	FsyncInterval FsyncMode = "interval"
+	// FsyncNever leaves flushing to the kernel.
+	FsyncNever FsyncMode = "never"
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultSegmentBytes  = 64 << 20
+	DefaultFsyncInterval = 200 * time.Millisecond
+	minSegmentBytes      = 4 << 10
+	checkpointEvery      = time.Second
+)
+
+// Errors returned by Append and Next.
+var (
+	// ErrFull means the record does not fit under MaxBytes now; it is
+	// retryable (space returns as consumers acknowledge).
+	ErrFull = errors.New("write-ahead log full")
+	// ErrTooLarge means the record can never fit (larger than MaxBytes or
+	// MaxRecordBytes); it is not retryable.
+	ErrTooLarge = errors.New("record larger than the write-ahead log allows")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("write-ahead log closed")
+	// ErrEmpty is returned by Append for an empty payload.
+	ErrEmpty = errors.New("empty record")
+)
+
+// Options configure a Log.
+type Options struct {
+	// MaxBytes bounds the total size of the segment files (required).
+	MaxBytes int64
+	// SegmentBytes is the size at which a new segment is started (default
+	// 64 MiB, at most a quarter of MaxBytes so that space can be reclaimed).
+	SegmentBytes int64
+	// MemoryBudget is how many payload bytes the log keeps in memory for
+	// consumers; records beyond it are read back from disk.
+	MemoryBudget int64
+	// Fsync is the durability mode (default FsyncAlways).
+	Fsync FsyncMode
+	// FsyncInterval is the flush period of FsyncInterval (default 200ms).
+	FsyncInterval time.Duration
+	// OnFsync, when set, is called after every fdatasync with its duration.
+	OnFsync func(time.Duration)
+}
+
+// Record is one appended payload.
+type Record struct {
+	Seq     uint64
+	Items   uint32
+	Payload []byte
+}
+
+// Recovery is what Open found on disk.
+type Recovery struct {
+	Segments        int           // segment files kept
+	Records         int64         // unacknowledged records to replay
+	Items           int64         // their items
+	Bytes           int64         // their payload bytes
+	TornTails       int           // torn tails truncated
+	TornBytes       int64         // bytes truncated
+	CorruptSegments int           // segments set aside into corrupt/
+	Duration        time.Duration // time the scan took
+}
+
+// Stats is a snapshot of the log's state and counters.
+type Stats struct {
+	Bytes           int64 // segment bytes on disk (and reserved by pending appends)
+	Segments        int
+	Records         int64 // appended and not yet acknowledged
+	MemoryBytes     int64 // payload bytes held in memory for consumers
+	SpilledRecords  int64 // records waiting on disk only (beyond the memory budget)
+	Fsyncs          int64
+	CorruptSegments int64 // at recovery
+	TornTails       int64 // at recovery
+	CorruptRecords  int64 // found damaged while reading back; their segment is kept in corrupt/
+}
+
+// Log is an open write-ahead log directory.
+type Log struct {
+	dir      string
+	opts     Options
+	lockFile *os.File
+
+	used atomic.Int64 // segment bytes plus bytes reserved by pending appends
+
+	appendMu   sync.RWMutex // Close takes it to stop new appends
+	closed     atomic.Bool
+	reqs       chan *appendReq
+	quit       chan struct{}
+	writerDone chan struct{}
+	bgDone     chan struct{}
+	closeOnce  sync.Once
+	closeErr   error
+
+	wbuf  []byte      // writer-owned
+	dirty atomic.Bool // written since the last fdatasync
+
+	readMu sync.Mutex // serializes consumers (reading back from disk is sequential)
+
+	mu         sync.Mutex
+	segs       []*segment // log order; the last one is being written
+	nextSeq    uint64
+	retry      []Record // released by consumers, redelivered first, sorted by seq
+	mem        ring     // records in memory, older than every spilled one
+	memBytes   int64
+	spill      int64  // records after mem, on disk only
+	cur        cursor // position of the first spilled record
+	lwm        uint64 // every sequence number below it is acknowledged
+	ackedAbove map[uint64]struct{}
+	gaps       []seqRange // sequence numbers that are not in the log (set aside)
+	unacked    int64
+	avail      chan struct{}
+	ckptLWM    uint64
+
+	fsyncs          atomic.Int64
+	corruptSegments atomic.Int64
+	tornTails       atomic.Int64
+	corruptRecords  atomic.Int64
+}
+
+type seqRange struct{ from, to uint64 } // [from, to)
+
+// cursor points at a record in a segment.
+type cursor struct {
+	seg *segment
+	off int64
+	seq uint64
+}
+
+// Stats returns a snapshot.
+func (l *Log) Stats() Stats {
+	l.mu.Lock()
+	s := Stats{
+		Segments:       len(l.segs),
+		Records:        l.unacked,
+		MemoryBytes:    l.memBytes,
+		SpilledRecords: l.spill,
+	}
+	l.mu.Unlock()
+	s.Bytes = l.used.Load()
+	s.Fsyncs = l.fsyncs.Load()
+	s.CorruptSegments = l.corruptSegments.Load()
+	s.TornTails = l.tornTails.Load()
+	s.CorruptRecords = l.corruptRecords.Load()
+	return s
+}
+
+// Dir is the log's directory.
+func (l *Log) Dir() string { return l.dir }
+
+// Close stops appends, writes what is pending, flushes (unless FsyncNever),
+// records the acknowledged position and closes the files. Records not
+// acknowledged stay in the log for the next Open.
+func (l *Log) Close() error {
+	l.closeOnce.Do(func() {
+		l.appendMu.Lock()
+		l.closed.Store(true)
+		close(l.quit)
+		l.appendMu.Unlock()
+		<-l.writerDone
+		<-l.bgDone
+		var errs []error
+		if l.opts.Fsync != FsyncNever {
+			errs = append(errs, l.syncActive())
+		}
+		errs = append(errs, l.checkpoint())
+		l.mu.Lock()
+		for _, s := range l.segs {
+			if s.f != nil {
+				errs = append(errs, s.f.Close())
+			}
+		}
+		l.mu.Unlock()
+		errs = append(errs, unlockDir(l.lockFile))
+		l.closeErr = errors.Join(errs...)
+	})
+	return l.closeErr
+}
+
+func (l *Log) String() string { return fmt.Sprintf("wal(%s)", l.dir) }

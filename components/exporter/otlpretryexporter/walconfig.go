@@ -1,0 +1,108 @@
+package otlpretryexporter
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/wal"
+)
+
+// Defaults of persistent_queue.
+const (
+	defaultWALMaxBytes      = 1 << 30
+	defaultWALMemoryBudget  = 64 << 20
+	defaultWALSegmentBytes  = wal.DefaultSegmentBytes
+	defaultWALFsyncInterval = wal.DefaultFsyncInterval
+	defaultWALDrainTimeout  = 10 * time.Second
+	// walBatchBytes bounds a batch cut from the log below the 4 MiB that
+	// gRPC servers accept by default (a single larger record goes alone).
+	walBatchBytes = 3 << 20
+)
+
+// PersistentQueueConfig configures otlp_retry's own write-ahead log, used
+// instead of sending_queue when directory is set.
+type PersistentQueueConfig struct {
+	// Directory holds the log, one subdirectory per signal. Empty (the
+	// default) leaves the exporter on sending_queue.
+	Directory string `mapstructure:"directory"`
+	// Fsync is always (OK to the client only after fdatasync; concurrent
+	// requests share one), interval (OK once in the page cache, flushed
+	// every fsync_interval) or never. Default always.
+	Fsync string `mapstructure:"fsync"`
+	// FsyncInterval is the flush period of fsync: interval (default 200ms).
+	FsyncInterval time.Duration `mapstructure:"fsync_interval"`
+	// MaxBytes bounds the log of each signal; when full, new data is
+	// refused with a retryable error (default 1 GiB).
+	MaxBytes int64 `mapstructure:"max_bytes"`
+	// MemoryBudget is how many bytes of not yet exported requests stay in
+	// memory; beyond it they are read back from disk (default 64 MiB).
+	MemoryBudget int64 `mapstructure:"memory_budget"`
+	// SegmentBytes is the size of one segment file (default 64 MiB, at
+	// most a quarter of max_bytes).
+	SegmentBytes int64 `mapstructure:"segment_bytes"`
+	// NumConsumers is the number of batches exported concurrently (default 10).
+	NumConsumers int `mapstructure:"num_consumers"`
+	// BatchSize is the most items a batch cut from the log holds (default
+	// 1000; a larger single request is sent alone).
+	BatchSize int `mapstructure:"batch_size"`
+	// DrainTimeout is how long shutdown keeps exporting the log while the
+	// backend accepts; what is left stays on disk (default 10s).
+	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+
+	_ struct{}
+}
+
+func defaultPersistentQueueConfig() PersistentQueueConfig {
+	return PersistentQueueConfig{
+		Fsync:         string(wal.FsyncAlways),
+		FsyncInterval: defaultWALFsyncInterval,
+		MaxBytes:      defaultWALMaxBytes,
+		MemoryBudget:  defaultWALMemoryBudget,
+		SegmentBytes:  defaultWALSegmentBytes,
+		NumConsumers:  defaultNumConsumers,
+		BatchSize:     defaultBatchSize,
+		DrainTimeout:  defaultWALDrainTimeout,
+	}
+}
+
+func (c *PersistentQueueConfig) enabled() bool { return c.Directory != "" }
+
+func (c *PersistentQueueConfig) validate() []error {
+	if !c.enabled() {
+		return nil
+	}
+	var errs []error
+	switch wal.FsyncMode(c.Fsync) {
+	case wal.FsyncAlways, wal.FsyncInterval, wal.FsyncNever:
+	default:
+		errs = append(errs, fmt.Errorf("persistent_queue::fsync: %q is not one of always, interval, never", c.Fsync))
+	}
+	if c.Fsync == string(wal.FsyncInterval) && c.FsyncInterval <= 0 {
+		errs = append(errs, fmt.Errorf("persistent_queue::fsync_interval: must be positive, got %s", c.FsyncInterval))
+	}
+	if c.MaxBytes <= 0 {
+		errs = append(errs, fmt.Errorf("persistent_queue::max_bytes: must be positive, got %d", c.MaxBytes))
+	}
+	if c.MemoryBudget < 0 {
+		errs = append(errs, fmt.Errorf("persistent_queue::memory_budget: must not be negative, got %d", c.MemoryBudget))
+	}
+	if c.SegmentBytes < 0 {
+		errs = append(errs, fmt.Errorf("persistent_queue::segment_bytes: must not be negative, got %d", c.SegmentBytes))
+	}
+	if c.NumConsumers < 1 {
+		errs = append(errs, fmt.Errorf("persistent_queue::num_consumers: must be at least 1, got %d", c.NumConsumers))
+	}
+	if c.BatchSize < 1 {
+		errs = append(errs, fmt.Errorf("persistent_queue::batch_size: must be at least 1, got %d", c.BatchSize))
+	}
+	if c.DrainTimeout < 0 {
+		errs = append(errs, fmt.Errorf("persistent_queue::drain_timeout: must not be negative, got %s", c.DrainTimeout))
+	}
+	return errs
+}
+
+// errBothQueues: the write-ahead log and upstream's persistent queue would
+// each hold the data; one of them must go.
+var errBothQueues = errors.New("persistent_queue and sending_queue::storage: both set; use one persistent queue " +
+	"(remove sending_queue::storage to use persistent_queue, or persistent_queue::directory to keep upstream's queue)")

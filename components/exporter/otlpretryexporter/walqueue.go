@@ -1,0 +1,148 @@
+package otlpretryexporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.uber.org/zap"
+
+	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/circuitbreaker"
+	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/wal"
+)
+
+// Reasons of otelcol_otlp_retry_refused_items for the write-ahead log.
+const (
+	refuseWALFull     = "wal_full"
+	refuseWALTooLarge = "wal_too_large"
+	refuseWALError    = "wal_error"
+)
+
+// walQueue is the write-ahead log of one signal and its consumers.
+type walQueue struct {
+	log    *wal.Log
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// openWAL opens (and recovers) the signal's log and starts its consumers.
+func (e *otlpExporter) openWAL() error {
+	pq := e.cfg.PersistentQueue
+	dir := filepath.Join(pq.Directory, e.signal)
+	l, rec, err := wal.Open(dir, wal.Options{
+		MaxBytes:      pq.MaxBytes,
+		SegmentBytes:  pq.SegmentBytes,
+		MemoryBudget:  pq.MemoryBudget,
+		Fsync:         wal.FsyncMode(pq.Fsync),
+		FsyncInterval: pq.FsyncInterval,
+		OnFsync:       e.tel.walFsync,
+	})
+	if err != nil {
+		return fmt.Errorf("persistent_queue::directory: %q: %w", dir, err)
+	}
+	fields := []zap.Field{zap.String("directory", dir), zap.Int64("records", rec.Records), zap.Int64("items", rec.Items),
+		zap.Int64("bytes", rec.Bytes), zap.Int("segments", rec.Segments), zap.Duration("scan", rec.Duration)}
+	if rec.TornTails > 0 || rec.CorruptSegments > 0 {
+		e.logger.Warn("write-ahead log recovered with damage: torn tail truncated, corrupt segments moved to corrupt/",
+			append(fields, zap.Int("torn_tails", rec.TornTails), zap.Int64("torn_bytes", rec.TornBytes),
+				zap.Int("corrupt_segments", rec.CorruptSegments))...)
+	} else {
+		e.logger.Info("write-ahead log opened", fields...)
+	}
+	if err := e.tel.registerWAL(l); err != nil {
+		_ = l.Close()
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	q := &walQueue{log: l, cancel: cancel}
+	for i := 0; i < pq.NumConsumers; i++ {
+		q.wg.Add(1)
+		go e.consumeWAL(ctx, q)
+	}
+	e.wal = q
+	return nil
+}
+
+// appendToLog is ConsumeX with the write-ahead log: the request is
+// marshalled once and appended; nil means it is durable as the fsync mode
+// says. No room is a retryable refusal, never a drop.
+func (e *otlpExporter) appendToLog(ctx context.Context, r *request) error {
+	body, err := r.marshal()
+	if err != nil {
+		return consumererror.NewPermanent(fmt.Errorf("cannot marshal request: %w", err))
+	}
+	if r.items == 0 || len(body) == 0 {
+		return nil // nothing to deliver
+	}
+	if _, err := e.wal.log.Append(body, r.items); err != nil {
+		switch {
+		case errors.Is(err, wal.ErrFull):
+			return e.refuse(ctx, r, refuseWALFull, fmt.Errorf("persistent_queue::max_bytes reached: %w", err))
+		case errors.Is(err, wal.ErrTooLarge):
+			return e.refuse(ctx, r, refuseWALTooLarge, consumererror.NewPermanent(
+				fmt.Errorf("request of %d bytes can never fit persistent_queue::max_bytes: %w", len(body), err)))
+		default:
+			return e.refuse(ctx, r, refuseWALError, fmt.Errorf("write-ahead log: %w", err))
+		}
+	}
+	return nil
+}
+
+// consumeWAL cuts batches from the log and exports them with the retry
+// loop. push returns nil once a batch is delivered, in the dead letter or
+// in the quarantine, and a permanent error once it was dropped and counted
+// as invalid data (the one documented drop): the batch is acknowledged.
+// While it can be placed nowhere push keeps retrying, so the batch stays in
+// the log and the log fills (then refuses). Any other error means shutdown:
+// the batch is handed back and stays on disk for the next start.
+func (e *otlpExporter) consumeWAL(ctx context.Context, q *walQueue) {
+	defer q.wg.Done()
+	maxItems := e.cfg.PersistentQueue.BatchSize
+	for {
+		recs, err := q.log.Next(ctx, maxItems, walBatchBytes)
+		if err != nil {
+			return
+		}
+		err = e.push(ctx, requestFromRecords(e.signal, recs))
+		if err != nil && !consumererror.IsPermanent(err) {
+			q.log.Release(recs)
+			if ctx.Err() != nil || e.stopping() {
+				return
+			}
+			continue
+		}
+		q.log.Ack(recs)
+	}
+}
+
+// drainWAL exports what the log holds for up to drain_timeout (or ctx)
+// while the backend accepts, then stops the consumers. What is left stays on
+// disk for the next start.
+func (e *otlpExporter) drainWAL(ctx context.Context) {
+	q := e.wal
+	deadline := time.Now().Add(e.cfg.PersistentQueue.DrainTimeout)
+	for q.log.Pending() > 0 && time.Now().Before(deadline) && ctx.Err() == nil &&
+		e.breaker.State() != circuitbreaker.Open {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// closeWAL stops the consumers (their batches in flight stay in the log) and
+// closes the log.
+func (e *otlpExporter) closeWAL() error {
+	q := e.wal
+	q.cancel()
+	q.wg.Wait()
+	e.tel.unregisterWAL()
+	if err := q.log.Close(); err != nil {
+		return fmt.Errorf("persistent_queue: %w", err)
+	}
+	if left := q.log.Pending(); left > 0 {
+		e.logger.Info("write-ahead log closed with records left on disk; they are delivered after the next start", zap.Int64("records", left))
+	}
+	return nil
+}
