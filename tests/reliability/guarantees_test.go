@@ -22,9 +22,10 @@ import (
 // and then it is quarantined or counted.
 
 // flakyRun drives a steady load through one pipeline shape against a backend
-// refusing half the requests at random and returns the tally and the
-// throughput: accepted spans delivered per second, from the load's start
-// until the last accepted span arrived.
+// refusing half the requests at random and returns the tally and how well
+// the exporter kept up: the share of the accepted spans delivered by two
+// seconds after the load stopped (a fixed point, so one slow retry tail does
+// not decide it; a share, so the offered load's noise between runs cancels).
 func flakyRun(t *testing.T, name string, load, wait time.Duration, set ...string) (tally, float64) {
 	t.Helper()
 	sink := startFlakySink(t, 500)
@@ -35,22 +36,26 @@ func flakyRun(t *testing.T, name string, load, wait time.Duration, set ...string
 	time.Sleep(load)
 	l.Stop()
 	sent := l.Accepted()
-	// Polled every 100 ms: the same granularity for every pipeline.
-	tl := waitDeliveredTo(sent, wait, sink.SpanIDs)
+	time.Sleep(2 * time.Second)
 	elapsed := time.Since(start)
-	rate := float64(tl.delivered) / elapsed.Seconds()
-	t.Logf("%s: accepted %d, refused %v, delivered %d (dup %d, lost %d) in %s: %.0f spans/s",
-		name, len(sent), l.Refused(), tl.delivered, tl.duplicates, tl.lost, elapsed.Round(10*time.Millisecond), rate)
+	early := count(sent, sink.SpanIDs()).delivered
+	share := float64(early) / float64(max(len(sent), 1))
+	tl := waitDeliveredTo(sent, wait, sink.SpanIDs)
+	t.Logf("%s: accepted %d, refused %v, delivered %d (dup %d, lost %d); by %s %.0f spans/s, %.3f of the accepted",
+		name, len(sent), l.Refused(), tl.delivered, tl.duplicates, tl.lost, elapsed.Round(10*time.Millisecond),
+		float64(early)/elapsed.Seconds(), share)
 	requireAlive(t, c)
-	return tl, rate
+	return tl, share
 }
 
 // TestGuaranteeFlakyBackend: the contrib testbed's RandomNonPermanentError
 // scenario. The backend refuses about half the requests at random under a
 // steady load (5 s; 60 s with OTLPCOL_RELIABILITY_LONG=1), with and without
-// a batch processor in front. Expected: otlp_retry loses nothing, and
-// delivers at least 0.9x the throughput of upstream otlp_grpc in the same
-// pipeline shape, measured in the same run.
+// a batch processor in front. Expected: otlp_retry loses nothing, and keeps
+// up at least as well as upstream otlp_grpc with the same retry schedule in
+// the same pipeline shape, measured in the same run: the share of accepted
+// spans delivered two seconds after the load stopped is at least 0.9x
+// upstream's.
 func TestGuaranteeFlakyBackend(t *testing.T) {
 	needBinary(t)
 	load := scaled(5*time.Second, 60*time.Second)
@@ -70,33 +75,44 @@ func TestGuaranteeFlakyBackend(t *testing.T) {
 				"exporters::otlp_retry::retry_on_failure::max_interval=1s")
 			tl.fill(o)
 			ratio := ours / stock
-			t.Logf("throughput otlp_retry/otlp_grpc = %.2f (%.0f / %.0f spans/s); stock lost %d", ratio, ours, stock, stockTl.lost)
+			t.Logf("delivered share otlp_retry/otlp_grpc = %.2f (%.3f / %.3f); stock lost %d", ratio, ours, stock, stockTl.lost)
 			require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 			assert.GreaterOrEqual(t, ratio, 0.9, "otlp_retry slower than otlp_grpc against a flaky backend")
 		})
 	}
 }
 
-// TestGuaranteeSaturationBatchDefaults: the obvious pipeline, otlp ->
-// batch -> otlp_retry with otlp_retry's defaults, driven at saturation
-// (3 s; 8 s long). Expected: nothing the receiver accepted is lost (the
-// batch processor cannot pass a refusal back, so otlp_retry blocks it).
-func TestGuaranteeSaturationBatchDefaults(t *testing.T) {
+// TestGuaranteeSaturationBatch: the obvious pipeline, otlp -> batch ->
+// otlp_retry, driven at saturation (3 s; 8 s long). With otlp_retry's
+// defaults (a 64 MiB queue) and with a queue of 2000 spans that is full all
+// the time. Expected both times: nothing the receiver accepted is lost. The
+// batch processor cannot pass a refusal back, so otlp_retry makes it wait.
+func TestGuaranteeSaturationBatch(t *testing.T) {
 	needBinary(t)
-	o := record(t)
-	sink := harness.StartSink(t)
-	c := startGuarantees(t, sink.GRPCEndpoint(), "service::pipelines::traces::processors=[batch]")
-	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "saturation", workers: 8, spansPerBatch: 100,
-		interval: 0, maxBatches: 1 << 20})
-	time.Sleep(scaled(3*time.Second, 8*time.Second))
-	l.Stop()
-	sent := l.Accepted()
-	tl := waitDelivered(sent, 2*time.Minute, sink)
-	tl.fill(o)
-	t.Logf("accepted %d, refused %v; delivered %d, duplicates %d", len(sent), l.Refused(), tl.delivered, tl.duplicates)
-	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
-	assertNoneDropped(t, c)
-	requireAlive(t, c)
+	for _, tc := range []struct {
+		name string
+		set  []string
+	}{
+		{"defaults", nil},
+		{"small-queue", []string{"exporters::otlp_retry::sending_queue::sizer=items", "exporters::otlp_retry::sending_queue::queue_size=2000"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := record(t)
+			sink := harness.StartSink(t)
+			c := startGuarantees(t, sink.GRPCEndpoint(), append(tc.set, "service::pipelines::traces::processors=[batch]")...)
+			l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "saturation-" + tc.name, workers: 8, spansPerBatch: 100,
+				interval: 0, maxBatches: 1 << 20})
+			time.Sleep(scaled(3*time.Second, 8*time.Second))
+			l.Stop()
+			sent := l.Accepted()
+			tl := waitDelivered(sent, 2*time.Minute, sink)
+			tl.fill(o)
+			t.Logf("accepted %d, refused %v; delivered %d, duplicates %d", len(sent), l.Refused(), tl.delivered, tl.duplicates)
+			require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
+			assertNoneDropped(t, c)
+			requireAlive(t, c)
+		})
+	}
 }
 
 // TestGuaranteeLongOutageTinyDeadLetter: the backend is down far longer
@@ -171,7 +187,7 @@ func TestGuaranteeInvalidDataQuarantined(t *testing.T) {
 	o.Scenario += " (200 more quarantined)"
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 	assert.Zero(t, count(invalid, sink.SpanIDs()).delivered, "quarantined data was sent again")
-	files, _ := filepath.Glob(filepath.Join(dir, "deadletter", "quarantine", "*.traces.pb"))
+	files, _ := filepath.Glob(filepath.Join(dir, "deadletter-quarantine", "*.traces.pb"))
 	assert.NotEmpty(t, files, "quarantine directory empty")
 	assertNoneDropped(t, c)
 	// guarantees.yaml exposes names without unit suffixes (gateway.yaml:
@@ -290,37 +306,72 @@ func TestGuaranteeSIGKILLUnderLoadFsync(t *testing.T) {
 	requireAlive(t, c2)
 }
 
-// TestGuaranteeDiskFull: configs/gateway.yaml with its persistent queue and
-// dead letter on a 4 MiB tmpfs; the backend is down and clients send until
-// the disk is full. Expected: retryable refusals, the process alive and
-// /health 200, and every accepted span delivered once the backend returns.
-// Needs root (mount); skipped otherwise.
+// TestGuaranteeDiskFull: the dead letter (and, in the second variant, the
+// persistent queue) on a 4 MiB tmpfs; the backend is down and clients send
+// until the disk is full. Expected: retryable refusals, the process alive
+// and /health 200, and every accepted span delivered once the backend
+// returns. Needs root (mount); skipped otherwise.
 func TestGuaranteeDiskFull(t *testing.T) {
 	needBinary(t)
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a tmpfs needs root")
 	}
-	o := record(t)
+	t.Run("dead-letter", func(t *testing.T) {
+		dir := mountTmpfs(t, "4m")
+		sink := harness.StartSink(t)
+		sink.SetFailure(outage)
+		c := startGuarantees(t, sink.GRPCEndpoint(),
+			"exporters::otlp_retry::retry_on_failure::initial_interval=100ms",
+			"exporters::otlp_retry::retry_on_failure::max_interval=500ms",
+			"exporters::otlp_retry::retry_on_failure::max_elapsed_time=1s",
+			"exporters::otlp_retry::sending_queue::sizer=items",
+			"exporters::otlp_retry::sending_queue::queue_size=5000",
+			"exporters::otlp_retry::dead_letter::directory="+filepath.Join(dir, "deadletter"),
+			"exporters::otlp_retry::dead_letter::replay_interval=1s")
+		diskFullScenario(t, sink, c, true)
+	})
+	t.Run("persistent-queue", func(t *testing.T) {
+		// configs/gateway.yaml: otlp_retry's write-ahead log and its dead
+		// letter on the full disk. (Upstream's file_storage queue lost 160 of
+		// 7020 spans here: exporterhelper v0.161.0 deletes an item whose
+		// dispatch it cannot record, persistent_queue.go:532.)
+		dir := mountTmpfs(t, "4m")
+		sink := harness.StartSink(t)
+		sink.SetFailure(outage)
+		c := startFaultGateway(t, sink, dir)
+		diskFullScenario(t, sink, c, false)
+	})
+}
+
+// mountTmpfs mounts a tmpfs of size under a fresh directory and unmounts it
+// when the test ends (after the collector was killed: cleanups run last-in
+// first-out, and this one is registered first).
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "state")
 	require.NoError(t, os.MkdirAll(dir, 0o750))
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
 	}
-	// Registered before the collector starts, so it runs after the
-	// collector was killed (cleanups run last-in first-out).
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
 			t.Errorf("umount %s: %v: %s", dir, err, out)
 		}
 	})
-	sink := harness.StartSink(t)
-	sink.SetFailure(outage)
-	c := startFaultGateway(t, sink, dir)
+	return dir
+}
+
+// diskFullScenario fills the disk; gauge says the dead letter itself must
+// report it (otelcol_otlp_retry_disk_full): with the write-ahead log in front,
+// the log refuses first and reports in its own metrics.
+func diskFullScenario(t *testing.T, sink *harness.Sink, c *harness.Collector, gauge bool) {
+	t.Helper()
+	o := record(t)
 	hw := watchHealth(c)
 	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "disk-full", workers: 2, spansPerBatch: 20,
 		interval: 10 * time.Millisecond, maxBatches: 1 << 20, attrBytes: 512})
 	full := waitFor(scaled(60*time.Second, 120*time.Second), func() bool {
-		return len(l.Refused()) > 0 && metric(t, c, "otelcol_otlp_retry_refused_items") > 0
+		return (!gauge || metric(t, c, "otelcol_otlp_retry_disk_full") == 1) && len(l.Refused()) > 0
 	})
 	time.Sleep(2 * time.Second)
 	requireAlive(t, c)
@@ -331,9 +382,8 @@ func TestGuaranteeDiskFull(t *testing.T) {
 	tl := waitDelivered(sent, 2*time.Minute, sink)
 	tl.fill(o)
 	bad := hw.Stop()
-	t.Logf("accepted %d, refused %v; delivered %d, duplicates %d; disk_full %v", len(sent), l.Refused(), tl.delivered, tl.duplicates,
-		metric(t, c, "otelcol_otlp_retry_disk_full"))
-	require.True(t, full, "no refusal although the disk filled up")
+	t.Logf("accepted %d, refused %v; delivered %d, duplicates %d", len(sent), l.Refused(), tl.delivered, tl.duplicates)
+	require.True(t, full, "nothing was refused (or, for the dead letter, disk_full never showed)")
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 	assert.Empty(t, bad, "/health was not 200 while the disk was full")
 	assertNoneDropped(t, c)

@@ -26,62 +26,46 @@ const (
 // refuseLogEvery bounds the warning logged while the exporter refuses data.
 const refuseLogEvery = 30 * time.Second
 
-// blockPoll bounds the wait of a blocked producer between two tries when no
-// push finished meanwhile.
-const blockPoll = 50 * time.Millisecond
-
-// enqueueFailed handles a batch the sending queue did not take; enqueue
-// offers it again. It is never dropped and never evicts anything:
-//   - queue full: written to the dead letter if that has room (nil: the data
-//     is on disk); otherwise
+// enqueueFailed handles a batch the sending queue did not take: full, a
+// batch larger than the whole queue ("element size too large"), or a
+// persistent queue that cannot write (disk full). It is never dropped and
+// never evicts anything:
+//   - written to the dead letter if that has room (nil: the data is on disk);
+//     otherwise
 //   - when the caller cannot pass a refusal back to its client (see
-//     mustBlock), wait for room in the queue;
-//   - otherwise refuse with the queue's retryable error (the receiver answers
-//     gRPC Unavailable / HTTP 503 and the client retries), counted in
-//     refused_items by reason.
-//
-// Any other queue error (a persistent queue that cannot write: disk full)
-// is refused the same way.
-func (e *otlpExporter) enqueueFailed(ctx context.Context, r *request, qerr error, enqueue func() error) error {
-	for {
-		if !errors.Is(qerr, exporterhelper.ErrQueueIsFull) {
-			if consumererror.IsPermanent(qerr) {
-				return qerr
-			}
-			reason := refuseQueueError
-			if deadletter.IsDiskFull(qerr) {
-				e.diskFull.Store(true)
-				reason = refuseDiskFull
-			}
-			return e.refuse(ctx, r, reason, qerr)
-		}
-		ok, reason := e.spool(ctx, r)
-		if ok {
-			return nil
-		}
-		if !e.mustBlock(ctx) {
-			return e.refuse(ctx, r, reason, fmt.Errorf("sending queue full, dead letter: %s: %w", reason, qerr))
-		}
-		t := time.NewTimer(blockPoll)
-		select {
-		case <-e.freed:
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return e.refuse(ctx, r, reason, errors.Join(qerr, ctx.Err()))
-		case <-e.stopCh:
-			t.Stop()
-			return e.refuse(ctx, r, reason, qerr)
-		}
-		t.Stop()
-		if qerr = enqueue(); qerr == nil {
-			return nil
+//     mustBlock), sent right here, in the caller's goroutine, with the same
+//     retries, dead letter and holding as a queued batch: the caller waits
+//     (back-pressure), and a batch no queue room could ever fit goes out too;
+//   - otherwise refused with the queue's retryable error (the receiver
+//     answers gRPC Unavailable / HTTP 503 and the client retries), counted
+//     in refused_items by reason.
+func (e *otlpExporter) enqueueFailed(ctx context.Context, r *request, qerr error) error {
+	if consumererror.IsPermanent(qerr) {
+		return qerr
+	}
+	reason := ""
+	if !errors.Is(qerr, exporterhelper.ErrQueueIsFull) {
+		reason = refuseQueueError
+		if deadletter.IsDiskFull(qerr) {
+			e.diskFull.Store(true)
+			reason = refuseDiskFull
 		}
 	}
+	ok, spoolReason := e.spool(ctx, r)
+	if ok {
+		return nil
+	}
+	if reason == "" {
+		reason = spoolReason
+	}
+	if e.mustBlock(ctx) {
+		return e.push(ctx, r)
+	}
+	return e.refuse(ctx, r, reason, fmt.Errorf("sending queue did not take the batch, dead letter: %s: %w", spoolReason, qerr))
 }
 
-// mustBlock says whether a full queue blocks the caller rather than
-// refusing. sending_queue::block_on_overflow asks for it always. Otherwise
+// mustBlock says whether a full queue makes the caller wait rather than
+// refusing it. sending_queue::block_on_overflow asks for it always. Otherwise
 // it blocks when the caller cannot pass a refusal back to a client: the
 // collector's receivers put the client's address into the context
 // (client.Info.Addr), and a component that answered its client before
@@ -95,7 +79,8 @@ func (e *otlpExporter) mustBlock(ctx context.Context) bool {
 		return false
 	}
 	e.warnOnce("block", "otlp_retry is fed by a component that already answered its client (e.g. the batch processor): "+
-		"a full sending queue blocks it instead of refusing, because that component would drop a refusal. "+
+		"with the sending queue full it sends that component's batches itself and makes it wait, instead of refusing, "+
+		"because that component would drop a refusal. "+
 		"Put batching in sending_queue::batch instead, so that clients see the back-pressure")
 	return true
 }

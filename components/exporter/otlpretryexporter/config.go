@@ -113,9 +113,10 @@ type DeadLetterConfig struct {
 // inspection and never replayed.
 type QuarantineConfig struct {
 	// Directory receives one OTLP protobuf file per refused batch. Empty (the
-	// default) means the quarantine/ subdirectory of dead_letter::directory,
-	// or, without a dead letter, no quarantine: refused batches are then
-	// dropped and counted in dropped_items{reason="rejected"}.
+	// default) means dead_letter::directory with "-quarantine" appended (a
+	// sibling, on the same volume), or, without a dead letter, no
+	// quarantine: refused batches are then dropped and counted in
+	// dropped_items{reason="rejected"}.
 	Directory string `mapstructure:"directory"`
 	// MaxBytes bounds the directory (default 64 MiB); once full, refused
 	// batches are dropped and counted (dropped_items{reason="rejected"}).
@@ -207,8 +208,8 @@ func (c *Config) quarantineDir() string {
 	if c.Quarantine.Directory != "" {
 		return c.Quarantine.Directory
 	}
-	if c.DeadLetter.Directory != "" {
-		return filepath.Join(c.DeadLetter.Directory, "quarantine")
+	if d := c.DeadLetter.Directory; d != "" {
+		return filepath.Clean(d) + "-quarantine"
 	}
 	return ""
 }

@@ -43,9 +43,8 @@ type otlpExporter struct {
 	diskFull    atomic.Bool
 	logged      sync.Map // warning key -> struct{}: conditions already logged at warn
 
-	refuseLoggedAt  atomic.Int64  // unix nanos of the last back-pressure warning
-	refusedSinceLog atomic.Int64  // items refused since then
-	freed           chan struct{} // a push finished: room in the queue, maybe
+	refuseLoggedAt  atomic.Int64 // unix nanos of the last back-pressure warning
+	refusedSinceLog atomic.Int64 // items refused since then
 
 	stopOnce   sync.Once
 	stopCh     chan struct{}
@@ -68,7 +67,6 @@ func newExporter(cfg *Config, set exporter.Settings, signal string) (*otlpExport
 		logger:     set.Logger.With(zap.String("signal", signal)),
 		stopCh:     make(chan struct{}),
 		replayKick: make(chan struct{}, 1),
-		freed:      make(chan struct{}, 1),
 		now:        time.Now,
 	}
 	e.sleep = e.defaultSleep

@@ -21,7 +21,6 @@ var errCircuitOpen = errors.New("circuit breaker open")
 // is dropped here except a quarantine-less rejected batch (see quarantine)
 // and, at shutdown, a batch an in-memory queue cannot keep (see keep).
 func (e *otlpExporter) push(ctx context.Context, r *request) error {
-	defer e.notifyFreed()
 	start := e.now()
 	interval := e.cfg.RetryConfig.InitialInterval
 	attempt := 0
@@ -134,14 +133,6 @@ func (e *otlpExporter) replayInterval() time.Duration {
 		return d
 	}
 	return defaultReplayInterval
-}
-
-// notifyFreed wakes one producer blocked on a full queue (see block).
-func (e *otlpExporter) notifyFreed() {
-	select {
-	case e.freed <- struct{}{}:
-	default:
-	}
 }
 
 // attempt makes one attempt under the per-attempt timeout.

@@ -68,7 +68,7 @@ func TestGRPCThrottleHonoursRetryInfo(t *testing.T) {
 // invalid: not retried, written to the quarantine, never replayed; without
 // a quarantine it is the one case that drops, counted as rejected.
 func TestGRPCInvalidArgumentQuarantined(t *testing.T) {
-	for _, mode := range []string{"explicit", "dead_letter_subdir", "none"} {
+	for _, mode := range []string{"explicit", "dead_letter_sibling", "none"} {
 		t.Run(mode, func(t *testing.T) {
 			srv := startGRPCServer(t, grpcAnswer{err: status.Error(codes.InvalidArgument, "bad span")})
 			cfg := fastConfig(srv.addr)
@@ -79,9 +79,9 @@ func TestGRPCInvalidArgumentQuarantined(t *testing.T) {
 			case "explicit":
 				cfg.DeadLetter.Directory = t.TempDir()
 				cfg.Quarantine.Directory = qdir
-			case "dead_letter_subdir":
-				cfg.DeadLetter.Directory = qdir
-				qdir = filepath.Join(qdir, "quarantine")
+			case "dead_letter_sibling":
+				cfg.DeadLetter.Directory = filepath.Join(qdir, "deadletter")
+				qdir = filepath.Join(qdir, "deadletter-quarantine")
 			}
 			e := newTestExporter(t, cfg, true)
 			got := e.pushTraces(context.Background(), testTraces(3))

@@ -29,7 +29,7 @@ func (w *tracesExporter) ConsumeTraces(ctx context.Context, td ptrace.Traces) er
 	if err == nil || w.e.sentDirect() {
 		return err
 	}
-	return w.e.enqueueFailed(ctx, tracesRequest(td), err, func() error { return w.Traces.ConsumeTraces(ctx, td) })
+	return w.e.enqueueFailed(ctx, tracesRequest(td), err)
 }
 
 func (w *tracesExporter) Shutdown(ctx context.Context) error {
@@ -49,7 +49,7 @@ func (w *metricsExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics
 	if err == nil || w.e.sentDirect() {
 		return err
 	}
-	return w.e.enqueueFailed(ctx, metricsRequest(md), err, func() error { return w.Metrics.ConsumeMetrics(ctx, md) })
+	return w.e.enqueueFailed(ctx, metricsRequest(md), err)
 }
 
 func (w *metricsExporter) Shutdown(ctx context.Context) error {
@@ -69,7 +69,7 @@ func (w *logsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	if err == nil || w.e.sentDirect() {
 		return err
 	}
-	return w.e.enqueueFailed(ctx, logsRequest(ld), err, func() error { return w.Logs.ConsumeLogs(ctx, ld) })
+	return w.e.enqueueFailed(ctx, logsRequest(ld), err)
 }
 
 func (w *logsExporter) Shutdown(ctx context.Context) error {
