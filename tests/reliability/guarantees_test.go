@@ -109,7 +109,7 @@ func TestGuaranteeSaturationBatch(t *testing.T) {
 			tl.fill(o)
 			t.Logf("accepted %d, refused %v; delivered %d, duplicates %d", len(sent), l.Refused(), tl.delivered, tl.duplicates)
 			require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
-			assertNoneDropped(t, c)
+			requireNothingDropped(t, c)
 			requireAlive(t, c)
 		})
 	}
@@ -150,7 +150,7 @@ func TestGuaranteeLongOutageTinyDeadLetter(t *testing.T) {
 	t.Logf("accepted %d, refused %v; delivered %d, duplicates %d", len(sent), l.Refused(), tl.delivered, tl.duplicates)
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 	assert.NotEmpty(t, refusedDuringOutage, "a full queue and dead letter must refuse")
-	assertNoneDropped(t, c)
+	requireNothingDropped(t, c)
 	assert.Positive(t, metric(t, c, "otelcol_otlp_retry_refused_items"))
 	requireAlive(t, c)
 }
@@ -189,7 +189,7 @@ func TestGuaranteeInvalidDataQuarantined(t *testing.T) {
 	assert.Zero(t, count(invalid, sink.SpanIDs()).delivered, "quarantined data was sent again")
 	files, _ := filepath.Glob(filepath.Join(dir, "deadletter-quarantine", "*.traces.pb"))
 	assert.NotEmpty(t, files, "quarantine directory empty")
-	assertNoneDropped(t, c)
+	requireNothingDropped(t, c)
 	// guarantees.yaml exposes names without unit suffixes (gateway.yaml:
 	// otelcol_otlp_retry_quarantine_stored_bytes).
 	assert.Positive(t, metric(t, c, "otelcol_otlp_retry_quarantine_stored"))
@@ -231,7 +231,7 @@ func TestGuaranteeAuthFailureThenRightKey(t *testing.T) {
 	}), "refused data not kept in the dead letter")
 	time.Sleep(2 * time.Second) // several probes at replay_interval, all refused
 	assert.Positive(t, metric(t, c, "otelcol_otlp_retry_failures", `reason="auth"`))
-	assertNoneDropped(t, c)
+	requireNothingDropped(t, c)
 	files, _ := filepath.Glob(filepath.Join(dir, "deadletter", "*.traces.pb"))
 	assert.NotEmpty(t, files, "a refused probe deleted the dead letter")
 	assert.Zero(t, count(sent, sink.SpanIDs()).delivered)
@@ -386,6 +386,6 @@ func diskFullScenario(t *testing.T, sink *harness.Sink, c *harness.Collector, ga
 	require.True(t, full, "nothing was refused (or, for the dead letter, disk_full never showed)")
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 	assert.Empty(t, bad, "/health was not 200 while the disk was full")
-	assertNoneDropped(t, c)
+	requireNothingDropped(t, c)
 	requireAlive(t, c)
 }
