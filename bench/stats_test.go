@@ -101,7 +101,7 @@ func TestComparisons(t *testing.T) {
 	rep := &report{Rows: []row{
 		{pipeline: byName["stock"], Samples: rounds([]float64{100, 98, 102}, []float64{4, 4.1, 3.9})},
 		{pipeline: byName["stock-durable"], Samples: rounds([]float64{50, 49, 51}, []float64{8, 8.2, 7.9})},
-		{pipeline: byName["gateway-shipped"], Samples: rounds([]float64{70, 69, 72}, []float64{6, 6.1, 5.9})},
+		{pipeline: byName["gateway-file-storage"], Samples: rounds([]float64{70, 69, 72}, []float64{6, 6.1, 5.9})},
 		{pipeline: byName["gateway"], Samples: rounds([]float64{130, 110, 135}, []float64{3.1, 3.0, 3.3})},
 		{pipeline: byName["gateway-zstd"], Samples: []sample{{Err: "lost spans"}}},
 	}}
@@ -109,7 +109,7 @@ func TestComparisons(t *testing.T) {
 	for _, c := range rep.comparisons() {
 		got[c.Row.Name+"/"+c.Ref.Name] = c
 	}
-	for _, want := range []string{"stock-durable/stock", "gateway-shipped/stock", "gateway-shipped/stock-durable", "gateway/stock"} {
+	for _, want := range []string{"stock-durable/stock", "gateway-file-storage/stock", "gateway-file-storage/stock-durable", "gateway/stock"} {
 		if _, ok := got[want]; !ok {
 			t.Errorf("no comparison %s; have %v", want, keys(got))
 		}
@@ -117,12 +117,12 @@ func TestComparisons(t *testing.T) {
 	if len(got) != 4 {
 		t.Fatalf("comparisons %v; want those 4 (a failed row is not compared)", keys(got))
 	}
-	shipped := got["gateway-shipped/stock-durable"]
+	shipped := got["gateway-file-storage/stock-durable"]
 	if shipped.throughput() != "higher" || shipped.cost() != "lower" || shipped.minimum() != met || shipped.aim() != met {
-		t.Errorf("gateway-shipped vs stock-durable: %s, %s, %s", shipped.throughput(), shipped.cost(), shipped.targets())
+		t.Errorf("gateway-file-storage vs stock-durable: %s, %s, %s", shipped.throughput(), shipped.cost(), shipped.targets())
 	}
-	if vs := got["gateway-shipped/stock"]; vs.minimum() != missed || vs.throughput() != "lower" {
-		t.Errorf("gateway-shipped vs stock: %s %s", vs.throughput(), vs.targets())
+	if vs := got["gateway-file-storage/stock"]; vs.minimum() != missed || vs.throughput() != "lower" {
+		t.Errorf("gateway-file-storage vs stock: %s %s", vs.throughput(), vs.targets())
 	}
 	// gateway: 1.30x median, but its 110 round against stock's 102 is
 	// 1.08x: the spans/s aim (1.25x) is within noise, the minimum met.
