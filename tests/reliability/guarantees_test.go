@@ -174,7 +174,8 @@ func TestGuaranteeInvalidDataQuarantined(t *testing.T) {
 	invalid := bad.Accepted()
 	require.Len(t, invalid, 200, "refused: %v", bad.Refused())
 	require.True(t, waitFor(30*time.Second, func() bool {
-		return metric(t, c, "otelcol_otlp_retry_quarantine_items") >= float64(len(invalid))
+		v, ok := metricValue(t, c, "otelcol_otlp_retry_quarantine_items") // a counter shows once recorded
+		return ok && v >= float64(len(invalid))
 	}), "not quarantined")
 	sink.SetFailure(nil)
 	good := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "valid", workers: 1, spansPerBatch: 20,
@@ -227,7 +228,8 @@ func TestGuaranteeAuthFailureThenRightKey(t *testing.T) {
 	sent := l.Accepted()
 	require.Len(t, sent, 1000, "refused: %v", l.Refused())
 	require.True(t, waitFor(30*time.Second, func() bool {
-		return metric(t, c, "otelcol_otlp_retry_dead_letter_items") >= float64(len(sent))
+		v, ok := metricValue(t, c, "otelcol_otlp_retry_dead_letter_items") // a counter shows once recorded
+		return ok && v >= float64(len(sent))
 	}), "refused data not kept in the dead letter")
 	time.Sleep(2 * time.Second) // several probes at replay_interval, all refused
 	assert.Positive(t, metric(t, c, "otelcol_otlp_retry_failures", `reason="auth"`))
