@@ -72,7 +72,7 @@ test-package: deps-package
 
 ## test-e2e: the long fault scenarios (30 s backend outage, 20 s replica stop), with their table
 test-e2e: build
-	@echo ">> long reliability scenarios (about 2 minutes)"
+	@echo ">> long reliability scenarios (about 5 minutes)"
 	@mkdir -p bin
 	@OTLPCOL_RELIABILITY_LONG=1 OTLPCOL_RELIABILITY_TABLE=$(CURDIR)/bin/reliability-long.md \
 		$(GO) test -count=1 -timeout 20m ./tests/reliability/
