@@ -147,7 +147,7 @@ bench: build
 	@echo ">> running benchmarks (results in bench/results.md; about 16 minutes)"
 	@$(GO) run ./bench $(BENCHFLAGS)
 
-## lint: gofmt, go vet, and go.mod/go.sum tidy (the root module and tests/ci)
+## lint: gofmt, go vet, and go.mod/go.sum tidy (the root module, tests/ci and tests/k8s/tools)
 lint:
 	@echo ">> gofmt"
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
