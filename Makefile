@@ -72,7 +72,7 @@ test-package: deps-package
 
 ## test-e2e: the long fault scenarios (30 s backend outage, 20 s replica stop), with their table
 test-e2e: build
-	@echo ">> long reliability scenarios (about 2 minutes)"
+	@echo ">> long reliability scenarios (about 5 minutes)"
 	@mkdir -p bin
 	@OTLPCOL_RELIABILITY_LONG=1 OTLPCOL_RELIABILITY_TABLE=$(CURDIR)/bin/reliability-long.md \
 		$(GO) test -count=1 -timeout 20m ./tests/reliability/
@@ -147,7 +147,7 @@ bench: build
 	@echo ">> running benchmarks (results in bench/results.md; about 16 minutes)"
 	@$(GO) run ./bench $(BENCHFLAGS)
 
-## lint: gofmt, go vet, and go.mod/go.sum tidy (the root module and tests/ci)
+## lint: gofmt, go vet, and go.mod/go.sum tidy (the root module, tests/ci and tests/k8s/tools)
 lint:
 	@echo ">> gofmt"
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
