@@ -21,6 +21,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/fsdir"
 )
 
 // Signals a file can hold.
@@ -203,7 +205,7 @@ func (s *Store) Write(signal string, items int, payload []byte) error {
 		err = os.Rename(tmp, filepath.Join(s.dir, name))
 	}
 	if err == nil && s.fsync {
-		err = syncDir(s.dir)
+		err = fsdir.Sync(s.dir)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -247,20 +249,6 @@ func writeFile(path string, payload []byte, fsync bool) error {
 		}
 	}
 	return f.Close()
-}
-
-// syncDir flushes a directory's entries (a rename is only durable once its
-// directory is).
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // Oldest returns up to n spooled entries of signal ("" for all), oldest first.
@@ -313,10 +301,10 @@ func (s *Store) SetAside(e Entry) error {
 		return err
 	}
 	if s.fsync {
-		if err := syncDir(aside); err != nil {
+		if err := fsdir.Sync(aside); err != nil {
 			return err
 		}
-		if err := syncDir(s.dir); err != nil {
+		if err := fsdir.Sync(s.dir); err != nil {
 			return err
 		}
 	}

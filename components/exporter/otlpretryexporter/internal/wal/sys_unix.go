@@ -5,6 +5,8 @@ package wal
 import (
 	"os"
 	"syscall"
+
+	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/fsdir"
 )
 
 // lockDir takes an exclusive flock on path, so that two processes (or two
@@ -23,14 +25,5 @@ func lockDir(path string) (*os.File, error) {
 
 func unlockDir(f *os.File) error { return f.Close() }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+// syncDir flushes the log directory's entries (see fsdir.Sync).
+func syncDir(dir string) error { return fsdir.Sync(dir) }

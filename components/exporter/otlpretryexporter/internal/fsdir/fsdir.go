@@ -1,0 +1,19 @@
+// Package fsdir holds what the dead letter and the write-ahead log both need
+// from a directory to make their files durable.
+package fsdir
+
+import "os"
+
+// Sync flushes a directory's entries: a file created, renamed or removed is
+// only durable once its directory is.
+func Sync(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
