@@ -24,15 +24,13 @@ var damages = map[string]func(t *testing.T, path string){
 	// Both meta pages unreadable: bbolt.Open fails ("invalid database").
 	"meta pages": func(t *testing.T, path string) {
 		page := int64(os.Getpagesize())
-		overwrite(t, path, 16, 80)
-		overwrite(t, path, page+16, page+80)
+		overwrite(t, path, 16, 80, 1)
+		overwrite(t, path, page+16, page+80, 1)
 	},
 	// Every page after the meta pages is noise: the page walk bbolt does
 	// while opening panics, in a goroutine of its own (contrib #35899).
 	"data pages": func(t *testing.T, path string) {
-		info, err := os.Stat(path)
-		require.NoError(t, err)
-		overwrite(t, path, 2*int64(os.Getpagesize()), info.Size())
+		overwrite(t, path, 2*int64(os.Getpagesize()), fileSize(t, path), 1)
 	},
 	// The file ends before the pages its meta page names: reading them
 	// through mmap faults (SIGBUS), which no recover() catches.

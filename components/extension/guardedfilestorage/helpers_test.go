@@ -52,11 +52,12 @@ func fillStore(t *testing.T, dir string, n int) string {
 	return filepath.Join(dir, queueFile)
 }
 
-// overwrite writes deterministic noise over [from, to) of the file.
-func overwrite(t *testing.T, path string, from, to int64) {
+// overwrite writes noise, the same for the same seed, over [from, to) of
+// the file.
+func overwrite(t *testing.T, path string, from, to int64, seed uint64) {
 	t.Helper()
 	noise := make([]byte, to-from)
-	r := rand.New(rand.NewPCG(1, 2))
+	r := rand.New(rand.NewPCG(seed, 2))
 	for i := range noise {
 		noise[i] = byte(r.Uint32())
 	}
@@ -93,4 +94,11 @@ func gauge(t *testing.T, tel *componenttest.Telemetry, name string) int64 {
 	}
 	t.Fatalf("%s: unexpected data %T", name, m.Data)
 	return 0
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	info, err := os.Stat(path)
+	require.NoError(t, err)
+	return info.Size()
 }
