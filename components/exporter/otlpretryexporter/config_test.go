@@ -106,13 +106,8 @@ func TestConfigValidation(t *testing.T) {
 		{name: "bad_level", wantErr: "compression_level: 12 is out of range 1-9"},
 		{name: "bad_compression", wantErr: `compression: "snappy" is not supported`},
 		{name: "negative_timeout", wantErr: "timeout: must not be negative"},
-		{name: "negative_open", wantErr: "circuit_breaker::open_duration: must be positive"},
-		{name: "bad_breaker", wantErr: "circuit_breaker::min_attempts: must be at least 1"},
-		{name: "bad_breaker", wantErr: "circuit_breaker::failure_ratio: must be in (0, 1]"},
-		{name: "bad_breaker", wantErr: "circuit_breaker::window: must be positive"},
-		{name: "bad_breaker", wantErr: "circuit_breaker::half_open_probes: must be at least 1"},
 		{name: "same_quarantine", wantErr: "quarantine::directory: must differ from dead_letter::directory"},
-		{name: "negative_max_bytes", wantErr: "dead_letter::max_bytes: must not be negative"},
+		{name: "both_queues", wantErr: "persistent_queue and sending_queue::storage: both set"},
 		{name: "no_endpoint", wantErr: "endpoint: must not be empty"},
 		{name: "http_no_scheme", wantErr: "endpoint: protocol http needs a URL"},
 		{name: "negative_retry", wantErr: "retry_on_failure"},
@@ -127,6 +122,61 @@ func TestConfigValidation(t *testing.T) {
 			assert.ErrorContains(t, err, tt.wantErr)
 		})
 	}
+}
+
+// TestConfigSectionErrors checks each nested section's Validate through
+// confmap.Validate, the walk the collector runs: the section's key comes
+// from the walk (once), the field's from the section, and every problem of
+// a section stays on the line that names the section.
+func TestConfigSectionErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		want string // the whole message; empty: valid
+	}{
+		{name: "negative_open", want: "circuit_breaker: open_duration: must be positive, got -5s"},
+		{name: "bad_breaker", want: "circuit_breaker: window: must be positive, got 0s; " +
+			"min_attempts: must be at least 1, got 0; failure_ratio: must be in (0, 1], got 1.5; " +
+			"half_open_probes: must be at least 1, got 0"},
+		{name: "breaker_off"},
+		{name: "negative_max_bytes", want: "dead_letter: max_bytes: must not be negative, got -1"},
+		{name: "bad_dead_letter", want: "dead_letter: max_bytes: must not be negative, got -1; " +
+			"replay_interval: must not be negative, got -1s"},
+		{name: "bad_quarantine", want: "quarantine: max_bytes: must not be negative, got -1"},
+		{name: "bad_persistent_queue", want: `persistent_queue: fsync: "sometimes" is not one of always, interval, never; ` +
+			"max_bytes: must be positive, got 0; num_consumers: must be at least 1, got 0"},
+		{name: "persistent_queue_off"},
+		{name: "several_sections", want: "endpoint: must not be empty\n" +
+			"compression_level: 0 is out of range 1-9\n" +
+			"circuit_breaker: open_duration: must be positive, got 0s\n" +
+			"quarantine: max_bytes: must not be negative, got -5\n" +
+			"persistent_queue: batch_size: must be at least 1, got 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadConfig(t, tt.name)
+			if tt.want == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Equal(t, tt.want, err.Error())
+		})
+	}
+}
+
+func TestSectionErrorsUnwrap(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.ClientConfig.Endpoint = "backend:4317"
+	cfg.PersistentQueue.Directory = "/tmp/wal"
+	cfg.PersistentQueue.MaxBytes = 0
+	cfg.PersistentQueue.BatchSize = 0
+	cfg.QueueConfig.Get().StorageID = &component.ID{}
+	err := confmap.Validate(cfg)
+	// The cross-section rule stays with Config.Validate and stays matchable.
+	assert.ErrorIs(t, err, errBothQueues)
+	var se sectionErrors
+	require.ErrorAs(t, err, &se)
+	assert.Len(t, se, 2)
 }
 
 func TestHeadersFromEnvShape(t *testing.T) {
