@@ -37,7 +37,7 @@ const keepUpWindow = 5 * time.Second
 func flakyRun(t *testing.T, name string, load, wait time.Duration, set ...string) (tally, float64) {
 	t.Helper()
 	sink := startFlakySink(t, 500)
-	c := startGuarantees(t, sink.endpoint(), set...)
+	c := startGuarantees(t, sink.GRPCEndpoint(), set...)
 	start := time.Now()
 	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "flaky-" + name, workers: 2, spansPerBatch: 20,
 		interval: 10 * time.Millisecond, maxBatches: 1 << 20})
@@ -48,7 +48,7 @@ func flakyRun(t *testing.T, name string, load, wait time.Duration, set ...string
 	elapsed := time.Since(start)
 	early := count(sent, sink.SpanIDs()).delivered
 	share := float64(early) / float64(max(len(sent), 1))
-	tl := waitDeliveredTo(sent, wait, sink.SpanIDs)
+	tl := waitDelivered(sent, wait, sink)
 	t.Logf("%s: accepted %d, refused %v, delivered %d (dup %d, lost %d); by %s %.0f spans/s, %.3f of the accepted",
 		name, len(sent), l.Refused(), tl.delivered, tl.duplicates, tl.lost, elapsed.Round(10*time.Millisecond),
 		float64(early)/elapsed.Seconds(), share)
@@ -291,15 +291,7 @@ func TestGuaranteeSIGKILLUnderLoadFsync(t *testing.T) {
 	o := record(t)
 	sink := startFlakySink(t, 500)
 	dir := t.TempDir()
-	start := func() *harness.Collector {
-		c := harness.Start(t, harness.Config("gateway.yaml"), harness.Options{
-			Env: []string{"OTLP_ENDPOINT=" + sink.endpoint(), "API_KEY=sigkill-test"},
-			Set: faultGatewaySets(dir),
-		})
-		c.WaitReady(30 * time.Second)
-		return c
-	}
-	c := start()
+	c := startFaultGateway(t, sink, dir)
 	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "sigkill-load", workers: 2, spansPerBatch: 20,
 		interval: 10 * time.Millisecond, maxBatches: 1 << 20})
 	time.Sleep(scaled(3*time.Second, 15*time.Second))
@@ -307,9 +299,9 @@ func TestGuaranteeSIGKILLUnderLoadFsync(t *testing.T) {
 	l.Stop()
 	sent := l.Accepted()
 	require.NotEmpty(t, sent)
-	sink.failRate.Store(0)
-	c2 := start()
-	tl := waitDeliveredTo(sent, 2*time.Minute, sink.SpanIDs)
+	sink.SetFailure(nil)
+	c2 := startFaultGateway(t, sink, dir)
+	tl := waitDelivered(sent, 2*time.Minute, sink)
 	tl.fill(o)
 	t.Logf("accepted %d before SIGKILL (refused %v); delivered %d, duplicates %d", len(sent), l.Refused(), tl.delivered, tl.duplicates)
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
