@@ -149,15 +149,8 @@ func (s *Sink) consumeTraces(_ context.Context, td ptrace.Traces) error {
 	cp := ptrace.NewTraces()
 	td.CopyTo(cp)
 	s.traces = append(s.traces, cp)
-	rss := td.ResourceSpans()
-	for i := 0; i < rss.Len(); i++ {
-		sss := rss.At(i).ScopeSpans()
-		for j := 0; j < sss.Len(); j++ {
-			spans := sss.At(j).Spans()
-			for k := 0; k < spans.Len(); k++ {
-				s.spans[spans.At(k).SpanID().String()]++
-			}
-		}
+	for sp := range Spans(td) {
+		s.spans[sp.SpanID().String()]++
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -35,4 +36,28 @@ func TestSinkFailureRate(t *testing.T) {
 	assert.Zero(t, refused())
 	s.SetFailureRate(flaky, 0)
 	assert.Zero(t, refused())
+}
+
+func TestSpans(t *testing.T) {
+	td := ptrace.NewTraces()
+	n := 0
+	for range 2 {
+		rs := td.ResourceSpans().AppendEmpty()
+		for range 2 {
+			ss := rs.ScopeSpans().AppendEmpty()
+			for range 3 {
+				n++
+				ss.Spans().AppendEmpty().SetName(fmt.Sprint(n))
+			}
+		}
+	}
+	var names []string
+	for sp := range Spans(td) {
+		names = append(names, sp.Name())
+	}
+	assert.Equal(t, []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"}, names)
+	for sp := range Spans(td) {
+		assert.Equal(t, "1", sp.Name(), "a break ends the walk")
+		break
+	}
 }

@@ -196,22 +196,14 @@ func requireGoodDelivered(t *testing.T, o *outcome, sink *harness.Sink, c *harne
 func requireHugeIntact(t *testing.T, sink *harness.Sink, spanID string, n int) {
 	t.Helper()
 	for _, td := range sink.Traces() {
-		rss := td.ResourceSpans()
-		for i := 0; i < rss.Len(); i++ {
-			sss := rss.At(i).ScopeSpans()
-			for j := 0; j < sss.Len(); j++ {
-				spans := sss.At(j).Spans()
-				for k := 0; k < spans.Len(); k++ {
-					sp := spans.At(k)
-					if sp.SpanID().String() != spanID {
-						continue
-					}
-					v, ok := sp.Attributes().Get("test.huge")
-					require.True(t, ok, "huge attribute missing")
-					require.Equal(t, n, len(v.Str()), "huge attribute length")
-					return
-				}
+		for sp := range harness.Spans(td) {
+			if sp.SpanID().String() != spanID {
+				continue
 			}
+			v, ok := sp.Attributes().Get("test.huge")
+			require.True(t, ok, "huge attribute missing")
+			require.Equal(t, n, len(v.Str()), "huge attribute length")
+			return
 		}
 	}
 	t.Fatalf("span %s with the huge attribute not found in the sink", spanID)

@@ -47,14 +47,8 @@ func walRecords(t *testing.T, path string) []walRecord {
 		req := ptraceotlp.NewExportRequest()
 		require.NoError(t, req.UnmarshalProto(b[off+24:end]))
 		var ids []string
-		rss := req.Traces().ResourceSpans()
-		for i := 0; i < rss.Len(); i++ {
-			sss := rss.At(i).ScopeSpans()
-			for j := 0; j < sss.Len(); j++ {
-				for k := 0; k < sss.At(j).Spans().Len(); k++ {
-					ids = append(ids, sss.At(j).Spans().At(k).SpanID().String())
-				}
-			}
+		for sp := range harness.Spans(req.Traces()) {
+			ids = append(ids, sp.SpanID().String())
 		}
 		recs = append(recs, walRecord{off: off, size: end - off, spanIDs: ids})
 		off = end
