@@ -37,7 +37,7 @@ const keepUpWindow = 5 * time.Second
 func flakyRun(t *testing.T, name string, load, wait time.Duration, set ...string) (tally, float64) {
 	t.Helper()
 	sink := startFlakySink(t, 500)
-	c := startGuarantees(t, sink.endpoint(), set...)
+	c := startGuarantees(t, sink.GRPCEndpoint(), set...)
 	start := time.Now()
 	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "flaky-" + name, workers: 2, spansPerBatch: 20,
 		interval: 10 * time.Millisecond, maxBatches: 1 << 20})
@@ -48,7 +48,7 @@ func flakyRun(t *testing.T, name string, load, wait time.Duration, set ...string
 	elapsed := time.Since(start)
 	early := count(sent, sink.SpanIDs()).delivered
 	share := float64(early) / float64(max(len(sent), 1))
-	tl := waitDeliveredTo(sent, wait, sink.SpanIDs)
+	tl := waitDelivered(sent, wait, sink)
 	t.Logf("%s: accepted %d, refused %v, delivered %d (dup %d, lost %d); by %s %.0f spans/s, %.3f of the accepted",
 		name, len(sent), l.Refused(), tl.delivered, tl.duplicates, tl.lost, elapsed.Round(10*time.Millisecond),
 		float64(early)/elapsed.Seconds(), share)
@@ -176,15 +176,10 @@ func TestGuaranteeInvalidDataQuarantined(t *testing.T) {
 		"exporters::otlp_retry::dead_letter::directory="+filepath.Join(dir, "deadletter"),
 		"exporters::otlp_retry::dead_letter::replay_interval=500ms")
 	sink.SetFailure(status.Error(codes.InvalidArgument, "test backend: invalid span"))
-	bad := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "invalid", workers: 1, spansPerBatch: 20,
+	invalid := sendAll(t, c.GRPCEndpoint(), loadSpec{scenario: "invalid", workers: 1, spansPerBatch: 20,
 		interval: 20 * time.Millisecond, maxBatches: 10})
-	bad.wg.Wait()
-	invalid := bad.Accepted()
-	require.Len(t, invalid, 200, "refused: %v", bad.Refused())
-	require.True(t, waitFor(30*time.Second, func() bool {
-		v, ok := metricValue(t, c, "otelcol_otlp_retry_quarantine_items") // a counter shows once recorded
-		return ok && v >= float64(len(invalid))
-	}), "not quarantined")
+	_, quarantined := waitCounter(t, c, "otelcol_otlp_retry_quarantine_items", len(invalid), 30*time.Second)
+	require.True(t, quarantined, "not quarantined")
 	sink.SetFailure(nil)
 	good := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "valid", workers: 1, spansPerBatch: 20,
 		interval: 20 * time.Millisecond, maxBatches: 10})
@@ -230,15 +225,10 @@ func TestGuaranteeAuthFailureThenRightKey(t *testing.T) {
 	}
 	c := startGuarantees(t, sink.GRPCEndpoint(), sets("wrong-key")...)
 	hw := watchHealth(c)
-	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "auth", workers: 1, spansPerBatch: 20,
+	sent := sendAll(t, c.GRPCEndpoint(), loadSpec{scenario: "auth", workers: 1, spansPerBatch: 20,
 		interval: 20 * time.Millisecond, maxBatches: 50})
-	l.wg.Wait()
-	sent := l.Accepted()
-	require.Len(t, sent, 1000, "refused: %v", l.Refused())
-	require.True(t, waitFor(30*time.Second, func() bool {
-		v, ok := metricValue(t, c, "otelcol_otlp_retry_dead_letter_items") // a counter shows once recorded
-		return ok && v >= float64(len(sent))
-	}), "refused data not kept in the dead letter")
+	_, kept := waitCounter(t, c, "otelcol_otlp_retry_dead_letter_items", len(sent), 30*time.Second)
+	require.True(t, kept, "refused data not kept in the dead letter")
 	time.Sleep(2 * time.Second) // several probes at replay_interval, all refused
 	assert.Positive(t, metric(t, c, "otelcol_otlp_retry_failures", `reason="auth"`))
 	requireNothingDropped(t, c)
@@ -291,29 +281,12 @@ func TestGuaranteeSIGKILLUnderLoadFsync(t *testing.T) {
 	o := record(t)
 	sink := startFlakySink(t, 500)
 	dir := t.TempDir()
-	start := func() *harness.Collector {
-		c := harness.Start(t, harness.Config("gateway.yaml"), harness.Options{
-			Env: []string{"OTLP_ENDPOINT=" + sink.endpoint(), "API_KEY=sigkill-test"},
-			Set: faultGatewaySets(dir),
-		})
-		c.WaitReady(30 * time.Second)
-		return c
-	}
-	c := start()
+	c := startFaultGateway(t, sink, dir)
 	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "sigkill-load", workers: 2, spansPerBatch: 20,
 		interval: 10 * time.Millisecond, maxBatches: 1 << 20})
 	time.Sleep(scaled(3*time.Second, 15*time.Second))
-	c.Kill()
-	l.Stop()
-	sent := l.Accepted()
-	require.NotEmpty(t, sent)
-	sink.failRate.Store(0)
-	c2 := start()
-	tl := waitDeliveredTo(sent, 2*time.Minute, sink.SpanIDs)
-	tl.fill(o)
-	t.Logf("accepted %d before SIGKILL (refused %v); delivered %d, duplicates %d", len(sent), l.Refused(), tl.delivered, tl.duplicates)
-	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
-	requireAlive(t, c2)
+	sent, peak := killUnderLoad(t, c, l)
+	deliveredAfterKill(t, o, sink, dir, sent, peak, 2*time.Minute)
 }
 
 // TestGuaranteeDiskFull: the dead letter (and, in the second variant, the

@@ -257,6 +257,19 @@ func metricValue(t *testing.T, c *harness.Collector, name string, labels ...stri
 	return harness.SumSamples(body, name+"_total", labels...)
 }
 
+// waitCounter polls a counter until it reaches atLeast or timeout passes;
+// it returns the last value and whether it got there. An absent series
+// counts as 0 (the SDK shows a counter only once something was recorded).
+func waitCounter(t *testing.T, c *harness.Collector, name string, atLeast int, timeout time.Duration) (float64, bool) {
+	t.Helper()
+	var v float64
+	ok := waitFor(timeout, func() bool {
+		v, _ = metricValue(t, c, name)
+		return v >= float64(atLeast)
+	})
+	return v, ok
+}
+
 // droppedItems is otlp_retry's count of items it lost. Like every SDK
 // counter it shows only once something was recorded on it, so its absence
 // is the healthy answer; its name is pinned instead: deploy/monitoring names

@@ -31,9 +31,9 @@ func tlsSets(p *pki, clientCA bool) []string {
 	var out []string
 	for _, proto := range []string{"grpc", "http"} {
 		prefix := "receivers::otlp::protocols::" + proto + "::tls::"
-		out = append(out, prefix+"cert_file="+p.serverCert, prefix+"key_file="+p.serverKey)
+		out = append(out, prefix+"cert_file="+p.server.CertFile, prefix+"key_file="+p.server.KeyFile)
 		if clientCA {
-			out = append(out, prefix+"client_ca_file="+p.caFile)
+			out = append(out, prefix+"client_ca_file="+p.ca.CertFile)
 		}
 	}
 	return out

@@ -103,7 +103,7 @@ func FuzzConfigUnmarshal(f *testing.F) {
 		if err := confmap.NewFromStringMap(raw).Unmarshal(cfg); err != nil {
 			return
 		}
-		_ = cfg.Validate()
+		_ = confmap.Validate(cfg)
 	})
 }
 
