@@ -167,7 +167,12 @@ func grpcConn(t *testing.T, endpoint string, opts ...grpc.DialOption) *grpc.Clie
 
 // exportGRPC sends td over an OTLP gRPC client with a bounded deadline.
 func exportGRPC(conn *grpc.ClientConn, td ptrace.Traces) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return exportGRPCWithin(conn, td, 10*time.Second)
+}
+
+// exportGRPCWithin exports td with deadline as the client's deadline.
+func exportGRPCWithin(conn *grpc.ClientConn, td ptrace.Traces, deadline time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	_, err := ptraceotlp.NewGRPCClient(conn).Export(ctx, ptraceotlp.NewExportRequestFromTraces(td))
 	return err

@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"cmp"
 	"sync"
 	"testing"
 	"time"
@@ -12,7 +13,8 @@ import (
 
 // load sends batches to a collector's gRPC receiver from a few workers,
 // keeping the IDs of the spans the collector accepted (Export returned OK)
-// and counting refusals by code. Bounded by maxBatches per worker and Stop.
+// and counting refusals by code. Bounded by maxBatches per worker (none
+// when 0) and Stop.
 type load struct {
 	mu       sync.Mutex
 	accepted []string
@@ -27,8 +29,9 @@ type loadSpec struct {
 	workers       int
 	spansPerBatch int           // even: a batch holds traces of two spans
 	interval      time.Duration // pause between a worker's batches
-	maxBatches    int           // per worker
+	maxBatches    int           // per worker; 0: until Stop
 	attrBytes     int           // payload attribute size per span
+	deadline      time.Duration // the client's deadline per request; 10 s when 0
 }
 
 func startLoad(t *testing.T, endpoint string, spec loadSpec) *load {
@@ -39,7 +42,7 @@ func startLoad(t *testing.T, endpoint string, spec loadSpec) *load {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			for i := 0; i < spec.maxBatches; i++ {
+			for i := 0; spec.maxBatches == 0 || i < spec.maxBatches; i++ {
 				select {
 				case <-l.stop:
 					return
@@ -56,7 +59,7 @@ func startLoad(t *testing.T, endpoint string, spec loadSpec) *load {
 						spans.At(k).Attributes().PutStr("test.payload", string(pad))
 					}
 				}
-				err := exportGRPC(conn, b.td)
+				err := exportGRPCWithin(conn, b.td, cmp.Or(spec.deadline, 10*time.Second))
 				l.mu.Lock()
 				if err == nil {
 					l.accepted = append(l.accepted, b.spanIDs...)
