@@ -34,7 +34,9 @@ import (
 // load; a circuit that opens for open_duration (30 s) leaves it far below.
 const keepUpWindow = 5 * time.Second
 
-func flakyRun(t *testing.T, name string, load, wait time.Duration, set ...string) (tally, float64) {
+// flakyRun returns the tally, the share delivered keepUpWindow after the
+// load stopped, and the collector's peak RSS.
+func flakyRun(t *testing.T, name string, load, wait time.Duration, set ...string) (tally, float64, int64) {
 	t.Helper()
 	sink := startFlakySink(t, 500)
 	c := startGuarantees(t, sink.GRPCEndpoint(), set...)
@@ -53,7 +55,7 @@ func flakyRun(t *testing.T, name string, load, wait time.Duration, set ...string
 		name, len(sent), l.Refused(), tl.delivered, tl.duplicates, tl.lost, elapsed.Round(10*time.Millisecond),
 		float64(early)/elapsed.Seconds(), share)
 	requireAlive(t, c)
-	return tl, share
+	return tl, share, peakRSS(c)
 }
 
 // TestGuaranteeFlakyBackend: the contrib testbed's RandomNonPermanentError
@@ -74,14 +76,15 @@ func TestGuaranteeFlakyBackend(t *testing.T) {
 			// Both exporters retry on the same schedule; upstream's may drop
 			// (its in-memory queue): its wait is bounded, and what it lost
 			// only lowers its throughput.
-			stockTl, stock := flakyRun(t, "stock-"+shape.name, load, load+30*time.Second, procs,
+			stockTl, stock, _ := flakyRun(t, "stock-"+shape.name, load, load+30*time.Second, procs,
 				"service::pipelines::traces::exporters=[otlp_grpc]",
 				"exporters::otlp_grpc::retry_on_failure::initial_interval=100ms",
 				"exporters::otlp_grpc::retry_on_failure::max_interval=1s")
-			tl, ours := flakyRun(t, "otlp_retry-"+shape.name, load, 3*time.Minute, procs,
+			tl, ours, peak := flakyRun(t, "otlp_retry-"+shape.name, load, 3*time.Minute, procs,
 				"exporters::otlp_retry::retry_on_failure::initial_interval=100ms",
 				"exporters::otlp_retry::retry_on_failure::max_interval=1s")
 			tl.fill(o)
+			o.PeakRSS = peak
 			ratio := ours / stock
 			t.Logf("delivered share otlp_retry/otlp_grpc = %.2f (%.3f / %.3f); stock lost %d", ratio, ours, stock, stockTl.lost)
 			require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
@@ -115,6 +118,7 @@ func TestGuaranteeSaturationBatch(t *testing.T) {
 			sent := l.Accepted()
 			tl := waitDelivered(sent, 2*time.Minute, sink)
 			tl.fill(o)
+			o.PeakRSS = peakRSS(c)
 			t.Logf("accepted %d, refused %v; delivered %d, duplicates %d", len(sent), l.Refused(), tl.delivered, tl.duplicates)
 			require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 			requireNothingDropped(t, c)
@@ -155,6 +159,7 @@ func TestGuaranteeLongOutageTinyDeadLetter(t *testing.T) {
 	sent := l.Accepted()
 	tl := waitDelivered(sent, 2*time.Minute, sink)
 	tl.fill(o)
+	o.PeakRSS = peakRSS(c)
 	t.Logf("accepted %d, refused %v; delivered %d, duplicates %d", len(sent), l.Refused(), tl.delivered, tl.duplicates)
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 	assert.NotEmpty(t, refusedDuringOutage, "a full queue and dead letter must refuse")
@@ -188,6 +193,7 @@ func TestGuaranteeInvalidDataQuarantined(t *testing.T) {
 	tl := waitDelivered(sent, time.Minute, sink)
 	time.Sleep(2 * time.Second) // several replay intervals: the quarantine must not be replayed
 	tl.fill(o)
+	o.PeakRSS = peakRSS(c)
 	o.Scenario += " (200 more quarantined)"
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 	assert.Zero(t, count(invalid, sink.SpanIDs()).delivered, "quarantined data was sent again")
@@ -237,12 +243,14 @@ func TestGuaranteeAuthFailureThenRightKey(t *testing.T) {
 	assert.Zero(t, count(sent, sink.SpanIDs()).delivered)
 	bad := hw.Stop()
 	c.Stop(30 * time.Second)
+	o.PeakRSS = peakRSS(c)
 
 	c2 := startGuarantees(t, sink.GRPCEndpoint(), sets("right-key")...)
 	hw2 := watchHealth(c2)
 	tl := waitDelivered(sent, time.Minute, sink)
 	bad = append(bad, hw2.Stop()...)
 	tl.fill(o)
+	o.PeakRSS = max(o.PeakRSS, peakRSS(c2))
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 	assert.Empty(t, bad, "/health was not 200 while the key was wrong")
 	requireAlive(t, c2)
@@ -265,6 +273,7 @@ func TestGuaranteeCorruptDeadLetterFile(t *testing.T) {
 	c := startGuarantees(t, sink.GRPCEndpoint(), "exporters::otlp_retry::dead_letter::directory="+dl)
 	tl := waitDelivered(b.spanIDs, 30*time.Second, sink)
 	tl.fill(o)
+	o.PeakRSS = peakRSS(c)
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 	_, err = os.Stat(filepath.Join(dl, "corrupt", "00000000000000000001-000001-7.traces.pb"))
 	assert.NoError(t, err, "corrupt file not moved aside")
@@ -272,7 +281,7 @@ func TestGuaranteeCorruptDeadLetterFile(t *testing.T) {
 	requireAlive(t, c)
 }
 
-// TestGuaranteeSIGKILLUnderLoadFsync: configs/gateway.yaml (file_storage
+// TestGuaranteeSIGKILLUnderLoadFsync: configs/gateway.yaml (write-ahead log
 // and dead letter with fsync) is killed with SIGKILL while clients send and
 // the backend refuses half the requests; a new process on the same
 // directories delivers everything that was accepted.
@@ -364,6 +373,7 @@ func diskFullScenario(t *testing.T, sink *harness.Sink, c *harness.Collector, ga
 	sent := l.Accepted()
 	tl := waitDelivered(sent, 2*time.Minute, sink)
 	tl.fill(o)
+	o.PeakRSS = peakRSS(c)
 	bad := hw.Stop()
 	t.Logf("accepted %d, refused %v; delivered %d, duplicates %d", len(sent), l.Refused(), tl.delivered, tl.duplicates)
 	require.True(t, full, "nothing was refused (or, for the dead letter, disk_full never showed)")
