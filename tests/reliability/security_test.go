@@ -277,14 +277,3 @@ func TestAPIKeyNeverExposed(t *testing.T) {
 	c.Stop(30 * time.Second)
 	require.NotContains(t, c.Output(), apiKey)
 }
-
-// gatewayTestSets adapts configs/gateway.yaml to a test: its queue
-// directory under dir, plaintext to the loopback sink, no drain delay.
-func gatewayTestSets(dir string) []string {
-	return []string{
-		"exporters::otlp_retry::persistent_queue::directory=" + filepath.Join(dir, "wal"),
-		"extensions::health::drain_delay=0s",
-		"exporters::otlp_retry::tls::insecure=true",
-		"exporters::otlp_retry::dead_letter::directory=" + filepath.Join(dir, "deadletter"),
-	}
-}
