@@ -109,6 +109,7 @@ fuzz:
 		FuzzParseRetryAfter:./components/exporter/otlpretryexporter \
 		FuzzRequestFromBody:./components/exporter/otlpretryexporter \
 		FuzzConfigUnmarshal:./components/exporter/otlpretryexporter \
+		FuzzSplitBody:./components/exporter/otlpretryexporter \
 		FuzzParseName:./components/exporter/otlpretryexporter/internal/deadletter \
 		FuzzReplayDir:./components/exporter/otlpretryexporter/internal/deadletter \
 		FuzzDecodeRecord:./components/exporter/otlpretryexporter/internal/wal; do \

@@ -69,9 +69,7 @@ func TestAgentGatewayDownBackPressure(t *testing.T) {
 	gw := harness.StartSink(t)
 	gw.SetFailure(outage)
 	c := startAgent(t, gw, t.TempDir(),
-		"exporters::load_balancing::sending_queue::queue_size=1000",
-		"exporters::load_balancing::sending_queue::batch::min_size=200",
-		"exporters::load_balancing::sending_queue::batch::max_size=500")
+		"exporters::load_balancing::sending_queue::queue_size=1000")
 	l := startAppLoad(t, c.GRPCEndpoint(), "agent-backpressure", 2, time.Second)
 	time.Sleep(scaled(8*time.Second, 60*time.Second))
 	refusedDuring := l.Refused()

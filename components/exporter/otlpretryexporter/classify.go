@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -18,6 +19,8 @@ import (
 //     letter, or held), the circuit opens for dead_letter::replay_interval;
 //   - rejected: the backend says the data is invalid: quarantined, never
 //     retried or replayed;
+//   - too_large: the backend takes smaller messages than this batch: split
+//     in two and each half sent (split.go), down to a single item;
 //   - permanent: any other refusal that retrying the same request cannot fix
 //     (404, Unimplemented, ...): kept like auth, but the circuit stays closed.
 const (
@@ -25,6 +28,7 @@ const (
 	reasonThrottled = "throttled"
 	reasonAuth      = "auth"
 	reasonRejected  = "rejected"
+	reasonTooLarge  = "too_large"
 	reasonPermanent = "permanent"
 )
 
@@ -41,11 +45,12 @@ type verdict struct {
 //
 // gRPC: Unavailable, Aborted, DeadlineExceeded, Canceled (per attempt),
 // OutOfRange and DataLoss are retryable; ResourceExhausted only with
-// RetryInfo (a quota without it will not recover by retrying soon);
+// RetryInfo (a quota without it will not recover by retrying soon), or
+// too_large when it is gRPC's own "received message larger than max";
 // Unauthenticated and PermissionDenied are auth; InvalidArgument is
 // rejected; every other code is permanent. HTTP: 429, 502, 503 and 504 are
-// retryable; 401 and 403 auth; 400 and 413 rejected; every other status is
-// permanent. Transport errors (refused, reset, timeouts) are retryable.
+// retryable; 401 and 403 auth; 400 rejected; 413 too_large; every other
+// status is permanent. Transport errors (refused, reset, timeouts) are retryable.
 func classify(err error) verdict {
 	var me *marshalError
 	if errors.As(err, &me) {
@@ -62,8 +67,10 @@ func classify(err error) verdict {
 			return verdict{reason: reasonRetryable, why: why}
 		case http.StatusUnauthorized, http.StatusForbidden:
 			return verdict{reason: reasonAuth, why: why}
-		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+		case http.StatusBadRequest:
 			return verdict{reason: reasonRejected, why: why}
+		case http.StatusRequestEntityTooLarge:
+			return verdict{reason: reasonTooLarge, why: why}
 		default:
 			return verdict{reason: reasonPermanent, why: why}
 		}
@@ -80,6 +87,12 @@ func classify(err error) verdict {
 		case codes.ResourceExhausted:
 			if delay > 0 {
 				return verdict{reason: reasonThrottled, delay: delay, why: why}
+			}
+			// grpc-go's server refuses a message over its
+			// MaxRecvMsgSize with this text (before or after
+			// decompression); nothing else says "too large" in gRPC.
+			if strings.Contains(st.Message(), "larger than max") {
+				return verdict{reason: reasonTooLarge, why: why + ": message larger than the backend takes"}
 			}
 			return verdict{reason: reasonPermanent, why: why + " without RetryInfo"}
 		case codes.Unauthenticated, codes.PermissionDenied:

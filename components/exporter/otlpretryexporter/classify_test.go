@@ -24,7 +24,9 @@ func TestClassify(t *testing.T) {
 	assert.Equal(t, reasonAuth, classify(&httpStatusError{code: 403}).reason)
 	assert.Equal(t, reasonAuth, classify(&httpStatusError{code: 401}).reason)
 	assert.Equal(t, reasonRejected, classify(&httpStatusError{code: 400}).reason)
-	assert.Equal(t, reasonRejected, classify(&httpStatusError{code: 413}).reason)
+	assert.Equal(t, reasonTooLarge, classify(&httpStatusError{code: 413}).reason)
+	assert.Equal(t, reasonTooLarge, classify(status.Error(codes.ResourceExhausted, "grpc: received message larger than max (5000 vs. 4096)")).reason)
+	assert.Equal(t, reasonTooLarge, classify(status.Error(codes.ResourceExhausted, "grpc: received message after decompression larger than max 4194304")).reason)
 	assert.Equal(t, reasonPermanent, classify(&httpStatusError{code: 500}).reason)
 	assert.Equal(t, reasonPermanent, classify(&httpStatusError{code: 404}).reason)
 }

@@ -76,7 +76,7 @@ func newTelemetry(set component.TelemetrySettings, signal string, g gauges) (*te
 	withReason := func(r string) metric.MeasurementOption {
 		return metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal), attribute.String("reason", r)))
 	}
-	for _, r := range []string{reasonRetryable, reasonThrottled, reasonAuth, reasonRejected, reasonPermanent} {
+	for _, r := range []string{reasonRetryable, reasonThrottled, reasonAuth, reasonRejected, reasonTooLarge, reasonPermanent} {
 		t.byReason[r] = withReason(r)
 	}
 	t.dropReason = map[string]metric.MeasurementOption{}

@@ -129,6 +129,14 @@ func (e *otlpExporter) replayOne(ctx context.Context, ent deadletter.Entry, body
 			zap.String("file", ent.Name), zap.Error(err))
 		return fmt.Errorf("%w: %w", deadletter.ErrCorrupt, err)
 	}
+	return e.replayRequest(ctx, r)
+}
+
+// replayRequest sends one replayed batch. A batch the backend finds too
+// large is split and its halves replayed; the file stays until every piece
+// is settled, so a piece that fails sends the whole file again next time
+// (duplicates, never loss).
+func (e *otlpExporter) replayRequest(ctx context.Context, r *request) error {
 	allowed, _, _ := e.breaker.Allow()
 	if !allowed {
 		return errCircuitOpen
@@ -142,6 +150,15 @@ func (e *otlpExporter) replayOne(ctx context.Context, ent deadletter.Entry, body
 	v := e.settle(ctx, r, p, err, true)
 	if err == nil {
 		return nil
+	}
+	if v.reason == reasonTooLarge {
+		if a, b, ok := r.split(); ok {
+			if err := e.replayRequest(ctx, a); err != nil {
+				return err
+			}
+			return e.replayRequest(ctx, b)
+		}
+		v.reason = reasonRejected // a single item the backend will never take
 	}
 	if v.reason == reasonRejected {
 		// Quarantined, or dropped and counted: either way it leaves the

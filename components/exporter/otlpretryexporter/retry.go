@@ -78,6 +78,15 @@ func (e *otlpExporter) push(ctx context.Context, r *request) error {
 			return nil
 		}
 		lastErr = err
+		if v.reason == reasonTooLarge {
+			if a, b, ok := r.split(); ok {
+				// Each half settles on its own (delivered, on disk or
+				// quarantined); r is done when both are.
+				return errors.Join(e.push(ctx, a), e.push(ctx, b))
+			}
+			// A single item the backend will never take.
+			return e.quarantine(ctx, r, err)
+		}
 		if v.reason == reasonRejected {
 			return e.quarantine(ctx, r, err)
 		}

@@ -44,6 +44,11 @@ func (e *otlpExporter) settle(ctx context.Context, r *request, p partial, err er
 		e.report(healthRecoverable, err)
 		e.warnOnce("auth", "the backend refuses the credentials; data is kept (dead letter or queue) and delivered once they work",
 			zap.String("reason", v.why), zap.Error(err))
+	case reasonTooLarge:
+		// Reachable, and it will take the data in smaller pieces.
+		e.breaker.Success()
+		e.consecutive.Store(0)
+		e.logger.Debug("batch larger than the backend takes: split in two", zap.Int("items", r.items), zap.Error(err))
 	case reasonRejected, reasonPermanent:
 		// The backend answered: it is reachable, it refuses this request.
 		e.breaker.Success()

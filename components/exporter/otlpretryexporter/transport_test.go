@@ -45,7 +45,8 @@ func TestHTTPStatusesAndRetryAfter(t *testing.T) {
 		{name: "502 504 then ok", answers: []httpAnswer{{status: 502}, {status: 504}}, wantCalls: 3},
 		// Invalid data, no quarantine configured: the one drop (counted).
 		{name: "400 rejected", answers: []httpAnswer{{status: 400}}, wantErr: true, wantCalls: 1},
-		{name: "413 rejected", answers: []httpAnswer{{status: 413}}, wantErr: true, wantCalls: 1},
+		// Too large for the backend: split in two, each half sent.
+		{name: "413 split", answers: []httpAnswer{{status: 413}}, wantCalls: 3},
 		// Not the data's fault: kept and tried again.
 		{name: "500 kept", answers: []httpAnswer{{status: 500}}, wantCalls: 2},
 	}

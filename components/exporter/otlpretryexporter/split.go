@@ -1,0 +1,115 @@
+package otlpretryexporter
+
+import (
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// A backend whose receiver takes smaller messages than a batch (gRPC's
+// default limit is 4 MiB, a batch of 1000 spans with large attributes is
+// more) refuses the batch as too large. The data is fine; the batch is not:
+// it is split in two and each half sent on its own, again and again, down
+// to a single span, metric or log record, which only then is refused for
+// good (quarantined).
+//
+// The three Export*ServiceRequest messages have the same shape at the
+// levels split here, so the split works on the wire format for all of them:
+//
+//	level 0  Export*ServiceRequest  1: repeated Resource{Spans,Metrics,Logs}
+//	level 1  Resource*              1: resource, 2: repeated Scope*, 3: schema_url
+//	level 2  Scope*                 1: scope, 2: repeated Span/Metric/LogRecord, 3: schema_url
+//
+// At the first level with two or more entries, the entries are halved and
+// each half keeps a copy of the other fields of its parents (its resource
+// and scope).
+
+// childField is the repeated field split at each level.
+var childField = [3]protowire.Number{1, 2, 2}
+
+// splitBody halves a marshalled Export*ServiceRequest. ok is false when it
+// holds a single span, metric or log record, or is not well-formed.
+func splitBody(body []byte) (a, b []byte, ok bool) {
+	return splitLevel(body, 0)
+}
+
+func splitLevel(msg []byte, level int) (a, b []byte, ok bool) {
+	var header, children [][]byte // whole fields, tag included
+	var payloads [][]byte         // the children's message bytes
+	for len(msg) > 0 {
+		num, typ, n := protowire.ConsumeTag(msg)
+		if n < 0 {
+			return nil, nil, false
+		}
+		m := protowire.ConsumeFieldValue(num, typ, msg[n:])
+		if m < 0 {
+			return nil, nil, false
+		}
+		field := msg[:n+m]
+		if num == childField[level] && typ == protowire.BytesType {
+			v, _ := protowire.ConsumeBytes(msg[n:])
+			children = append(children, field)
+			payloads = append(payloads, v)
+		} else {
+			header = append(header, field)
+		}
+		msg = msg[n+m:]
+	}
+	switch {
+	case len(children) >= 2:
+		half := len(children) / 2
+		return join(header, children[:half]), join(header, children[half:]), true
+	case len(children) == 1 && level < len(childField)-1:
+		ca, cb, ok := splitLevel(payloads[0], level+1)
+		if !ok {
+			return nil, nil, false
+		}
+		return join(header, [][]byte{wrap(childField[level], ca)}), join(header, [][]byte{wrap(childField[level], cb)}), true
+	}
+	return nil, nil, false
+}
+
+// join concatenates the header fields and then the child fields.
+func join(header, children [][]byte) []byte {
+	n := 0
+	for _, f := range header {
+		n += len(f)
+	}
+	for _, f := range children {
+		n += len(f)
+	}
+	out := make([]byte, 0, n)
+	for _, f := range header {
+		out = append(out, f...)
+	}
+	for _, f := range children {
+		out = append(out, f...)
+	}
+	return out
+}
+
+// wrap encodes msg as field num of type bytes.
+func wrap(num protowire.Number, msg []byte) []byte {
+	out := protowire.AppendTag(nil, num, protowire.BytesType)
+	return protowire.AppendBytes(out, msg)
+}
+
+// split halves r for a backend that refused it as too large.
+func (r *request) split() (a, b *request, ok bool) {
+	body, err := r.marshal()
+	if err != nil {
+		return nil, nil, false
+	}
+	ab, bb, ok := splitBody(body)
+	if !ok {
+		return nil, nil, false
+	}
+	if a, err = requestFromBody(r.signal, ab); err != nil {
+		return nil, nil, false
+	}
+	if b, err = requestFromBody(r.signal, bb); err != nil {
+		return nil, nil, false
+	}
+	// Send the halves' bytes as they are: the decoded form only counted
+	// their items.
+	a.raw, b.raw = true, true
+	return a, b, true
+}
