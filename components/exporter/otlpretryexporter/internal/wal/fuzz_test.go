@@ -50,9 +50,10 @@ func FuzzDecodeRecord(f *testing.F) {
 	})
 }
 
-// FuzzDecodeCheckpoint feeds arbitrary bytes to the checkpoint decoder:
-// what it accepts is well formed (ranges sorted, disjoint, above the
-// low-water mark) and exactly what the encoder writes. Then it damages a
+// FuzzDecodeCheckpoint feeds arbitrary bytes, and arbitrary ranges under a
+// valid checksum, to the checkpoint decoder: what it accepts is well formed
+// (ranges sorted, disjoint, above the low-water mark) and exactly what the
+// encoder writes. Then it damages a
 // valid checkpoint built from the input (a cut and a flipped byte): the
 // decoder must never claim a number acknowledged that was not, since that
 // record would be skipped at the next start.
@@ -62,7 +63,11 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 	f.Add(encodeCheckpoint(nil, 0, nil), uint16(4), byte(0x80), uint16(0))
 	f.Add([]byte("OWC2\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff"), uint16(0), byte(0), uint16(0))
 	f.Fuzz(func(t *testing.T, data []byte, at uint16, flip byte, cut uint16) {
-		if lwm, acked, ok := decodeCheckpoint(data); ok {
+		wellFormed := func(b []byte) {
+			lwm, acked, ok := decodeCheckpoint(b)
+			if !ok {
+				return
+			}
 			floor := lwm
 			for _, r := range acked {
 				if r.from <= floor || r.from >= r.to {
@@ -71,13 +76,21 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 				floor = r.to
 			}
 			re := encodeCheckpoint(nil, lwm, acked)
-			if string(data[:4]) == "OWCK" {
+			if string(b[:4]) == "OWCK" {
 				re = legacyCheckpoint(lwm)
 			}
-			if !bytes.Equal(re, data) {
+			if !bytes.Equal(re, b) {
 				t.Fatalf("decoded %d %v does not re-encode to its bytes", lwm, acked)
 			}
 		}
+		wellFormed(data)
+		// Ranges straight from the input, in any order, under a valid
+		// checksum: accepted only when well formed.
+		var raw ackSet
+		for i := 0; i+1 < len(data) && len(raw) < maxCheckpointRanges; i += 2 {
+			raw = append(raw, seqRange{from: uint64(data[i]), to: uint64(data[i+1])})
+		}
+		wellFormed(encodeCheckpoint(nil, uint64(at%64), raw))
 		// A valid checkpoint whose ranges come from the input's bytes.
 		var want ackSet
 		lwm := uint64(len(data))
