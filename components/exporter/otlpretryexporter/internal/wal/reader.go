@@ -153,7 +153,7 @@ func (l *Log) skipSegment(c cursor) readStep {
 	l.mu.Lock()
 	seg := c.seg
 	seg.corrupt = true
-	last := seg.lastSeq
+	last, size := seg.lastSeq, seg.size
 	n := int64(0)
 	for s := c.seq; s <= last; s++ {
 		if l.ackOne(s) {
@@ -164,7 +164,7 @@ func (l *Log) skipSegment(c cursor) readStep {
 	l.mu.Unlock()
 	l.corruptRecords.Add(n)
 	l.removeSegments(done)
-	return readStep{next: cursor{seg: seg, off: seg.size, seq: last + 1}, skipped: n}
+	return readStep{next: cursor{seg: seg, off: size, seq: last + 1}, skipped: n}
 }
 
 // Release hands records taken with Next back; they are delivered again
