@@ -22,6 +22,7 @@ import (
 	bearertokenauthextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension"
 	pprofextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension"
 	healthextension "github.com/otlpcol/otlpcol/components/extension/healthextension"
+	guardedfilestorage "github.com/otlpcol/otlpcol/components/extension/guardedfilestorage"
 	batchprocessor "go.opentelemetry.io/collector/processor/batchprocessor"
 	memorylimiterprocessor "go.opentelemetry.io/collector/processor/memorylimiterprocessor"
 	traceregistryprocessor "github.com/otlpcol/otlpcol/components/processor/traceregistryprocessor"
@@ -54,6 +55,7 @@ func components() (otelcol.Factories, error) {
 		bearertokenauthextension.NewFactory(),
 		pprofextension.NewFactory(),
 		healthextension.NewFactory(),
+		guardedfilestorage.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -64,6 +66,7 @@ func components() (otelcol.Factories, error) {
 		bearertokenauthextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension v0.161.0",
 		pprofextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension v0.161.0",
 		healthextension.NewFactory().Type(): "github.com/otlpcol/otlpcol v0.0.0",
+		guardedfilestorage.NewFactory().Type(): "github.com/otlpcol/otlpcol v0.0.0",
 	})
 
 	factories.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](

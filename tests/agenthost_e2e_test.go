@@ -34,8 +34,8 @@ func TestAgentHostConfig(t *testing.T) {
 	// temporary one; nothing else changes.
 	state := t.TempDir()
 	opts := harness.Options{Env: env, Set: []string{
-		"extensions::file_storage/queue::directory=" + state + "/queue",
-		"extensions::file_storage/queue::compaction::directory=" + state + "/queue",
+		"extensions::guarded_file_storage/queue::directory=" + state + "/queue",
+		"extensions::guarded_file_storage/queue::compaction::directory=" + state + "/queue",
 		"exporters::otlp_retry::dead_letter::directory=" + state + "/deadletter",
 	}}
 

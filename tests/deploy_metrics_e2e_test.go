@@ -17,10 +17,10 @@ import (
 	"github.com/otlpcol/otlpcol/tests/harness"
 )
 
-// TestEveryMonitoredMetricIsExposed runs configs/gateway.yaml for real, drives
-// it through the situations the alerts are about (healthy traffic, a backend
-// that refuses, a backend that is down with a tiny queue, a starved memory
-// limiter), and fails if any metric named by deploy/monitoring's rules or
+// TestEveryMonitoredMetricIsExposed runs configs/gateway.yaml and
+// configs/agent.yaml for real, drives the gateway through the situations the
+// alerts are about (healthy traffic, a backend that refuses, a backend that
+// is down with a tiny queue, a starved memory limiter), and fails if any metric named by deploy/monitoring's rules or
 // dashboard is missing from the health extension's /metrics (what
 // Prometheus scrapes) or from the internal telemetry endpoint.
 func TestEveryMonitoredMetricIsExposed(t *testing.T) {
@@ -115,7 +115,20 @@ func TestEveryMonitoredMetricIsExposed(t *testing.T) {
 		"processors::memory_limiter::spike_limit_mib=1",
 	)
 
-	all := []*harness.Collector{healthy, outage, refusing, starved}
+	// The agent (configs/agent.yaml), for what only it runs: the guard of
+	// its queue files (guarded_file_storage).
+	agentDir := t.TempDir()
+	agent := harness.Start(t, harness.Config("agent.yaml"), harness.Options{Set: []string{
+		"extensions::guarded_file_storage/queue::directory=" + agentDir,
+		"extensions::guarded_file_storage/queue::compaction::directory=" + agentDir,
+		"extensions::health::drain_delay=0s",
+		"exporters::load_balancing::resolver::k8s=null",
+		"exporters::load_balancing::resolver::static::hostnames=[" + sink.GRPCEndpoint() + "]",
+		"exporters::otlp_grpc/gateway::endpoint=" + sink.GRPCEndpoint(),
+	}})
+	agent.WaitReady(30 * time.Second)
+
+	all := []*harness.Collector{healthy, outage, refusing, starved, agent}
 	var missingHealth, missingTelemetry []string
 	deadline := time.Now().Add(60 * time.Second)
 	for round := 0; ; round++ {

@@ -38,8 +38,8 @@ func TestAgentGatewayTopology(t *testing.T) {
 			"exporters::load_balancing::resolver::k8s=null",
 			fmt.Sprintf("exporters::load_balancing::resolver::static::hostnames=[%s]", gw.GRPCEndpoint()),
 			"exporters::otlp_grpc/gateway::endpoint=" + gw.GRPCEndpoint(),
-			"extensions::file_storage/queue::directory=" + filepath.Join(dir, "agent-queue"),
-			"extensions::file_storage/queue::compaction::directory=" + filepath.Join(dir, "agent-queue"),
+			"extensions::guarded_file_storage/queue::directory=" + filepath.Join(dir, "agent-queue"),
+			"extensions::guarded_file_storage/queue::compaction::directory=" + filepath.Join(dir, "agent-queue"),
 			"exporters::load_balancing::sending_queue::batch::flush_timeout=10ms",
 		},
 	})

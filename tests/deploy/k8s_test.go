@@ -401,7 +401,7 @@ func TestWorkloadPodRules(t *testing.T) {
 
 // stateDirKeys are the config keys of directories holding accepted data.
 var stateDirKeys = [][]string{
-	{"extensions", "file_storage/queue", "directory"},
+	{"extensions", "guarded_file_storage/queue", "directory"},
 	{"exporters", "otlp_retry", "persistent_queue", "directory"}, // the write-ahead log
 	{"exporters", "otlp_retry", "dead_letter", "directory"},
 }
@@ -647,9 +647,9 @@ func TestAgentHostPathOnly(t *testing.T) {
 	if v.HostPath.Type == nil || *v.HostPath.Type != corev1.HostPathDirectoryOrCreate || !strings.HasPrefix(v.HostPath.Path, "/var/lib/otlpcol") {
 		t.Errorf("hostPath %+v: want a DirectoryOrCreate under /var/lib/otlpcol", v.HostPath)
 	}
-	dir, _ := at(cfg, "extensions", "file_storage/queue", "directory").(string)
-	if fsync, _ := at(cfg, "extensions", "file_storage/queue", "fsync").(bool); !fsync {
-		t.Error("the agent's file_storage/queue must fsync")
+	dir, _ := at(cfg, "extensions", "guarded_file_storage/queue", "directory").(string)
+	if fsync, _ := at(cfg, "extensions", "guarded_file_storage/queue", "fsync").(bool); !fsync {
+		t.Error("the agent's guarded_file_storage/queue must fsync")
 	}
 	c := container(t, o.pod)
 	for _, m := range c.VolumeMounts {

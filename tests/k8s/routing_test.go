@@ -54,8 +54,8 @@ func testRouting(t *testing.T, c *cluster) {
 			// Metrics and logs: no cluster DNS here; never sent in this test.
 			fmt.Sprintf("exporters::otlp_grpc/gateway::endpoint=%s:%d", hosts[0].PodIP, ports.GRPC),
 			// The node-local state directory (a hostPath in the DaemonSet).
-			"extensions::file_storage/queue::directory=" + filepath.Join(state, "queue"),
-			"extensions::file_storage/queue::compaction::directory=" + filepath.Join(state, "queue"),
+			"extensions::guarded_file_storage/queue::directory=" + filepath.Join(state, "queue"),
+			"extensions::guarded_file_storage/queue::compaction::directory=" + filepath.Join(state, "queue"),
 		},
 		Env: []string{"KUBECONFIG=" + kubeconfig},
 	})

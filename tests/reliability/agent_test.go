@@ -25,8 +25,8 @@ func startAgent(t *testing.T, gw *harness.Sink, dir string, extra ...string) *ha
 	t.Helper()
 	q := filepath.Join(dir, "queue")
 	set := []string{
-		"extensions::file_storage/queue::directory=" + q,
-		"extensions::file_storage/queue::compaction::directory=" + q,
+		"extensions::guarded_file_storage/queue::directory=" + q,
+		"extensions::guarded_file_storage/queue::compaction::directory=" + q,
 		"extensions::health::drain_delay=0s",
 		"exporters::load_balancing::resolver::k8s=null",
 		fmt.Sprintf("exporters::load_balancing::resolver::static::hostnames=[%s]", gw.GRPCEndpoint()),

@@ -44,8 +44,8 @@ func startTopology(t *testing.T, gatewaySet ...string) *topology {
 	agentQueue := filepath.Join(t.TempDir(), "queue")
 	tp.agent = harness.Start(t, harness.Config("agent.yaml"), harness.Options{
 		Set: []string{
-			"extensions::file_storage/queue::directory=" + agentQueue,
-			"extensions::file_storage/queue::compaction::directory=" + agentQueue,
+			"extensions::guarded_file_storage/queue::directory=" + agentQueue,
+			"extensions::guarded_file_storage/queue::compaction::directory=" + agentQueue,
 			"exporters::load_balancing::resolver::k8s=null",
 			fmt.Sprintf("exporters::load_balancing::resolver::static::hostnames=[127.0.0.1:%d,127.0.0.1:%d]", tp.gwPorts[0], tp.gwPorts[1]),
 			// Retry quickly when a gateway is away.

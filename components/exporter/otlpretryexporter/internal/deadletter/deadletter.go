@@ -22,7 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/fsdir"
+	"github.com/otlpcol/otlpcol/components/pkg/fsdir"
 )
 
 // Signals a file can hold.

@@ -6,7 +6,7 @@ import (
 	"os"
 	"syscall"
 
-	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/fsdir"
+	"github.com/otlpcol/otlpcol/components/pkg/fsdir"
 )
 
 // lockDir takes an exclusive flock on path, so that two processes (or two

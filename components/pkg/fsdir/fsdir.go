@@ -1,5 +1,6 @@
-// Package fsdir holds what the dead letter and the write-ahead log both need
-// from a directory to make their files durable.
+// Package fsdir holds what every component that keeps files (the dead
+// letter, the write-ahead log, guarded_file_storage) needs from a directory
+// to make its files durable.
 package fsdir
 
 import "os"

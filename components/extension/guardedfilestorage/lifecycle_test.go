@@ -1,0 +1,38 @@
+package guardedfilestorage
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+
+	"github.com/otlpcol/otlpcol/components/extension/guardedfilestorage/internal/metadata"
+)
+
+// TestComponentLifecycle is what mdatagen would generate: create, start,
+// shut down twice; and shut down without start. In between, a client.
+func TestComponentLifecycle(t *testing.T) {
+	f := NewFactory()
+	require.Equal(t, metadata.Type, f.Type())
+	cfg := testConfig(t.TempDir())
+
+	t.Run("shutdown", func(t *testing.T) {
+		e, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
+		require.NoError(t, err)
+		require.NoError(t, e.Shutdown(context.Background()))
+	})
+	t.Run("lifecycle", func(t *testing.T) {
+		e, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
+		require.NoError(t, err)
+		require.NoError(t, e.Start(context.Background(), componenttest.NewNopHost()))
+		c, err := e.(storage.Extension).GetClient(context.Background(), component.KindExporter, queueID, "")
+		require.NoError(t, err)
+		require.NoError(t, c.Close(context.Background()))
+		require.NoError(t, e.Shutdown(context.Background()))
+		require.NoError(t, e.Shutdown(context.Background()))
+	})
+}
