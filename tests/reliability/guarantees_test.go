@@ -282,8 +282,8 @@ func TestGuaranteeCorruptDeadLetterFile(t *testing.T) {
 	requireAlive(t, c)
 }
 
-// TestGuaranteeSIGKILLUnderLoadFsync: configs/gateway.yaml (file_storage
-// and dead letter with fsync) is killed with SIGKILL while clients send and
+// TestGuaranteeSIGKILLUnderLoadFsync: configs/gateway.yaml (write-ahead log
+// and dead letter, both fsynced) is killed with SIGKILL while clients send and
 // the backend refuses half the requests; a new process on the same
 // directories delivers everything that was accepted.
 func TestGuaranteeSIGKILLUnderLoadFsync(t *testing.T) {
