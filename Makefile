@@ -103,6 +103,7 @@ fuzz:
 	@set -uo pipefail; for t in \
 		FuzzParseTraceID:./components/extension/healthextension \
 		FuzzConfigUnmarshal:./components/extension/healthextension \
+		FuzzConfigUnmarshal:./components/extension/guardedfilestorage \
 		FuzzParse:./components/extension/healthextension/internal/sendwatch \
 		FuzzConfigUnmarshal:./components/processor/traceregistryprocessor \
 		FuzzParseRetryAfter:./components/exporter/otlpretryexporter \

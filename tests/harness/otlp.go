@@ -3,6 +3,7 @@ package harness
 import (
 	"bufio"
 	"context"
+	"iter"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,21 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
+
+// Spans yields every span of td, resource by resource and scope by scope.
+func Spans(td ptrace.Traces) iter.Seq[ptrace.Span] {
+	return func(yield func(ptrace.Span) bool) {
+		for _, rs := range td.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, sp := range ss.Spans().All() {
+					if !yield(sp) {
+						return
+					}
+				}
+			}
+		}
+	}
+}
 
 // ExportTraces sends each batch over OTLP/gRPC to endpoint (host:port) and
 // fails the test on any error.

@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,7 +22,8 @@ import (
 
 // Sink is a real OTLP backend for tests: the collector's own otlpreceiver,
 // in the test process, on loopback gRPC and HTTP ports, recording what it
-// receives. SetFailure makes it refuse data, to simulate an outage.
+// receives. SetFailure makes it refuse data, to simulate an outage;
+// SetFailureRate refuses a share of the exports at random, a flaky backend.
 type Sink struct {
 	GRPCPort int
 	HTTPPort int
@@ -31,7 +33,7 @@ type Sink struct {
 	traces  []ptrace.Traces
 	metrics int
 	logs    int
-	fail    atomic.Pointer[error]
+	fail    atomic.Pointer[failure]
 
 	receivers []receiver.Traces
 	mrecv     receiver.Metrics
@@ -106,22 +108,36 @@ func (s *Sink) GRPCEndpoint() string { return fmt.Sprintf("127.0.0.1:%d", s.GRPC
 // HTTPEndpoint is the base URL of the sink's HTTP receiver.
 func (s *Sink) HTTPEndpoint() string { return fmt.Sprintf("http://127.0.0.1:%d", s.HTTPPort) }
 
+// failure is how the sink refuses: err for perMille of every thousand
+// exports, chosen at random.
+type failure struct {
+	err      error
+	perMille int
+}
+
 // SetFailure makes every export fail with err (nil: accept again). A plain
 // error is answered as retryable (gRPC Unavailable, HTTP 503); wrap it with
 // consumererror.NewPermanent for a permanent refusal.
-func (s *Sink) SetFailure(err error) {
-	if err == nil {
+func (s *Sink) SetFailure(err error) { s.SetFailureRate(err, 1000) }
+
+// SetFailureRate makes perMille of every thousand exports fail with err, at
+// random (each export on its own), like the contrib testbed's
+// RandomNonPermanentError backend. A nil err or a perMille of 0 accepts
+// everything again.
+func (s *Sink) SetFailureRate(err error, perMille int) {
+	if err == nil || perMille <= 0 {
 		s.fail.Store(nil)
 		return
 	}
-	s.fail.Store(&err)
+	s.fail.Store(&failure{err: err, perMille: perMille})
 }
 
 func (s *Sink) failure() error {
-	if p := s.fail.Load(); p != nil {
-		return *p
+	f := s.fail.Load()
+	if f == nil || f.perMille < 1000 && rand.IntN(1000) >= f.perMille {
+		return nil
 	}
-	return nil
+	return f.err
 }
 
 func (s *Sink) consumeTraces(_ context.Context, td ptrace.Traces) error {
@@ -133,15 +149,8 @@ func (s *Sink) consumeTraces(_ context.Context, td ptrace.Traces) error {
 	cp := ptrace.NewTraces()
 	td.CopyTo(cp)
 	s.traces = append(s.traces, cp)
-	rss := td.ResourceSpans()
-	for i := 0; i < rss.Len(); i++ {
-		sss := rss.At(i).ScopeSpans()
-		for j := 0; j < sss.Len(); j++ {
-			spans := sss.At(j).Spans()
-			for k := 0; k < spans.Len(); k++ {
-				s.spans[spans.At(k).SpanID().String()]++
-			}
-		}
+	for sp := range Spans(td) {
+		s.spans[sp.SpanID().String()]++
 	}
 	return nil
 }

@@ -2,11 +2,11 @@ package k8s
 
 import (
 	"fmt"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/otlpcol/otlpcol/tests/harness"
 )
 
 // ringChange is one change of the gateway set: when the EndpointSlice was
@@ -155,11 +155,10 @@ func (r routingResult) String() string {
 
 // outcome is one line of the table TestMain prints.
 type outcome struct {
-	Scenario                                   string
+	harness.ScenarioRow
 	Sent, Delivered, Duplicates, Lost, Refused int
 	Traces, SplitOutside                       int
 	SplitBy                                    string
-	Result                                     string
 }
 
 func (r routingResult) fill(o *outcome) {
@@ -172,48 +171,20 @@ func (r routingResult) fill(o *outcome) {
 	o.SplitBy = strings.Join(parts, ", ")
 }
 
-var (
-	outcomesMu sync.Mutex
-	outcomes   []outcome
-)
+var outcomes harness.ScenarioTable[outcome, *outcome]
 
 // record returns the scenario's line for the test to fill; it joins the
 // table with PASS, FAIL or SKIP when the test ends.
 func record(t *testing.T) *outcome {
 	t.Helper()
-	o := &outcome{Scenario: t.Name()}
-	t.Cleanup(func() {
-		switch {
-		case t.Failed():
-			o.Result = "FAIL"
-		case t.Skipped():
-			o.Result = "SKIP"
-		default:
-			o.Result = "PASS"
-		}
-		outcomesMu.Lock()
-		outcomes = append(outcomes, *o)
-		outcomesMu.Unlock()
-	})
-	return o
+	return outcomes.Record(t, t.Name())
 }
 
 func routingTable() string {
-	outcomesMu.Lock()
-	defer outcomesMu.Unlock()
-	if len(outcomes) == 0 {
-		return ""
-	}
-	rows := append([]outcome(nil), outcomes...)
-	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Scenario < rows[j].Scenario })
-	var b strings.Builder
-	b.WriteString("\nKubernetes routing (spans; traces split: of those that straddled the change)\n\n")
-	b.WriteString("| scenario | sent | delivered | duplicates | lost | refused | traces | split outside changes | split by change | result |\n")
-	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n")
-	for _, o := range rows {
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d | %s | %s |\n",
-			o.Scenario, o.Sent, o.Delivered, o.Duplicates, o.Lost, o.Refused, o.Traces, o.SplitOutside, o.SplitBy, o.Result)
-	}
-	b.WriteString("\n")
-	return b.String()
+	return outcomes.Markdown("Kubernetes routing (spans; traces split: of those that straddled the change)",
+		[]harness.Column{harness.Num("sent"), harness.Num("delivered"), harness.Num("duplicates"), harness.Num("lost"), harness.Num("refused"),
+			harness.Num("traces"), harness.Num("split outside changes"), harness.Text("split by change")},
+		func(o outcome) []any {
+			return []any{o.Sent, o.Delivered, o.Duplicates, o.Lost, o.Refused, o.Traces, o.SplitOutside, o.SplitBy}
+		})
 }

@@ -1,18 +1,14 @@
 package reliability
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/otlpcol/otlpcol/tests/harness"
 )
@@ -47,64 +43,14 @@ func startAgent(t *testing.T, gw *harness.Sink, dir string, extra ...string) *ha
 	return c
 }
 
-// appLoad is applications sending to the agent with a short deadline, as
-// an SDK does: a request not answered in time is not acknowledged, and the
-// application keeps (and retries) it. It records what was acknowledged and
-// how the rest was answered.
-type appLoad struct {
-	mu       sync.Mutex
-	accepted []string
-	refused  map[codes.Code]int // spans not acknowledged, by code
-	stop     chan struct{}
-	once     sync.Once
-	wg       sync.WaitGroup
-}
-
-func startAppLoad(t *testing.T, endpoint, scenario string, workers int, deadline time.Duration) *appLoad {
+// startAppLoad is applications sending to the agent with a short deadline,
+// as an SDK does: a request not answered in time is not acknowledged, and
+// the application keeps (and retries) it. The load records what was
+// acknowledged and how the rest was answered.
+func startAppLoad(t *testing.T, endpoint, scenario string, workers int, deadline time.Duration) *load {
 	t.Helper()
-	l := &appLoad{refused: map[codes.Code]int{}, stop: make(chan struct{})}
-	for w := 0; w < workers; w++ {
-		client := ptraceotlp.NewGRPCClient(grpcConn(t, endpoint))
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for {
-				select {
-				case <-l.stop:
-					return
-				case <-time.After(10 * time.Millisecond):
-				}
-				b := genBatch(scenario, 10, 2)
-				ctx, cancel := context.WithTimeout(context.Background(), deadline)
-				_, err := client.Export(ctx, ptraceotlp.NewExportRequestFromTraces(b.td))
-				cancel()
-				l.mu.Lock()
-				if err == nil {
-					l.accepted = append(l.accepted, b.spanIDs...)
-				} else {
-					l.refused[status.Code(err)] += len(b.spanIDs)
-				}
-				l.mu.Unlock()
-			}
-		}()
-	}
-	t.Cleanup(l.Stop)
-	return l
-}
-
-func (l *appLoad) Stop() {
-	l.once.Do(func() { close(l.stop) })
-	l.wg.Wait()
-}
-
-func (l *appLoad) snapshot() ([]string, map[codes.Code]int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	r := map[codes.Code]int{}
-	for k, v := range l.refused {
-		r[k] = v
-	}
-	return append([]string(nil), l.accepted...), r
+	return startLoad(t, endpoint, loadSpec{scenario: scenario, workers: workers, spansPerBatch: 20,
+		interval: 10 * time.Millisecond, deadline: deadline})
 }
 
 // TestAgentGatewayDownBackPressure: applications keep sending through the
@@ -128,11 +74,11 @@ func TestAgentGatewayDownBackPressure(t *testing.T) {
 		"exporters::load_balancing::sending_queue::batch::max_size=500")
 	l := startAppLoad(t, c.GRPCEndpoint(), "agent-backpressure", 2, time.Second)
 	time.Sleep(scaled(8*time.Second, 60*time.Second))
-	_, refusedDuring := l.snapshot()
+	refusedDuring := l.Refused()
 	gw.SetFailure(nil)
 	time.Sleep(2 * time.Second)
 	l.Stop()
-	sent, refused := l.snapshot()
+	sent, refused := l.Accepted(), l.Refused()
 	tl := waitDelivered(sent, 60*time.Second, gw)
 	tl.fill(o)
 	o.PeakRSS = peakRSS(c)
@@ -169,7 +115,7 @@ func TestAgentSIGKILLPersistentQueue(t *testing.T) {
 	o.PeakRSS = peakRSS(c)
 	c.Kill()
 	l.Stop()
-	sent, refused := l.snapshot()
+	sent, refused := l.Accepted(), l.Refused()
 	require.NotEmpty(t, sent, "nothing acknowledged: %v", refused)
 	require.Zero(t, count(sent, gw.SpanIDs()).delivered, "the gateway was down: nothing should have arrived")
 
@@ -208,7 +154,7 @@ func TestAgentSIGTERMGatewayDown(t *testing.T) {
 	o.PeakRSS = peakRSS(c) // the whole life, shutdown included
 	require.True(t, ok, "no exit within the agent's terminationGracePeriodSeconds (40s)")
 	require.NoError(t, err, "unclean exit")
-	sent, refused := l.snapshot()
+	sent, refused := l.Accepted(), l.Refused()
 	require.NotEmpty(t, sent, "nothing acknowledged: %v", refused)
 
 	c2 := startAgent(t, gw, dir)

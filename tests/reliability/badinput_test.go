@@ -77,9 +77,7 @@ func TestBadInputHTTP(t *testing.T) {
 	needBinary(t)
 	o := record(t)
 	sink := harness.StartSink(t)
-	c := startSinkGateway(t, sink,
-		fmt.Sprintf("receivers::otlp::protocols::http::max_request_body_size=%d", httpBodyLimit),
-		fmt.Sprintf("receivers::otlp::protocols::grpc::max_recv_msg_size_mib=%d", grpcMsgLimit))
+	c := startBadInputGateway(t, sink)
 
 	pb := map[string]string{"Content-Type": "application/x-protobuf"}
 	js := map[string]string{"Content-Type": "application/json"}
@@ -158,13 +156,7 @@ func TestBadInputHTTP(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, body)
 	sent = append(sent, huge.spanIDs...)
 
-	tl := waitDelivered(sent, 30*time.Second, sink)
-	tl.fill(o)
-	o.PeakRSS = peakRSS(c)
-	require.Zero(t, tl.lost, "good spans lost: %v", tl.missing)
-	require.Zero(t, tl.duplicates)
-	requireHugeIntact(t, sink, huge.spanIDs[0], hugeAttrLen)
-	requireAlive(t, c)
+	requireGoodDelivered(t, o, sink, c, sent, huge.spanIDs[0])
 
 	port := fmt.Sprintf(`server_port="%d"`, c.HTTPPort)
 	for code, n := range want {
@@ -177,26 +169,41 @@ func TestBadInputHTTP(t *testing.T) {
 	assert.Zero(t, metric(t, c, "otelcol_receiver_failed_spans"))
 }
 
+// startBadInputGateway runs the sink gateway with the receivers' size
+// limits lowered to httpBodyLimit and grpcMsgLimit.
+func startBadInputGateway(t *testing.T, sink *harness.Sink) *harness.Collector {
+	t.Helper()
+	return startSinkGateway(t, sink,
+		fmt.Sprintf("receivers::otlp::protocols::http::max_request_body_size=%d", httpBodyLimit),
+		fmt.Sprintf("receivers::otlp::protocols::grpc::max_recv_msg_size_mib=%d", grpcMsgLimit))
+}
+
+// requireGoodDelivered fills o and checks that bad input cost the good
+// clients nothing: every good span arrived exactly once, the one with the
+// huge attribute (hugeSpan) whole, and the gateway is alive.
+func requireGoodDelivered(t *testing.T, o *outcome, sink *harness.Sink, c *harness.Collector, sent []string, hugeSpan string) {
+	t.Helper()
+	tl := waitDelivered(sent, 30*time.Second, sink)
+	tl.fill(o)
+	o.PeakRSS = peakRSS(c)
+	require.Zero(t, tl.lost, "good spans lost: %v", tl.missing)
+	require.Zero(t, tl.duplicates)
+	requireHugeIntact(t, sink, hugeSpan, hugeAttrLen)
+	requireAlive(t, c)
+}
+
 // requireHugeIntact checks the span's huge attribute reached the sink whole.
 func requireHugeIntact(t *testing.T, sink *harness.Sink, spanID string, n int) {
 	t.Helper()
 	for _, td := range sink.Traces() {
-		rss := td.ResourceSpans()
-		for i := 0; i < rss.Len(); i++ {
-			sss := rss.At(i).ScopeSpans()
-			for j := 0; j < sss.Len(); j++ {
-				spans := sss.At(j).Spans()
-				for k := 0; k < spans.Len(); k++ {
-					sp := spans.At(k)
-					if sp.SpanID().String() != spanID {
-						continue
-					}
-					v, ok := sp.Attributes().Get("test.huge")
-					require.True(t, ok, "huge attribute missing")
-					require.Equal(t, n, len(v.Str()), "huge attribute length")
-					return
-				}
+		for sp := range harness.Spans(td) {
+			if sp.SpanID().String() != spanID {
+				continue
 			}
+			v, ok := sp.Attributes().Get("test.huge")
+			require.True(t, ok, "huge attribute missing")
+			require.Equal(t, n, len(v.Str()), "huge attribute length")
+			return
 		}
 	}
 	t.Fatalf("span %s with the huge attribute not found in the sink", spanID)
@@ -223,9 +230,7 @@ func TestBadInputGRPC(t *testing.T) {
 	needBinary(t)
 	o := record(t)
 	sink := harness.StartSink(t)
-	c := startSinkGateway(t, sink,
-		fmt.Sprintf("receivers::otlp::protocols::http::max_request_body_size=%d", httpBodyLimit),
-		fmt.Sprintf("receivers::otlp::protocols::grpc::max_recv_msg_size_mib=%d", grpcMsgLimit))
+	c := startBadInputGateway(t, sink)
 
 	goodPB := protoBody(t, genBatch("bad-grpc-ref", 2, 3).td)
 	overPB := protoBody(t, hugeAttr("bad-grpc-over", overLimitLen).td)
@@ -285,13 +290,7 @@ func TestBadInputGRPC(t *testing.T) {
 	want["RESOURCE_EXHAUSTED"]++
 	want["OK"] = refSeq + 1
 
-	tl := waitDelivered(sent, 30*time.Second, sink)
-	tl.fill(o)
-	o.PeakRSS = peakRSS(c)
-	require.Zero(t, tl.lost, "good spans lost: %v", tl.missing)
-	require.Zero(t, tl.duplicates)
-	requireHugeIntact(t, sink, huge.spanIDs[0], hugeAttrLen)
-	requireAlive(t, c)
+	requireGoodDelivered(t, o, sink, c, sent, huge.spanIDs[0])
 	assert.Equal(t, float64(len(sent)), metric(t, c, "otelcol_receiver_accepted_spans", `transport="grpc"`))
 	assert.Zero(t, metric(t, c, "otelcol_receiver_refused_spans"))
 	assert.Zero(t, metric(t, c, "otelcol_receiver_failed_spans"))

@@ -1,215 +1,17 @@
 package reliability
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/otlpcol/otlpcol/tests/harness"
 )
-
-// Memory settings of the fault and overload gateways, and the margin the
-// process's RSS may exceed the memory_limiter limit by (the limiter watches
-// the Go heap; RSS adds the runtime, stacks, bbolt's mmap and freed but not
-// yet returned pages).
-const (
-	memLimitMiB   = 256
-	memSpikeMiB   = 64
-	rssMarginMiB  = 160
-	rssBoundBytes = (memLimitMiB + rssMarginMiB) << 20
-)
-
-// scaled is short in the default run and long with OTLPCOL_RELIABILITY_LONG=1.
-func scaled(short, long time.Duration) time.Duration {
-	if os.Getenv(longEnv) == "1" {
-		return long
-	}
-	return short
-}
-
-// faultGatewaySets adapts configs/gateway.yaml for fault tests: fixed
-// memory limits, quick retries and a short circuit-breaker pause.
-func faultGatewaySets(dir string, extra ...string) []string {
-	set := append(gatewayTestSets(dir),
-		"processors::memory_limiter::limit_percentage=0",
-		"processors::memory_limiter::spike_limit_percentage=0",
-		fmt.Sprintf("processors::memory_limiter::limit_mib=%d", memLimitMiB),
-		fmt.Sprintf("processors::memory_limiter::spike_limit_mib=%d", memSpikeMiB),
-		"exporters::otlp_retry::retry_on_failure::initial_interval=200ms",
-		"exporters::otlp_retry::retry_on_failure::max_interval=2s",
-		"exporters::otlp_retry::circuit_breaker::open_duration="+openDuration.String(),
-		"exporters::otlp_retry::dead_letter::replay_interval="+replayInterval.String(),
-	)
-	set = append(set, extra...)
-	// OTLPCOL_RELIABILITY_GATEWAY_SET adds overrides (separated by ";") to
-	// try a gateway config change against every fault scenario.
-	if extra := os.Getenv("OTLPCOL_RELIABILITY_GATEWAY_SET"); extra != "" {
-		set = append(set, strings.Split(extra, ";")...)
-	}
-	return set
-}
-
-// startFaultGateway runs configs/gateway.yaml against sink with state in dir.
-func startFaultGateway(t *testing.T, sink *harness.Sink, dir string, extra ...string) *harness.Collector {
-	t.Helper()
-	c := harness.Start(t, harness.Config("gateway.yaml"), harness.Options{
-		Env: []string{"OTLP_ENDPOINT=" + sink.GRPCEndpoint(), "API_KEY=fault-test"},
-		Set: faultGatewaySets(dir, extra...),
-	})
-	c.WaitReady(30 * time.Second)
-	return c
-}
-
-// outage is what the sink answers while the backend is "down".
-var outage = errors.New("backend down (test outage)")
-
-// throttled is a RESOURCE_EXHAUSTED with RetryInfo, what a backend answers
-// when it sheds load.
-func throttled(delay time.Duration) error {
-	st, err := status.New(codes.ResourceExhausted, "throttled by the test backend").
-		WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(delay)})
-	if err != nil {
-		panic(err)
-	}
-	return st.Err()
-}
-
-// load sends batches to a collector's gRPC receiver from a few workers,
-// keeping the IDs of the spans the collector accepted (Export returned OK)
-// and counting refusals by code. Bounded by maxBatches per worker and Stop.
-type load struct {
-	mu       sync.Mutex
-	accepted []string
-	refused  map[codes.Code]int // spans refused, by code
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	once     sync.Once
-}
-
-type loadSpec struct {
-	scenario      string
-	workers       int
-	spansPerBatch int
-	interval      time.Duration // pause between a worker's batches
-	maxBatches    int           // per worker
-	attrBytes     int           // payload attribute size per span
-}
-
-func startLoad(t *testing.T, endpoint string, spec loadSpec) *load {
-	t.Helper()
-	l := &load{refused: map[codes.Code]int{}, stop: make(chan struct{})}
-	for w := 0; w < spec.workers; w++ {
-		conn := grpcConn(t, endpoint)
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for i := 0; i < spec.maxBatches; i++ {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				b := genBatch(spec.scenario, spec.spansPerBatch/2, 2)
-				if spec.attrBytes > 0 {
-					spans := b.td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
-					pad := make([]byte, spec.attrBytes)
-					for k := range pad {
-						pad[k] = 'a' + byte(k%26)
-					}
-					for k := 0; k < spans.Len(); k++ {
-						spans.At(k).Attributes().PutStr("test.payload", string(pad))
-					}
-				}
-				err := exportGRPC(conn, b.td)
-				l.mu.Lock()
-				if err == nil {
-					l.accepted = append(l.accepted, b.spanIDs...)
-				} else {
-					l.refused[status.Code(err)] += len(b.spanIDs)
-				}
-				l.mu.Unlock()
-				select {
-				case <-l.stop:
-					return
-				case <-time.After(spec.interval):
-				}
-			}
-		}()
-	}
-	t.Cleanup(l.Stop)
-	return l
-}
-
-// Stop ends the load and waits for the workers (safe to call twice).
-func (l *load) Stop() {
-	l.once.Do(func() { close(l.stop) })
-	l.wg.Wait()
-}
-
-func (l *load) Accepted() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]string(nil), l.accepted...)
-}
-
-func (l *load) Refused() map[codes.Code]int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := map[codes.Code]int{}
-	for k, v := range l.refused {
-		out[k] = v
-	}
-	return out
-}
-
-// componentStatus reads one component's status from the health
-// extension's /status ("" when absent).
-func componentStatus(t *testing.T, c *harness.Collector, pipeline, component string) string {
-	t.Helper()
-	code, body, err := harness.Get(c.HealthURL("/status"))
-	if err != nil || code != http.StatusOK {
-		return ""
-	}
-	var st struct {
-		Pipelines map[string]struct {
-			Components map[string]struct {
-				Status string `json:"status"`
-			} `json:"components"`
-		} `json:"pipelines"`
-	}
-	if err := json.Unmarshal([]byte(body), &st); err != nil {
-		t.Fatalf("/status is not JSON: %v", err)
-	}
-	return st.Pipelines[pipeline].Components[component].Status
-}
-
-// waitFor polls cond every 100ms until it holds or timeout passes.
-func waitFor(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
 
 // TestFaultBackendDown: steady load; the backend is down for 5s (30s with
 // OTLPCOL_RELIABILITY_LONG=1), then back. Expected: /status shows the
@@ -261,15 +63,10 @@ func TestFaultBackendDown(t *testing.T) {
 func TestFaultSIGKILLPersistentQueue(t *testing.T) {
 	needBinary(t)
 	o := record(t)
-	sink := harness.StartSink(t)
-	sink.SetFailure(outage)
-	dir := t.TempDir()
-	c := startFaultGateway(t, sink, dir)
-	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "sigkill", workers: 2, spansPerBatch: 20,
+	sink, dir, c := startDownGateway(t)
+	// The queue has room for all of it.
+	sent := sendAll(t, c.GRPCEndpoint(), loadSpec{scenario: "sigkill", workers: 2, spansPerBatch: 20,
 		interval: 20 * time.Millisecond, maxBatches: 60})
-	l.wg.Wait()
-	sent := l.Accepted()
-	require.Len(t, sent, 2*60*20, "refused while the queue had room: %v", l.Refused())
 	// Accepted means in the write-ahead log (persistent_queue).
 	require.True(t, waitFor(10*time.Second, func() bool {
 		return metric(t, c, "otelcol_otlp_retry_wal_records", "signal", "traces") > 0
@@ -278,33 +75,23 @@ func TestFaultSIGKILLPersistentQueue(t *testing.T) {
 	peak := peakRSS(c)
 	c.Kill()
 	require.Zero(t, count(sent, sink.SpanIDs()).delivered, "the backend was down: nothing should have arrived")
-
-	sink.SetFailure(nil)
-	c2 := startFaultGateway(t, sink, dir)
-	tl := waitDelivered(sent, 60*time.Second, sink)
-	tl.fill(o)
-	o.PeakRSS = max(peak, peakRSS(c2))
-	t.Logf("queued %d spans before SIGKILL; delivered %d after restart, duplicates %d", len(sent), tl.delivered, tl.duplicates)
-	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
-	requireAlive(t, c2)
+	deliveredAfterKill(t, o, sink, dir, sent, peak, 60*time.Second)
 }
 
+// deadLetterBudget is the retry budget of the dead-letter scenarios: the
+// backend stays down longer.
+const deadLetterBudget = "exporters::otlp_retry::retry_on_failure::max_elapsed_time=2s"
+
 // deadLetterScenario fills the dead letter: the backend stays down longer
-// than retry_on_failure::max_elapsed_time (2s here) while 500 spans arrive;
+// than retry_on_failure::max_elapsed_time (deadLetterBudget) while 500 spans arrive;
 // it returns the accepted span IDs once every one was dead-lettered
 // (otelcol_otlp_retry_dead_letter_items) and the directory holds files.
-func deadLetterScenario(t *testing.T, sink *harness.Sink, c *harness.Collector, dlDir string) []string {
+func deadLetterScenario(t *testing.T, c *harness.Collector, dlDir string) []string {
 	t.Helper()
-	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "deadletter", workers: 1, spansPerBatch: 20,
+	sent := sendAll(t, c.GRPCEndpoint(), loadSpec{scenario: "deadletter", workers: 1, spansPerBatch: 20,
 		interval: 20 * time.Millisecond, maxBatches: 25})
-	l.wg.Wait()
-	sent := l.Accepted()
-	require.Len(t, sent, 25*20, "refused: %v", l.Refused())
-	var dead float64
-	require.True(t, waitFor(60*time.Second, func() bool {
-		dead, _ = metricValue(t, c, "otelcol_otlp_retry_dead_letter_items")
-		return dead >= float64(len(sent))
-	}), "dead-lettered %v of %d spans", dead, len(sent))
+	dead, ok := waitCounter(t, c, "otelcol_otlp_retry_dead_letter_items", len(sent), 60*time.Second)
+	require.True(t, ok, "dead-lettered %v of %d spans", dead, len(sent))
 	files, _ := os.ReadDir(dlDir)
 	require.NotEmpty(t, files, "dead-letter directory %s is empty", dlDir)
 	t.Logf("%d dead-letter files for %d spans", len(files), len(sent))
@@ -319,25 +106,12 @@ func deadLetterScenario(t *testing.T, sink *harness.Sink, c *harness.Collector, 
 func TestFaultSIGKILLUnderLoad(t *testing.T) {
 	needBinary(t)
 	o := record(t)
-	sink := harness.StartSink(t)
-	sink.SetFailure(outage)
-	dir := t.TempDir()
-	c := startFaultGateway(t, sink, dir)
+	sink, dir, c := startDownGateway(t)
 	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "sigkill-load", workers: 2, spansPerBatch: 20,
 		interval: 5 * time.Millisecond, maxBatches: 100000})
 	time.Sleep(2 * time.Second)
-	peak := peakRSS(c)
-	c.Kill()
-	l.Stop()
-	sent := l.Accepted()
-	sink.SetFailure(nil)
-	c2 := startFaultGateway(t, sink, dir)
-	tl := waitDelivered(sent, 30*time.Second, sink)
-	tl.fill(o)
-	o.PeakRSS = max(peak, peakRSS(c2))
-	t.Logf("accepted %d spans before SIGKILL; delivered %d after restart, duplicates %d", len(sent), tl.delivered, tl.duplicates)
-	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
-	requireAlive(t, c2)
+	sent, peak := killUnderLoad(t, c, l)
+	deliveredAfterKill(t, o, sink, dir, sent, peak, 30*time.Second)
 }
 
 // TestFaultRetryBudgetDeadLetter: the retry budget runs out during an
@@ -348,12 +122,9 @@ func TestFaultSIGKILLUnderLoad(t *testing.T) {
 func TestFaultRetryBudgetDeadLetter(t *testing.T) {
 	needBinary(t)
 	o := record(t)
-	sink := harness.StartSink(t)
-	sink.SetFailure(outage)
-	dir := t.TempDir()
-	c := startFaultGateway(t, sink, dir, "exporters::otlp_retry::retry_on_failure::max_elapsed_time=2s")
+	sink, dir, c := startDownGateway(t, deadLetterBudget)
 	dlDir := filepath.Join(dir, "deadletter")
-	dead := deadLetterScenario(t, sink, c, dlDir)
+	dead := deadLetterScenario(t, c, dlDir)
 
 	sink.SetFailure(nil)
 	trickle := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "deadletter-after", workers: 1, spansPerBatch: 2,
@@ -400,11 +171,8 @@ const (
 func TestFaultDeadLetterReplayIdle(t *testing.T) {
 	needBinary(t)
 	o := record(t)
-	sink := harness.StartSink(t)
-	sink.SetFailure(outage)
-	dir := t.TempDir()
-	c := startFaultGateway(t, sink, dir, "exporters::otlp_retry::retry_on_failure::max_elapsed_time=2s")
-	sent := deadLetterScenario(t, sink, c, filepath.Join(dir, "deadletter"))
+	sink, dir, c := startDownGateway(t, deadLetterBudget)
+	sent := deadLetterScenario(t, c, filepath.Join(dir, "deadletter"))
 	back := time.Now()
 	sink.SetFailure(nil)
 	bound := replayInterval + openDuration + replayMargin
@@ -462,20 +230,12 @@ func TestFaultSIGTERMUnderLoad(t *testing.T) {
 	o := record(t)
 	sink := harness.StartSink(t)
 	dir := t.TempDir()
-	c := startFaultGateway(t, sink, dir, "extensions::health::drain_delay=2s")
+	c := startFaultGateway(t, sink, dir, drainDelay)
 	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "sigterm", workers: 2, spansPerBatch: 20,
 		interval: 10 * time.Millisecond, maxBatches: 5000})
 	time.Sleep(2 * time.Second)
-	c.Signal(sigterm)
-	saw503 := waitFor(5*time.Second, func() bool {
-		code, _, err := harness.Get(c.HealthURL("/ready"))
-		return err == nil && code == http.StatusServiceUnavailable
-	})
-	require.True(t, saw503, "/ready did not answer 503 after SIGTERM")
-	require.False(t, c.Exited(), "the process must still run while /ready says 503")
-	err, ok := c.Wait(60 * time.Second)
-	require.True(t, ok, "no exit within 60s of SIGTERM")
-	require.NoError(t, err, "unclean exit")
+	// The clients keep sending through the drain, unlike the lifecycle tests.
+	sigtermAndWait(t, c, nil)
 	l.Stop()
 	sent := l.Accepted()
 	before := count(sent, sink.SpanIDs())

@@ -34,10 +34,12 @@ import (
 // load; a circuit that opens for open_duration (30 s) leaves it far below.
 const keepUpWindow = 5 * time.Second
 
-func flakyRun(t *testing.T, name string, load, wait time.Duration, set ...string) (tally, float64) {
+// flakyRun returns the tally, the share delivered keepUpWindow after the
+// load stopped, and the collector's peak RSS.
+func flakyRun(t *testing.T, name string, load, wait time.Duration, set ...string) (tally, float64, int64) {
 	t.Helper()
 	sink := startFlakySink(t, 500)
-	c := startGuarantees(t, sink.endpoint(), set...)
+	c := startGuarantees(t, sink.GRPCEndpoint(), set...)
 	start := time.Now()
 	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "flaky-" + name, workers: 2, spansPerBatch: 20,
 		interval: 10 * time.Millisecond, maxBatches: 1 << 20})
@@ -48,12 +50,12 @@ func flakyRun(t *testing.T, name string, load, wait time.Duration, set ...string
 	elapsed := time.Since(start)
 	early := count(sent, sink.SpanIDs()).delivered
 	share := float64(early) / float64(max(len(sent), 1))
-	tl := waitDeliveredTo(sent, wait, sink.SpanIDs)
+	tl := waitDelivered(sent, wait, sink)
 	t.Logf("%s: accepted %d, refused %v, delivered %d (dup %d, lost %d); by %s %.0f spans/s, %.3f of the accepted",
 		name, len(sent), l.Refused(), tl.delivered, tl.duplicates, tl.lost, elapsed.Round(10*time.Millisecond),
 		float64(early)/elapsed.Seconds(), share)
 	requireAlive(t, c)
-	return tl, share
+	return tl, share, peakRSS(c)
 }
 
 // TestGuaranteeFlakyBackend: the contrib testbed's RandomNonPermanentError
@@ -74,14 +76,15 @@ func TestGuaranteeFlakyBackend(t *testing.T) {
 			// Both exporters retry on the same schedule; upstream's may drop
 			// (its in-memory queue): its wait is bounded, and what it lost
 			// only lowers its throughput.
-			stockTl, stock := flakyRun(t, "stock-"+shape.name, load, load+30*time.Second, procs,
+			stockTl, stock, _ := flakyRun(t, "stock-"+shape.name, load, load+30*time.Second, procs,
 				"service::pipelines::traces::exporters=[otlp_grpc]",
 				"exporters::otlp_grpc::retry_on_failure::initial_interval=100ms",
 				"exporters::otlp_grpc::retry_on_failure::max_interval=1s")
-			tl, ours := flakyRun(t, "otlp_retry-"+shape.name, load, 3*time.Minute, procs,
+			tl, ours, peak := flakyRun(t, "otlp_retry-"+shape.name, load, 3*time.Minute, procs,
 				"exporters::otlp_retry::retry_on_failure::initial_interval=100ms",
 				"exporters::otlp_retry::retry_on_failure::max_interval=1s")
 			tl.fill(o)
+			o.PeakRSS = peak
 			ratio := ours / stock
 			t.Logf("delivered share otlp_retry/otlp_grpc = %.2f (%.3f / %.3f); stock lost %d", ratio, ours, stock, stockTl.lost)
 			require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
@@ -115,6 +118,7 @@ func TestGuaranteeSaturationBatch(t *testing.T) {
 			sent := l.Accepted()
 			tl := waitDelivered(sent, 2*time.Minute, sink)
 			tl.fill(o)
+			o.PeakRSS = peakRSS(c)
 			t.Logf("accepted %d, refused %v; delivered %d, duplicates %d", len(sent), l.Refused(), tl.delivered, tl.duplicates)
 			require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 			requireNothingDropped(t, c)
@@ -155,6 +159,7 @@ func TestGuaranteeLongOutageTinyDeadLetter(t *testing.T) {
 	sent := l.Accepted()
 	tl := waitDelivered(sent, 2*time.Minute, sink)
 	tl.fill(o)
+	o.PeakRSS = peakRSS(c)
 	t.Logf("accepted %d, refused %v; delivered %d, duplicates %d", len(sent), l.Refused(), tl.delivered, tl.duplicates)
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 	assert.NotEmpty(t, refusedDuringOutage, "a full queue and dead letter must refuse")
@@ -176,15 +181,10 @@ func TestGuaranteeInvalidDataQuarantined(t *testing.T) {
 		"exporters::otlp_retry::dead_letter::directory="+filepath.Join(dir, "deadletter"),
 		"exporters::otlp_retry::dead_letter::replay_interval=500ms")
 	sink.SetFailure(status.Error(codes.InvalidArgument, "test backend: invalid span"))
-	bad := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "invalid", workers: 1, spansPerBatch: 20,
+	invalid := sendAll(t, c.GRPCEndpoint(), loadSpec{scenario: "invalid", workers: 1, spansPerBatch: 20,
 		interval: 20 * time.Millisecond, maxBatches: 10})
-	bad.wg.Wait()
-	invalid := bad.Accepted()
-	require.Len(t, invalid, 200, "refused: %v", bad.Refused())
-	require.True(t, waitFor(30*time.Second, func() bool {
-		v, ok := metricValue(t, c, "otelcol_otlp_retry_quarantine_items") // a counter shows once recorded
-		return ok && v >= float64(len(invalid))
-	}), "not quarantined")
+	_, quarantined := waitCounter(t, c, "otelcol_otlp_retry_quarantine_items", len(invalid), 30*time.Second)
+	require.True(t, quarantined, "not quarantined")
 	sink.SetFailure(nil)
 	good := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "valid", workers: 1, spansPerBatch: 20,
 		interval: 20 * time.Millisecond, maxBatches: 10})
@@ -193,6 +193,7 @@ func TestGuaranteeInvalidDataQuarantined(t *testing.T) {
 	tl := waitDelivered(sent, time.Minute, sink)
 	time.Sleep(2 * time.Second) // several replay intervals: the quarantine must not be replayed
 	tl.fill(o)
+	o.PeakRSS = peakRSS(c)
 	o.Scenario += " (200 more quarantined)"
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 	assert.Zero(t, count(invalid, sink.SpanIDs()).delivered, "quarantined data was sent again")
@@ -230,15 +231,10 @@ func TestGuaranteeAuthFailureThenRightKey(t *testing.T) {
 	}
 	c := startGuarantees(t, sink.GRPCEndpoint(), sets("wrong-key")...)
 	hw := watchHealth(c)
-	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "auth", workers: 1, spansPerBatch: 20,
+	sent := sendAll(t, c.GRPCEndpoint(), loadSpec{scenario: "auth", workers: 1, spansPerBatch: 20,
 		interval: 20 * time.Millisecond, maxBatches: 50})
-	l.wg.Wait()
-	sent := l.Accepted()
-	require.Len(t, sent, 1000, "refused: %v", l.Refused())
-	require.True(t, waitFor(30*time.Second, func() bool {
-		v, ok := metricValue(t, c, "otelcol_otlp_retry_dead_letter_items") // a counter shows once recorded
-		return ok && v >= float64(len(sent))
-	}), "refused data not kept in the dead letter")
+	_, kept := waitCounter(t, c, "otelcol_otlp_retry_dead_letter_items", len(sent), 30*time.Second)
+	require.True(t, kept, "refused data not kept in the dead letter")
 	time.Sleep(2 * time.Second) // several probes at replay_interval, all refused
 	assert.Positive(t, metric(t, c, "otelcol_otlp_retry_failures", `reason="auth"`))
 	requireNothingDropped(t, c)
@@ -247,12 +243,14 @@ func TestGuaranteeAuthFailureThenRightKey(t *testing.T) {
 	assert.Zero(t, count(sent, sink.SpanIDs()).delivered)
 	bad := hw.Stop()
 	c.Stop(30 * time.Second)
+	o.PeakRSS = peakRSS(c)
 
 	c2 := startGuarantees(t, sink.GRPCEndpoint(), sets("right-key")...)
 	hw2 := watchHealth(c2)
 	tl := waitDelivered(sent, time.Minute, sink)
 	bad = append(bad, hw2.Stop()...)
 	tl.fill(o)
+	o.PeakRSS = max(o.PeakRSS, peakRSS(c2))
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 	assert.Empty(t, bad, "/health was not 200 while the key was wrong")
 	requireAlive(t, c2)
@@ -275,6 +273,7 @@ func TestGuaranteeCorruptDeadLetterFile(t *testing.T) {
 	c := startGuarantees(t, sink.GRPCEndpoint(), "exporters::otlp_retry::dead_letter::directory="+dl)
 	tl := waitDelivered(b.spanIDs, 30*time.Second, sink)
 	tl.fill(o)
+	o.PeakRSS = peakRSS(c)
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
 	_, err = os.Stat(filepath.Join(dl, "corrupt", "00000000000000000001-000001-7.traces.pb"))
 	assert.NoError(t, err, "corrupt file not moved aside")
@@ -283,7 +282,7 @@ func TestGuaranteeCorruptDeadLetterFile(t *testing.T) {
 }
 
 // TestGuaranteeSIGKILLUnderLoadFsync: configs/gateway.yaml (write-ahead log
-// and dead letter, both fsynced) is killed with SIGKILL while clients send and
+// and dead letter with fsync) is killed with SIGKILL while clients send and
 // the backend refuses half the requests; a new process on the same
 // directories delivers everything that was accepted.
 func TestGuaranteeSIGKILLUnderLoadFsync(t *testing.T) {
@@ -291,29 +290,12 @@ func TestGuaranteeSIGKILLUnderLoadFsync(t *testing.T) {
 	o := record(t)
 	sink := startFlakySink(t, 500)
 	dir := t.TempDir()
-	start := func() *harness.Collector {
-		c := harness.Start(t, harness.Config("gateway.yaml"), harness.Options{
-			Env: []string{"OTLP_ENDPOINT=" + sink.endpoint(), "API_KEY=sigkill-test"},
-			Set: faultGatewaySets(dir),
-		})
-		c.WaitReady(30 * time.Second)
-		return c
-	}
-	c := start()
+	c := startFaultGateway(t, sink, dir)
 	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "sigkill-load", workers: 2, spansPerBatch: 20,
 		interval: 10 * time.Millisecond, maxBatches: 1 << 20})
 	time.Sleep(scaled(3*time.Second, 15*time.Second))
-	c.Kill()
-	l.Stop()
-	sent := l.Accepted()
-	require.NotEmpty(t, sent)
-	sink.failRate.Store(0)
-	c2 := start()
-	tl := waitDeliveredTo(sent, 2*time.Minute, sink.SpanIDs)
-	tl.fill(o)
-	t.Logf("accepted %d before SIGKILL (refused %v); delivered %d, duplicates %d", len(sent), l.Refused(), tl.delivered, tl.duplicates)
-	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
-	requireAlive(t, c2)
+	sent, peak := killUnderLoad(t, c, l)
+	deliveredAfterKill(t, o, sink, dir, sent, peak, 2*time.Minute)
 }
 
 // TestGuaranteeDiskFull: the dead letter (and, in the second variant, the
@@ -391,6 +373,7 @@ func diskFullScenario(t *testing.T, sink *harness.Sink, c *harness.Collector, ga
 	sent := l.Accepted()
 	tl := waitDelivered(sent, 2*time.Minute, sink)
 	tl.fill(o)
+	o.PeakRSS = peakRSS(c)
 	bad := hw.Stop()
 	t.Logf("accepted %d, refused %v; delivered %d, duplicates %d", len(sent), l.Refused(), tl.delivered, tl.duplicates)
 	require.True(t, full, "nothing was refused (or, for the dead letter, disk_full never showed)")

@@ -167,7 +167,12 @@ func grpcConn(t *testing.T, endpoint string, opts ...grpc.DialOption) *grpc.Clie
 
 // exportGRPC sends td over an OTLP gRPC client with a bounded deadline.
 func exportGRPC(conn *grpc.ClientConn, td ptrace.Traces) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return exportGRPCWithin(conn, td, 10*time.Second)
+}
+
+// exportGRPCWithin exports td with deadline as the client's deadline.
+func exportGRPCWithin(conn *grpc.ClientConn, td ptrace.Traces, deadline time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	_, err := ptraceotlp.NewGRPCClient(conn).Export(ctx, ptraceotlp.NewExportRequestFromTraces(td))
 	return err
@@ -255,6 +260,19 @@ func metricValue(t *testing.T, c *harness.Collector, name string, labels ...stri
 		return v, true
 	}
 	return harness.SumSamples(body, name+"_total", labels...)
+}
+
+// waitCounter polls a counter until it reaches atLeast or timeout passes;
+// it returns the last value and whether it got there. An absent series
+// counts as 0 (the SDK shows a counter only once something was recorded).
+func waitCounter(t *testing.T, c *harness.Collector, name string, atLeast int, timeout time.Duration) (float64, bool) {
+	t.Helper()
+	var v float64
+	ok := waitFor(timeout, func() bool {
+		v, _ = metricValue(t, c, name)
+		return v >= float64(atLeast)
+	})
+	return v, ok
 }
 
 // droppedItems is otlp_retry's count of items it lost. Like every SDK

@@ -17,6 +17,9 @@ import (
 // terminationGracePeriodSeconds, and starts a new pod that mounts the same
 // claim (same ordinal) or, when the claim is new, an empty one.
 
+// drainDelay is how long a replaced gateway serves with /ready 503.
+const drainDelay = "extensions::health::drain_delay=2s"
+
 // sigtermAndWait sends SIGTERM, checks /ready answers 503 while the process
 // still runs (drain_delay), calls onDrain then, and waits for a clean exit.
 func sigtermAndWait(t *testing.T, c *harness.Collector, onDrain func()) {
@@ -34,6 +37,20 @@ func sigtermAndWait(t *testing.T, c *harness.Collector, onDrain func()) {
 	err, ok := c.Wait(60 * time.Second)
 	require.True(t, ok, "no exit within 60s of SIGTERM (the grace period of the StatefulSet)")
 	require.NoError(t, err, "unclean exit")
+}
+
+// loadUntilSIGTERM has two clients send to c for a few seconds, then
+// replaces c like Kubernetes does (sigtermAndWait); the clients stop once
+// /ready says 503, as the Service stops routing to the pod then. It returns
+// the load, which must have had spans accepted.
+func loadUntilSIGTERM(t *testing.T, c *harness.Collector, scenario string) *load {
+	t.Helper()
+	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: scenario, workers: 2, spansPerBatch: 20,
+		interval: 10 * time.Millisecond, maxBatches: 100000})
+	time.Sleep(scaled(3*time.Second, 20*time.Second))
+	sigtermAndWait(t, c, l.Stop)
+	require.NotEmpty(t, l.Accepted(), "nothing accepted: refused %v", l.Refused())
+	return l
 }
 
 // stateFiles lists the files under dir (queue and dead letter), for the log.
@@ -58,19 +75,10 @@ func stateFiles(dir string) []string {
 func TestLifecyclePodReplacedBackendDown(t *testing.T) {
 	needBinary(t)
 	o := record(t)
-	sink := harness.StartSink(t)
-	sink.SetFailure(outage)
-	dir := t.TempDir()
-	c := startFaultGateway(t, sink, dir, "extensions::health::drain_delay=2s")
-	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "replaced-down", workers: 2, spansPerBatch: 20,
-		interval: 10 * time.Millisecond, maxBatches: 100000})
-	time.Sleep(scaled(3*time.Second, 20*time.Second))
-	// The Service stops routing to a pod whose /ready fails: the senders
-	// stop during drain_delay.
-	sigtermAndWait(t, c, l.Stop)
+	sink, dir, c := startDownGateway(t, drainDelay)
+	l := loadUntilSIGTERM(t, c, "replaced-down")
 	o.PeakRSS = peakRSS(c) // the whole life, shutdown included
 	sent := l.Accepted()
-	require.NotEmpty(t, sent, "nothing accepted: refused %v", l.Refused())
 	require.Zero(t, count(sent, sink.SpanIDs()).delivered, "the backend was down: nothing should have arrived")
 	t.Logf("left on the volume after SIGTERM: %v", stateFiles(dir))
 
@@ -99,14 +107,9 @@ func TestLifecycleSIGTERMFlushesBackendUp(t *testing.T) {
 	o := record(t)
 	sink := harness.StartSink(t)
 	dir := t.TempDir()
-	c := startFaultGateway(t, sink, dir, "extensions::health::drain_delay=2s")
-	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "flush-up", workers: 2, spansPerBatch: 20,
-		interval: 10 * time.Millisecond, maxBatches: 100000})
-	time.Sleep(scaled(3*time.Second, 20*time.Second))
-	sigtermAndWait(t, c, l.Stop)
+	c := startFaultGateway(t, sink, dir, drainDelay)
+	sent := loadUntilSIGTERM(t, c, "flush-up").Accepted()
 	o.PeakRSS = peakRSS(c) // the whole life, shutdown included
-	sent := l.Accepted()
-	require.NotEmpty(t, sent, "nothing accepted: refused %v", l.Refused())
 	atExit := count(sent, sink.SpanIDs())
 	t.Logf("accepted %d spans; in the backend at exit %d; left on the volume: %v", len(sent), atExit.delivered, stateFiles(dir))
 

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -31,9 +30,9 @@ func tlsSets(p *pki, clientCA bool) []string {
 	var out []string
 	for _, proto := range []string{"grpc", "http"} {
 		prefix := "receivers::otlp::protocols::" + proto + "::tls::"
-		out = append(out, prefix+"cert_file="+p.serverCert, prefix+"key_file="+p.serverKey)
+		out = append(out, prefix+"cert_file="+p.server.CertFile, prefix+"key_file="+p.server.KeyFile)
 		if clientCA {
-			out = append(out, prefix+"client_ca_file="+p.caFile)
+			out = append(out, prefix+"client_ca_file="+p.ca.CertFile)
 		}
 	}
 	return out
@@ -276,15 +275,4 @@ func TestAPIKeyNeverExposed(t *testing.T) {
 	requireNoSecret(t, c, apiKey)
 	c.Stop(30 * time.Second)
 	require.NotContains(t, c.Output(), apiKey)
-}
-
-// gatewayTestSets adapts configs/gateway.yaml to a test: its queue
-// directory under dir, plaintext to the loopback sink, no drain delay.
-func gatewayTestSets(dir string) []string {
-	return []string{
-		"exporters::otlp_retry::persistent_queue::directory=" + filepath.Join(dir, "wal"),
-		"extensions::health::drain_delay=0s",
-		"exporters::otlp_retry::tls::insecure=true",
-		"exporters::otlp_retry::dead_letter::directory=" + filepath.Join(dir, "deadletter"),
-	}
 }

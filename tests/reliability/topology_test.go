@@ -182,34 +182,26 @@ func checkTopology(t *testing.T, tp *topology, apps ...*sdkApp) {
 	checked := 0
 	for i, s := range tp.sinks {
 		for _, td := range s.Traces() {
-			rss := td.ResourceSpans()
-			for r := 0; r < rss.Len(); r++ {
-				sss := rss.At(r).ScopeSpans()
-				for j := 0; j < sss.Len(); j++ {
-					spans := sss.At(j).Spans()
-					for k := 0; k < spans.Len(); k++ {
-						sp := spans.At(k)
-						id := sp.SpanID().String()
-						want, ok := attrs[id]
-						if !ok {
-							continue
-						}
-						tid := sp.TraceID().String()
-						require.Equal(t, traceOf[id], tid, "span %s arrived with another trace ID", id)
-						if gatewaysOfTrace[tid] == nil {
-							gatewaysOfTrace[tid] = map[int]bool{}
-						}
-						gatewaysOfTrace[tid][i] = true
-						perGateway[i][tid] = true
-						v, ok := sp.Attributes().Get("test.check")
-						require.True(t, ok, "span %s lost its attributes", id)
-						require.Equal(t, want, v.Str())
-						tags, ok := sp.Attributes().Get("test.tags")
-						require.True(t, ok)
-						require.Equal(t, 2, tags.Slice().Len())
-						checked++
-					}
+			for sp := range harness.Spans(td) {
+				id := sp.SpanID().String()
+				want, ok := attrs[id]
+				if !ok {
+					continue
 				}
+				tid := sp.TraceID().String()
+				require.Equal(t, traceOf[id], tid, "span %s arrived with another trace ID", id)
+				if gatewaysOfTrace[tid] == nil {
+					gatewaysOfTrace[tid] = map[int]bool{}
+				}
+				gatewaysOfTrace[tid][i] = true
+				perGateway[i][tid] = true
+				v, ok := sp.Attributes().Get("test.check")
+				require.True(t, ok, "span %s lost its attributes", id)
+				require.Equal(t, want, v.Str())
+				tags, ok := sp.Attributes().Get("test.tags")
+				require.True(t, ok)
+				require.Equal(t, 2, tags.Slice().Len())
+				checked++
 			}
 		}
 	}

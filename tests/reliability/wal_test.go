@@ -47,14 +47,8 @@ func walRecords(t *testing.T, path string) []walRecord {
 		req := ptraceotlp.NewExportRequest()
 		require.NoError(t, req.UnmarshalProto(b[off+24:end]))
 		var ids []string
-		rss := req.Traces().ResourceSpans()
-		for i := 0; i < rss.Len(); i++ {
-			sss := rss.At(i).ScopeSpans()
-			for j := 0; j < sss.Len(); j++ {
-				for k := 0; k < sss.At(j).Spans().Len(); k++ {
-					ids = append(ids, sss.At(j).Spans().At(k).SpanID().String())
-				}
-			}
+		for sp := range harness.Spans(req.Traces()) {
+			ids = append(ids, sp.SpanID().String())
 		}
 		recs = append(recs, walRecord{off: off, size: end - off, spanIDs: ids})
 		off = end
@@ -83,11 +77,9 @@ func walOutageLoad(t *testing.T, sink *harness.Sink, dir string, batches int, se
 	t.Helper()
 	sink.SetFailure(outage)
 	c := startFaultGateway(t, sink, dir, append(set, "exporters::otlp_retry::persistent_queue::drain_timeout=1s")...)
-	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "wal", workers: 2, spansPerBatch: 20,
+	// The log has room for all of it.
+	sent := sendAll(t, c.GRPCEndpoint(), loadSpec{scenario: "wal", workers: 2, spansPerBatch: 20,
 		interval: 2 * time.Millisecond, maxBatches: batches / 2})
-	l.wg.Wait()
-	sent := l.Accepted()
-	require.Len(t, sent, batches*20, "refused while the log had room: %v", l.Refused())
 	c.Stop(30 * time.Second)
 	require.Zero(t, count(sent, sink.SpanIDs()).delivered, "the backend was down: nothing should have arrived")
 	return sent
@@ -172,11 +164,8 @@ func TestWALFlippedByteMiddleSegment(t *testing.T) {
 func TestWALSIGKILLUnderLoadFsyncAlways(t *testing.T) {
 	needBinary(t)
 	o := record(t)
-	sink := harness.StartSink(t)
-	sink.SetFailure(outage)
-	dir := t.TempDir()
 	always := "exporters::otlp_retry::persistent_queue::fsync=always"
-	c := startFaultGateway(t, sink, dir, always)
+	sink, dir, c := startDownGateway(t, always)
 	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "wal-sigkill", workers: 4, spansPerBatch: 20,
 		interval: time.Millisecond, maxBatches: 100000})
 	time.Sleep(2 * time.Second)
@@ -185,17 +174,8 @@ func TestWALSIGKILLUnderLoadFsyncAlways(t *testing.T) {
 	sink.SetFailure(nil)
 	time.Sleep(time.Second)
 	require.Positive(t, metric(t, c, "otelcol_otlp_retry_wal_fsyncs", "signal", "traces"), "no fdatasync with fsync: always")
-	o.PeakRSS = peakRSS(c)
-	c.Kill()
-	l.Stop()
-	sent := l.Accepted()
-	require.NotEmpty(t, sent)
-	c2 := startFaultGateway(t, sink, dir, always)
-	tl := waitDelivered(sent, 60*time.Second, sink)
-	tl.fill(o)
-	t.Logf("accepted %d spans before SIGKILL (refused %v); delivered %d, duplicates %d", len(sent), l.Refused(), tl.delivered, tl.duplicates)
-	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
-	requireAlive(t, c2)
+	sent, peak := killUnderLoad(t, c, l)
+	deliveredAfterKill(t, o, sink, dir, sent, peak, 60*time.Second, always)
 }
 
 // TestWALOutageFillsMaxBytes: the backend is down and the log reaches
@@ -205,10 +185,7 @@ func TestWALSIGKILLUnderLoadFsyncAlways(t *testing.T) {
 func TestWALOutageFillsMaxBytes(t *testing.T) {
 	needBinary(t)
 	o := record(t)
-	sink := harness.StartSink(t)
-	sink.SetFailure(outage)
-	dir := t.TempDir()
-	c := startFaultGateway(t, sink, dir,
+	sink, _, c := startDownGateway(t,
 		"exporters::otlp_retry::persistent_queue::max_bytes=262144",
 		"exporters::otlp_retry::persistent_queue::segment_bytes=32768")
 	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "wal-full", workers: 2, spansPerBatch: 20,

@@ -130,9 +130,15 @@ type QuarantineConfig struct {
 var (
 	_ component.Config  = (*Config)(nil)
 	_ confmap.Validator = (*Config)(nil)
+	_ confmap.Validator = (*CircuitBreakerConfig)(nil)
+	_ confmap.Validator = (*DeadLetterConfig)(nil)
+	_ confmap.Validator = (*QuarantineConfig)(nil)
+	_ confmap.Validator = (*PersistentQueueConfig)(nil)
 )
 
-// Validate checks the configuration; errors name the YAML key.
+// Validate checks the top-level keys and the rules that span sections; each
+// section checks itself in its own Validate, which confmap.Validate (and so
+// the collector) calls. Errors name the YAML key.
 func (c *Config) Validate() error {
 	var errs []error
 	if c.ClientConfig.Endpoint == "" {
@@ -158,41 +164,85 @@ func (c *Config) Validate() error {
 	if c.TimeoutConfig.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("timeout: must not be negative, got %s", c.TimeoutConfig.Timeout))
 	}
-	if c.CircuitBreaker.Enabled {
-		cb := c.CircuitBreaker
-		if cb.Window <= 0 {
-			errs = append(errs, fmt.Errorf("circuit_breaker::window: must be positive, got %s", cb.Window))
-		}
-		if cb.MinAttempts < 1 {
-			errs = append(errs, fmt.Errorf("circuit_breaker::min_attempts: must be at least 1, got %d", cb.MinAttempts))
-		}
-		if cb.FailureRatio <= 0 || cb.FailureRatio > 1 {
-			errs = append(errs, fmt.Errorf("circuit_breaker::failure_ratio: must be in (0, 1], got %v", cb.FailureRatio))
-		}
-		if cb.HalfOpenProbes < 1 {
-			errs = append(errs, fmt.Errorf("circuit_breaker::half_open_probes: must be at least 1, got %d", cb.HalfOpenProbes))
-		}
-		if c.CircuitBreaker.OpenDuration <= 0 {
-			errs = append(errs, fmt.Errorf("circuit_breaker::open_duration: must be positive, got %s", c.CircuitBreaker.OpenDuration))
-		}
-	}
-	if c.DeadLetter.MaxBytes < 0 {
-		errs = append(errs, fmt.Errorf("dead_letter::max_bytes: must not be negative, got %d", c.DeadLetter.MaxBytes))
-	}
-	if c.DeadLetter.ReplayInterval < 0 {
-		errs = append(errs, fmt.Errorf("dead_letter::replay_interval: must not be negative, got %s", c.DeadLetter.ReplayInterval))
-	}
-	if c.Quarantine.MaxBytes < 0 {
-		errs = append(errs, fmt.Errorf("quarantine::max_bytes: must not be negative, got %d", c.Quarantine.MaxBytes))
-	}
 	if q := c.Quarantine.Directory; q != "" && q == c.DeadLetter.Directory {
 		errs = append(errs, fmt.Errorf("quarantine::directory: must differ from dead_letter::directory (%q): quarantined data is never replayed", q))
 	}
-	errs = append(errs, c.PersistentQueue.validate()...)
 	if c.PersistentQueue.enabled() && c.QueueConfig.HasValue() && c.QueueConfig.Get().StorageID != nil {
 		errs = append(errs, errBothQueues)
 	}
 	return errors.Join(errs...)
+}
+
+// Validate checks circuit_breaker; confmap.Validate prefixes the section key.
+func (c *CircuitBreakerConfig) Validate() error {
+	if !c.Enabled {
+		return nil
+	}
+	var errs []error
+	if c.Window <= 0 {
+		errs = append(errs, fmt.Errorf("window: must be positive, got %s", c.Window))
+	}
+	if c.MinAttempts < 1 {
+		errs = append(errs, fmt.Errorf("min_attempts: must be at least 1, got %d", c.MinAttempts))
+	}
+	if c.FailureRatio <= 0 || c.FailureRatio > 1 {
+		errs = append(errs, fmt.Errorf("failure_ratio: must be in (0, 1], got %v", c.FailureRatio))
+	}
+	if c.HalfOpenProbes < 1 {
+		errs = append(errs, fmt.Errorf("half_open_probes: must be at least 1, got %d", c.HalfOpenProbes))
+	}
+	if c.OpenDuration <= 0 {
+		errs = append(errs, fmt.Errorf("open_duration: must be positive, got %s", c.OpenDuration))
+	}
+	return joinSection(errs)
+}
+
+// Validate checks dead_letter; confmap.Validate prefixes the section key.
+func (c *DeadLetterConfig) Validate() error {
+	var errs []error
+	if c.MaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("max_bytes: must not be negative, got %d", c.MaxBytes))
+	}
+	if c.ReplayInterval < 0 {
+		errs = append(errs, fmt.Errorf("replay_interval: must not be negative, got %s", c.ReplayInterval))
+	}
+	return joinSection(errs)
+}
+
+// Validate checks quarantine; confmap.Validate prefixes the section key.
+func (c *QuarantineConfig) Validate() error {
+	if c.MaxBytes < 0 {
+		return fmt.Errorf("max_bytes: must not be negative, got %d", c.MaxBytes)
+	}
+	return nil
+}
+
+// sectionErrors is a nested section's problems on one line. confmap.Validate
+// prefixes the error of a section's Validate with the section's key
+// ("circuit_breaker: "), and errors.Join's lines after the first would lose
+// that prefix, leaving a bare "max_bytes" that three sections have.
+type sectionErrors []error
+
+func (e sectionErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e sectionErrors) Unwrap() []error { return e }
+
+// joinSection is nil without errors, the error itself for one, and a
+// sectionErrors for more.
+func joinSection(errs []error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	return sectionErrors(errs)
 }
 
 // compression is the effective compression ("" means none).

@@ -94,39 +94,74 @@ func TestConfigFull(t *testing.T) {
 	assert.False(t, cfg.DeadLetter.ReplayOnStart)
 }
 
+// TestConfigValidation checks every message through confmap.Validate, the
+// walk the collector runs: Config.Validate names top-level keys; each nested
+// section's Validate names its fields, and the walk prefixes the section's
+// key once; every problem of a section stays on the line that names the
+// section. Lines from upstream's own Validate (retry_on_failure, timeout)
+// are as v0.161.0 words them.
 func TestConfigValidation(t *testing.T) {
 	tests := []struct {
-		name    string
-		wantErr string // empty: valid
+		name string
+		want string // the whole message; empty: valid
 	}{
 		{name: ""},
 		{name: "full"},
 		{name: "http"},
-		{name: "bad_protocol", wantErr: `protocol: unknown protocol "thrift"`},
-		{name: "bad_level", wantErr: "compression_level: 12 is out of range 1-9"},
-		{name: "bad_compression", wantErr: `compression: "snappy" is not supported`},
-		{name: "negative_timeout", wantErr: "timeout: must not be negative"},
-		{name: "negative_open", wantErr: "circuit_breaker::open_duration: must be positive"},
-		{name: "bad_breaker", wantErr: "circuit_breaker::min_attempts: must be at least 1"},
-		{name: "bad_breaker", wantErr: "circuit_breaker::failure_ratio: must be in (0, 1]"},
-		{name: "bad_breaker", wantErr: "circuit_breaker::window: must be positive"},
-		{name: "bad_breaker", wantErr: "circuit_breaker::half_open_probes: must be at least 1"},
-		{name: "same_quarantine", wantErr: "quarantine::directory: must differ from dead_letter::directory"},
-		{name: "negative_max_bytes", wantErr: "dead_letter::max_bytes: must not be negative"},
-		{name: "no_endpoint", wantErr: "endpoint: must not be empty"},
-		{name: "http_no_scheme", wantErr: "endpoint: protocol http needs a URL"},
-		{name: "negative_retry", wantErr: "retry_on_failure"},
+		{name: "bad_protocol", want: `protocol: unknown protocol "thrift" (want grpc or http)`},
+		{name: "bad_level", want: "compression_level: 12 is out of range 1-9"},
+		{name: "bad_compression", want: `compression: "snappy" is not supported (want gzip, zstd or none)`},
+		{name: "negative_timeout", want: "timeout: must not be negative, got -1s\n" +
+			"timeoutconfig: timeout value must be greater than or equal to 0"},
+		{name: "same_quarantine", want: `quarantine::directory: must differ from dead_letter::directory ("/tmp/x"): quarantined data is never replayed`},
+		{name: "both_queues", want: errBothQueues.Error()},
+		{name: "no_endpoint", want: "endpoint: must not be empty"},
+		{name: "http_no_scheme", want: `endpoint: protocol http needs a URL starting with http:// or https://, got "backend:4318"`},
+		{name: "negative_retry", want: "retry_on_failure: initial_interval value must be greater than or equal to 0"},
+		{name: "negative_open", want: "circuit_breaker: open_duration: must be positive, got -5s"},
+		{name: "bad_breaker", want: "circuit_breaker: window: must be positive, got 0s; " +
+			"min_attempts: must be at least 1, got 0; failure_ratio: must be in (0, 1], got 1.5; " +
+			"half_open_probes: must be at least 1, got 0"},
+		{name: "breaker_off"},
+		{name: "negative_max_bytes", want: "dead_letter: max_bytes: must not be negative, got -1"},
+		{name: "bad_dead_letter", want: "dead_letter: max_bytes: must not be negative, got -1; " +
+			"replay_interval: must not be negative, got -1s"},
+		{name: "bad_quarantine", want: "quarantine: max_bytes: must not be negative, got -1"},
+		{name: "bad_persistent_queue", want: `persistent_queue: fsync: "sometimes" is not one of always, interval, never; ` +
+			"max_bytes: must be positive, got 0; num_consumers: must be at least 1, got 0"},
+		{name: "persistent_queue_off"},
+		{name: "several_sections", want: "endpoint: must not be empty\n" +
+			"compression_level: 0 is out of range 1-9\n" +
+			"circuit_breaker: open_duration: must be positive, got 0s\n" +
+			"quarantine: max_bytes: must not be negative, got -5\n" +
+			"persistent_queue: batch_size: must be at least 1, got 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := loadConfig(t, tt.name)
-			if tt.wantErr == "" {
+			if tt.want == "" {
 				assert.NoError(t, err)
 				return
 			}
-			assert.ErrorContains(t, err, tt.wantErr)
+			require.Error(t, err)
+			assert.Equal(t, tt.want, err.Error())
 		})
 	}
+}
+
+func TestSectionErrorsUnwrap(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.ClientConfig.Endpoint = "backend:4317"
+	cfg.PersistentQueue.Directory = "/tmp/wal"
+	cfg.PersistentQueue.MaxBytes = 0
+	cfg.PersistentQueue.BatchSize = 0
+	cfg.QueueConfig.Get().StorageID = &component.ID{}
+	err := confmap.Validate(cfg)
+	// The cross-section rule stays with Config.Validate and stays matchable.
+	assert.ErrorIs(t, err, errBothQueues)
+	var se sectionErrors
+	require.ErrorAs(t, err, &se)
+	assert.Len(t, se, 2)
 }
 
 func TestHeadersFromEnvShape(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
@@ -15,9 +14,10 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/deadletter"
+
+	"github.com/otlpcol/otlpcol/components/pkg/configfuzz"
 )
 
 // FuzzParseRetryAfter feeds the Retry-After header a backend (or anything
@@ -81,7 +81,7 @@ func FuzzRequestFromBody(f *testing.F) {
 // FuzzConfigUnmarshal decodes arbitrary YAML as the exporter's config: an
 // error or a config whose Validate does not panic, never a crash.
 func FuzzConfigUnmarshal(f *testing.F) {
-	for _, s := range []string{
+	configfuzz.Run(f, []string{
 		"endpoint: backend:4317\ncompression: gzip\ncompression_level: 6\n",
 		"endpoint: http://backend:4318\nprotocol: http\ncompression: zstd\n",
 		"endpoint: x\nprotocol: carrier-pigeon\ncompression: brotli\ncompression_level: 12\n",
@@ -91,20 +91,7 @@ func FuzzConfigUnmarshal(f *testing.F) {
 		"endpoint: x\nsending_queue:\n  enabled: true\n  storage: file_storage\n  queue_size: 0\n",
 		"endpoint: x\nheaders:\n  x-api-key: secret\ntls:\n  insecure: true\n",
 		"[]", "endpoint: {a: 1}",
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var raw map[string]any
-		if err := yaml.Unmarshal(data, &raw); err != nil || raw == nil {
-			return
-		}
-		cfg := createDefaultConfig().(*Config)
-		if err := confmap.NewFromStringMap(raw).Unmarshal(cfg); err != nil {
-			return
-		}
-		_ = cfg.Validate()
-	})
+	}, createDefaultConfig)
 }
 
 // seedBodies are valid traces, metrics and logs export requests.

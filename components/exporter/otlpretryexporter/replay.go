@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/exporter"
 	"go.uber.org/zap"
 
@@ -23,7 +24,8 @@ type ReplayStats = deadletter.ReplayStats
 // and the newer ones in place. The running exporter does the same by itself
 // on start (dead_letter::replay_on_start) and whenever the backend recovers.
 func Replay(ctx context.Context, dir string, cfg *Config, set exporter.Settings) (ReplayStats, error) {
-	if err := cfg.Validate(); err != nil {
+	// confmap.Validate, not cfg.Validate: it also runs each section's Validate.
+	if err := confmap.Validate(cfg); err != nil {
 		return ReplayStats{}, err
 	}
 	none := func() int64 { return -1 }

@@ -94,6 +94,15 @@ func TestReplayLibraryFunction(t *testing.T) {
 	assert.Empty(t, entries, "every batch file replayed and removed")
 }
 
+// TestReplayValidatesSections: Replay runs outside a collector, so it must
+// run the sections' Validate itself, not only Config.Validate.
+func TestReplayValidatesSections(t *testing.T) {
+	cfg := fastConfig("127.0.0.1:1")
+	cfg.CircuitBreaker.FailureRatio = 2
+	_, err := Replay(context.Background(), t.TempDir(), cfg, newTestSettings())
+	assert.ErrorContains(t, err, "circuit_breaker: failure_ratio: must be in (0, 1], got 2")
+}
+
 // TestDeadLetterReplayedAfterOutageWithoutNewData: an outage opens the
 // circuit and batches go to the dead letter; the backend returns and no new
 // data is sent. The replay loop itself makes the half-open probe once

@@ -68,7 +68,10 @@ func defaultPersistentQueueConfig() PersistentQueueConfig {
 
 func (c *PersistentQueueConfig) enabled() bool { return c.Directory != "" }
 
-func (c *PersistentQueueConfig) validate() []error {
+// Validate checks persistent_queue when it is in use; confmap.Validate
+// prefixes the section key. Its clash with sending_queue::storage is checked
+// by Config.Validate.
+func (c *PersistentQueueConfig) Validate() error {
 	if !c.enabled() {
 		return nil
 	}
@@ -76,30 +79,30 @@ func (c *PersistentQueueConfig) validate() []error {
 	switch wal.FsyncMode(c.Fsync) {
 	case wal.FsyncAlways, wal.FsyncInterval, wal.FsyncNever:
 	default:
-		errs = append(errs, fmt.Errorf("persistent_queue::fsync: %q is not one of always, interval, never", c.Fsync))
+		errs = append(errs, fmt.Errorf("fsync: %q is not one of always, interval, never", c.Fsync))
 	}
 	if c.Fsync == string(wal.FsyncInterval) && c.FsyncInterval <= 0 {
-		errs = append(errs, fmt.Errorf("persistent_queue::fsync_interval: must be positive, got %s", c.FsyncInterval))
+		errs = append(errs, fmt.Errorf("fsync_interval: must be positive, got %s", c.FsyncInterval))
 	}
 	if c.MaxBytes <= 0 {
-		errs = append(errs, fmt.Errorf("persistent_queue::max_bytes: must be positive, got %d", c.MaxBytes))
+		errs = append(errs, fmt.Errorf("max_bytes: must be positive, got %d", c.MaxBytes))
 	}
 	if c.MemoryBudget < 0 {
-		errs = append(errs, fmt.Errorf("persistent_queue::memory_budget: must not be negative, got %d", c.MemoryBudget))
+		errs = append(errs, fmt.Errorf("memory_budget: must not be negative, got %d", c.MemoryBudget))
 	}
 	if c.SegmentBytes < 0 {
-		errs = append(errs, fmt.Errorf("persistent_queue::segment_bytes: must not be negative, got %d", c.SegmentBytes))
+		errs = append(errs, fmt.Errorf("segment_bytes: must not be negative, got %d", c.SegmentBytes))
 	}
 	if c.NumConsumers < 1 {
-		errs = append(errs, fmt.Errorf("persistent_queue::num_consumers: must be at least 1, got %d", c.NumConsumers))
+		errs = append(errs, fmt.Errorf("num_consumers: must be at least 1, got %d", c.NumConsumers))
 	}
 	if c.BatchSize < 1 {
-		errs = append(errs, fmt.Errorf("persistent_queue::batch_size: must be at least 1, got %d", c.BatchSize))
+		errs = append(errs, fmt.Errorf("batch_size: must be at least 1, got %d", c.BatchSize))
 	}
 	if c.DrainTimeout < 0 {
-		errs = append(errs, fmt.Errorf("persistent_queue::drain_timeout: must not be negative, got %s", c.DrainTimeout))
+		errs = append(errs, fmt.Errorf("drain_timeout: must not be negative, got %s", c.DrainTimeout))
 	}
-	return errs
+	return joinSection(errs)
 }
 
 // errBothQueues: the write-ahead log and upstream's persistent queue would

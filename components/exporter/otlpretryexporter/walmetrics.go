@@ -2,7 +2,6 @@ package otlpretryexporter
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -26,33 +25,20 @@ type walTelemetry struct {
 	registration    metric.Registration
 }
 
-func newWALTelemetry(m metric.Meter) (*walTelemetry, error) {
+func newWALTelemetry(in *instruments) *walTelemetry {
 	w := &walTelemetry{}
-	var errs, err error
-	gauge := func(name, desc, unit string) metric.Int64ObservableGauge {
-		g, e := m.Int64ObservableGauge("otelcol_otlp_retry_wal_"+name, metric.WithDescription(desc), metric.WithUnit(unit))
-		errs = errors.Join(errs, e)
-		return g
-	}
-	counter := func(name, desc, unit string) metric.Int64ObservableCounter {
-		c, e := m.Int64ObservableCounter("otelcol_otlp_retry_wal_"+name, metric.WithDescription(desc), metric.WithUnit(unit))
-		errs = errors.Join(errs, e)
-		return c
-	}
-	w.bytes = gauge("bytes", "Bytes of the write-ahead log's segment files (bounded by persistent_queue::max_bytes).", "By")
-	w.records = gauge("records", "Requests in the write-ahead log not yet acknowledged (delivered or in the dead letter).", "{records}")
-	w.segments = gauge("segments", "Segment files of the write-ahead log.", "{segments}")
-	w.memoryBytes = gauge("memory_bytes", "Bytes of queued requests held in memory (bounded by persistent_queue::memory_budget).", "By")
-	w.spilled = gauge("spilled_records", "Queued requests beyond the memory budget, read back from disk when exported.", "{records}")
-	w.fsyncs = counter("fsyncs", "fdatasync calls of the write-ahead log (one per group commit with fsync: always).", "{calls}")
-	w.corruptSegments = counter("corrupt_segments", "Segments found damaged at start and moved to corrupt/ (their records are not replayed).", "{segments}")
-	w.tornTails = counter("torn_tails", "Torn tails (a record cut by a crash) truncated at start.", "{tails}")
-	w.corruptRecords = counter("corrupt_records", "Records found damaged while reading back from disk; their segment is kept in corrupt/.", "{records}")
-	w.fsyncDuration, err = m.Float64Histogram("otelcol_otlp_retry_wal_fsync_duration",
-		metric.WithDescription("Duration of one fdatasync of the write-ahead log."), metric.WithUnit("s"),
-		metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
-	errs = errors.Join(errs, err)
-	return w, errs
+	w.bytes = in.gauge("wal_bytes", "Bytes of the write-ahead log's segment files (bounded by persistent_queue::max_bytes).", "By")
+	w.records = in.gauge("wal_records", "Requests in the write-ahead log not yet acknowledged (delivered or in the dead letter).", "{records}")
+	w.segments = in.gauge("wal_segments", "Segment files of the write-ahead log.", "{segments}")
+	w.memoryBytes = in.gauge("wal_memory_bytes", "Bytes of queued requests held in memory (bounded by persistent_queue::memory_budget).", "By")
+	w.spilled = in.gauge("wal_spilled_records", "Queued requests beyond the memory budget, read back from disk when exported.", "{records}")
+	w.fsyncs = in.observableCounter("wal_fsyncs", "fdatasync calls of the write-ahead log (one per group commit with fsync: always).", "{calls}")
+	w.corruptSegments = in.observableCounter("wal_corrupt_segments", "Segments found damaged at start and moved to corrupt/ (their records are not replayed).", "{segments}")
+	w.tornTails = in.observableCounter("wal_torn_tails", "Torn tails (a record cut by a crash) truncated at start.", "{tails}")
+	w.corruptRecords = in.observableCounter("wal_corrupt_records", "Records found damaged while reading back from disk; their segment is kept in corrupt/.", "{records}")
+	w.fsyncDuration = in.histogram("wal_fsync_duration", "Duration of one fdatasync of the write-ahead log.", "s",
+		0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+	return w
 }
 
 func (t *telemetry) walFsync(d time.Duration) {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exportertest"
@@ -30,7 +31,7 @@ func startWALExporter(t *testing.T, dir, endpoint string, tweak func(*Config)) *
 	if tweak != nil {
 		tweak(cfg)
 	}
-	require.NoError(t, cfg.Validate())
+	require.NoError(t, confmap.Validate(cfg))
 	tt := componenttest.NewTelemetry()
 	set := exportertest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = tt.NewTelemetrySettings()
@@ -161,16 +162,16 @@ func TestWALConfigValidate(t *testing.T) {
 	cfg.PersistentQueue.Directory = "/tmp/x"
 	cfg.PersistentQueue.Fsync = "sometimes"
 	cfg.PersistentQueue.MaxBytes = 0
-	err := cfg.Validate()
-	require.ErrorContains(t, err, "persistent_queue::fsync")
-	require.ErrorContains(t, err, "persistent_queue::max_bytes")
+	err := confmap.Validate(cfg)
+	require.ErrorContains(t, err, "persistent_queue: fsync")
+	require.ErrorContains(t, err, "max_bytes: must be positive")
 
 	cfg = fastConfig("localhost:4317")
 	cfg.PersistentQueue.Directory = "/tmp/x"
 	q := cfg.QueueConfig.Get()
 	storage := component.MustNewID("file_storage")
 	q.StorageID = &storage
-	require.True(t, errors.Is(cfg.Validate(), errBothQueues))
+	require.True(t, errors.Is(confmap.Validate(cfg), errBothQueues))
 }
 
 func TestWALOverHTTPPostsConcatenatedBody(t *testing.T) {

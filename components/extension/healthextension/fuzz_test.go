@@ -5,8 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"go.opentelemetry.io/collector/confmap"
-	yaml "go.yaml.in/yaml/v3"
+	"github.com/otlpcol/otlpcol/components/pkg/configfuzz"
 )
 
 // FuzzParseTraceID feeds the {trace_id} of GET /traces/{trace_id}, which
@@ -41,7 +40,7 @@ func FuzzParseTraceID(f *testing.F) {
 // the collector does with a user's file: it must return an error or a
 // config whose Validate does not panic, never crash.
 func FuzzConfigUnmarshal(f *testing.F) {
-	for _, s := range []string{
+	configfuzz.Run(f, []string{
 		"endpoint: 127.0.0.1:8080\ndrain_delay: 5s\n",
 		"endpoint: 0.0.0.0:8080\nready_when_degraded: false\nexporter_failure_threshold: 1m\nrecovery_duration: 10s\n",
 		"metrics_endpoint: http://127.0.0.1:8888/metrics\n",
@@ -50,18 +49,5 @@ func FuzzConfigUnmarshal(f *testing.F) {
 		"endpoint: ''\ntls:\n  cert_file: /nonexistent\n",
 		"auth:\n  authenticator: bearertokenauth\ncors:\n  allowed_origins: ['*']\n",
 		"[]", "endpoint: [1, 2]", "drain_delay: {a: b}",
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var raw map[string]any
-		if err := yaml.Unmarshal(data, &raw); err != nil || raw == nil {
-			return
-		}
-		cfg := createDefaultConfig().(*Config)
-		if err := confmap.NewFromStringMap(raw).Unmarshal(cfg); err != nil {
-			return
-		}
-		_ = cfg.Validate()
-	})
+	}, createDefaultConfig)
 }
