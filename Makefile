@@ -112,7 +112,8 @@ fuzz:
 		FuzzSplitBody:./components/exporter/otlpretryexporter \
 		FuzzParseName:./components/exporter/otlpretryexporter/internal/deadletter \
 		FuzzReplayDir:./components/exporter/otlpretryexporter/internal/deadletter \
-		FuzzDecodeRecord:./components/exporter/otlpretryexporter/internal/wal; do \
+		FuzzDecodeRecord:./components/exporter/otlpretryexporter/internal/wal \
+		FuzzDecodeCheckpoint:./components/exporter/otlpretryexporter/internal/wal; do \
 		name=$${t%%:*}; pkg=$${t#*:}; \
 		echo ">> fuzz $$name in $$pkg for $(FUZZTIME)"; \
 		if ! out=$$($(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime=$(FUZZTIME) "$$pkg" 2>&1); then \

@@ -44,7 +44,8 @@ func (e *otlpExporter) openWAL() error {
 	if err != nil {
 		return fmt.Errorf("persistent_queue::directory: %q: %w", dir, err)
 	}
-	fields := []zap.Field{zap.String("directory", dir), zap.Int64("records", rec.Records), zap.Int64("items", rec.Items),
+	fields := []zap.Field{zap.String("directory", dir), zap.Int64("records", rec.Records),
+		zap.Int64("acknowledged", rec.Acknowledged), zap.Int64("items", rec.Items),
 		zap.Int64("bytes", rec.Bytes), zap.Int("segments", rec.Segments), zap.Duration("scan", rec.Duration)}
 	if rec.TornTails > 0 || rec.CorruptSegments > 0 {
 		e.logger.Warn("write-ahead log recovered with damage: torn tail truncated, corrupt segments moved to corrupt/",

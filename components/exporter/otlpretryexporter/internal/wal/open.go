@@ -1,10 +1,8 @@
 package wal
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,11 +10,7 @@ import (
 	"time"
 )
 
-const (
-	checkpointName = "checkpoint"
-	checkpointSize = 16 // "OWCK" | lwm uint64 | CRC32C of the first 12 bytes
-	lockName       = "LOCK"
-)
+const lockName = "LOCK"
 
 // Open opens (creating it if needed) the log in dir and recovers it: every
 // segment is scanned in order and every record's checksum verified; a torn
@@ -59,7 +53,6 @@ func Open(dir string, opts Options) (*Log, Recovery, error) {
 		writerDone: make(chan struct{}),
 		bgDone:     make(chan struct{}),
 		avail:      make(chan struct{}, 1),
-		ackedAbove: make(map[uint64]struct{}),
 	}
 	start := time.Now()
 	if err := l.recover(&rec); err != nil {
@@ -79,12 +72,18 @@ func Open(dir string, opts Options) (*Log, Recovery, error) {
 }
 
 func (l *Log) recover(rec *Recovery) error {
-	ckpt := readCheckpoint(filepath.Join(l.dir, checkpointName))
+	ckpt, ckptAcked := readCheckpoint(filepath.Join(l.dir, checkpointName))
 	segs, err := listSegments(l.dir)
 	if err != nil {
 		return err
 	}
+	// Never reuse a number the checkpoint calls acknowledged, even when
+	// its record is gone (a torn tail): a new record under it would be
+	// skipped by the next recovery.
 	next := ckpt
+	if len(ckptAcked) > 0 {
+		next = max(next, ckptAcked[len(ckptAcked)-1].to)
+	}
 	var kept []*segment
 	var first *cursor
 	for i, s := range segs {
@@ -101,8 +100,10 @@ func (l *Log) recover(rec *Recovery) error {
 		size := st.Size()
 		var segFirst *cursor
 		var records, items, bytes int64
+		var acked int64
 		res := scanSegment(io.NewSectionReader(f, 0, size), size, s.firstSeq, func(h header, off int64, payload []byte) {
-			if h.seq < ckpt {
+			if h.seq < ckpt || ckptAcked.contains(h.seq) {
+				acked++
 				return
 			}
 			if segFirst == nil {
@@ -140,6 +141,7 @@ func (l *Log) recover(rec *Recovery) error {
 			l.corruptSegments.Add(1)
 			continue
 		}
+		rec.Acknowledged += acked
 		if records == 0 {
 			// Empty or fully acknowledged.
 			_ = f.Close()
@@ -162,24 +164,28 @@ func (l *Log) recover(rec *Recovery) error {
 	l.nextSeq = next
 	l.lwm = next
 	if first != nil {
+		// The first record to replay. Consumers read on from it and pass
+		// over the records the checkpoint lists (spill counts only the
+		// others).
 		l.lwm = first.seq
 		l.cur = *first
 		l.spill = rec.Records
 		l.unacked = rec.Records
 	}
-	// Sequence numbers between kept segments (and after the last one) that
-	// are not in the log count as acknowledged when the low-water mark
-	// reaches them.
+	// Above the low-water mark, what the checkpoint lists and the numbers
+	// not in the log (between kept segments and after the last one) count
+	// as acknowledged when the low-water mark reaches them.
+	for _, r := range ckptAcked {
+		l.acked.addRange(max(r.from, l.lwm+1), r.to)
+	}
 	for i, s := range kept {
 		to := next
 		if i+1 < len(kept) {
 			to = kept[i+1].firstSeq
 		}
-		if s.lastSeq+1 < to {
-			l.gaps = append(l.gaps, seqRange{from: s.lastSeq + 1, to: to})
-		}
+		l.acked.addRange(s.lastSeq+1, to)
 	}
-	l.ckptLWM = ckpt
+	l.advance()
 	rec.Segments = len(kept)
 	return nil
 }
@@ -211,42 +217,4 @@ func (l *Log) closeFiles() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// readCheckpoint returns the acknowledged position written by checkpoint,
-// or 0 when there is none or it is damaged (then more is replayed).
-func readCheckpoint(path string) uint64 {
-	b, err := os.ReadFile(path)
-	if err != nil || len(b) != checkpointSize || string(b[:4]) != "OWCK" {
-		return 0
-	}
-	if crc32.Checksum(b[:12], castagnoli) != binary.LittleEndian.Uint32(b[12:]) {
-		return 0
-	}
-	return binary.LittleEndian.Uint64(b[4:12])
-}
-
-// checkpoint records the low-water mark so that a restart does not replay
-// what was acknowledged. It is an optimisation: a lost or stale checkpoint
-// means duplicates, never loss, so it is renamed into place without fsync.
-func (l *Log) checkpoint() error {
-	l.mu.Lock()
-	lwm := l.lwm
-	l.mu.Unlock()
-	if lwm == l.ckptLWM {
-		return nil
-	}
-	b := make([]byte, checkpointSize)
-	copy(b, "OWCK")
-	binary.LittleEndian.PutUint64(b[4:12], lwm)
-	binary.LittleEndian.PutUint32(b[12:], crc32.Checksum(b[:12], castagnoli))
-	path := filepath.Join(l.dir, checkpointName)
-	if err := os.WriteFile(path+".tmp", b, 0o640); err != nil {
-		return err
-	}
-	if err := os.Rename(path+".tmp", path); err != nil {
-		return err
-	}
-	l.ckptLWM = lwm
-	return nil
 }

@@ -67,21 +67,21 @@ func (l *Log) take(maxItems, maxBytes int) []Record {
 		// spill > 0, so it is read without l.mu.
 		var n int64
 		for n < spill {
-			rec, next, skipped, err := l.readAt(cur)
+			st, err := l.readAt(cur)
 			if err != nil {
 				break // an I/O error: the records stay queued for the next call
 			}
-			if skipped > 0 {
-				n += skipped
-				cur = next
+			if !st.found {
+				n += st.skipped
+				cur = st.next
 				continue
 			}
-			if !batchFits(len(out), items, bytes, &rec, maxItems, maxBytes) {
+			if !batchFits(len(out), items, bytes, &st.rec, maxItems, maxBytes) {
 				break
 			}
-			add(rec)
+			add(st.rec)
 			n++
-			cur = next
+			cur = st.next
 		}
 		l.mu.Lock()
 		l.spill -= n
@@ -97,60 +97,74 @@ func (l *Log) take(maxItems, maxBytes int) []Record {
 	return out
 }
 
+// readStep is one step of reading back from disk.
+type readStep struct {
+	rec     Record
+	next    cursor
+	found   bool  // rec is a record to deliver
+	skipped int64 // otherwise: records of a damaged segment given up on (now acknowledged)
+}
+
 // readAt reads the record at c, moving to the next segment at the end of
-// one. A damaged record (the disk changed under a running log) makes the
-// rest of its segment unreadable: those records are counted, acknowledged
-// and the segment is kept in corrupt/ when it is released.
-func (l *Log) readAt(c cursor) (Record, cursor, int64, error) {
+// one. A record acknowledged before a restart (listed by the checkpoint) is
+// passed over without reading its payload: recovery verified it, and its
+// header says where the next one starts. A damaged record (the disk changed
+// under a running log) makes the rest of its segment unreadable: those
+// records are counted, acknowledged and the segment is kept in corrupt/
+// when it is released.
+func (l *Log) readAt(c cursor) (readStep, error) {
 	l.mu.Lock()
 	for c.off >= c.seg.size {
 		i := slices.IndexFunc(l.segs, func(s *segment) bool { return s.firstSeq > c.seg.firstSeq })
 		if i < 0 {
 			l.mu.Unlock()
-			return Record{}, c, 0, io.EOF
+			return readStep{next: c}, io.EOF
 		}
 		c = cursor{seg: l.segs[i], off: magicSize, seq: l.segs[i].firstSeq}
 	}
 	seg := c.seg
+	acked := c.seq < l.lwm || l.acked.contains(c.seq)
 	l.mu.Unlock()
 	var hdr [headerSize]byte
 	if _, err := seg.f.ReadAt(hdr[:], c.off); err != nil {
-		return Record{}, c, 0, err
+		return readStep{next: c}, err
 	}
 	h, err := parseHeader(hdr[:])
-	var payload []byte
-	if err == nil && c.off+headerSize+int64(h.length) <= seg.size {
-		payload = make([]byte, h.length)
-		if _, err := seg.f.ReadAt(payload, c.off+headerSize); err != nil {
-			return Record{}, c, 0, err
-		}
-		if recordChecksum(hdr[:], payload) != h.crc || h.seq != c.seq {
-			err = errChecksum
-		}
-	} else if err == nil {
-		err = errShort
+	end := c.off + headerSize + int64(h.length)
+	if err != nil || end > seg.size || h.seq != c.seq {
+		return l.skipSegment(c), nil
 	}
-	if err != nil {
-		return l.skipSegment(c)
+	next := cursor{seg: seg, off: end, seq: c.seq + 1}
+	if acked {
+		return readStep{next: next}, nil
 	}
-	next := cursor{seg: seg, off: c.off + headerSize + int64(h.length), seq: c.seq + 1}
-	return Record{Seq: h.seq, Items: h.items, Payload: payload}, next, 0, nil
+	payload := make([]byte, h.length)
+	if _, err := seg.f.ReadAt(payload, c.off+headerSize); err != nil {
+		return readStep{next: c}, err
+	}
+	if recordChecksum(hdr[:], payload) != h.crc {
+		return l.skipSegment(c), nil
+	}
+	return readStep{rec: Record{Seq: h.seq, Items: h.items, Payload: payload}, next: next, found: true}, nil
 }
 
 // skipSegment gives up on the rest of c's segment after damage.
-func (l *Log) skipSegment(c cursor) (Record, cursor, int64, error) {
+func (l *Log) skipSegment(c cursor) readStep {
 	l.mu.Lock()
 	seg := c.seg
 	seg.corrupt = true
-	skipped := int64(seg.lastSeq - c.seq + 1)
-	l.mu.Unlock()
-	l.corruptRecords.Add(skipped)
-	seqs := make([]uint64, 0, skipped)
-	for s := c.seq; s <= seg.lastSeq; s++ {
-		seqs = append(seqs, s)
+	last, size := seg.lastSeq, seg.size
+	n := int64(0)
+	for s := c.seq; s <= last; s++ {
+		if l.ackOne(s) {
+			n++
+		}
 	}
-	l.AckSeqs(seqs)
-	return Record{}, cursor{seg: seg, off: seg.size, seq: seg.lastSeq + 1}, skipped, nil
+	done := l.fullyAcked()
+	l.mu.Unlock()
+	l.corruptRecords.Add(n)
+	l.removeSegments(done)
+	return readStep{next: cursor{seg: seg, off: size, seq: last + 1}, skipped: n}
 }
 
 // Release hands records taken with Next back; they are delivered again
@@ -174,61 +188,69 @@ func (l *Log) Release(recs []Record) {
 	l.signal()
 }
 
-// Ack acknowledges records taken with Next, in any order.
+// Ack acknowledges records taken with Next, in any order. Segments whose
+// every record is acknowledged are deleted.
 func (l *Log) Ack(recs []Record) {
-	seqs := make([]uint64, len(recs))
-	for i, r := range recs {
-		seqs[i] = r.Seq
-	}
-	l.AckSeqs(seqs)
-}
-
-// AckSeqs acknowledges records by sequence number. Segments whose every
-// record is acknowledged are deleted.
-func (l *Log) AckSeqs(seqs []uint64) {
 	l.mu.Lock()
-	for _, s := range seqs {
-		switch {
-		case s == l.lwm:
-			l.lwm++
-		case s > l.lwm:
-			l.ackedAbove[s] = struct{}{}
-		default:
-			continue // acknowledged twice
-		}
-		l.unacked--
+	for i := range recs {
+		l.ackOne(recs[i].Seq)
 	}
-	l.advance()
-	var done []*segment
-	for len(l.segs) > 1 && l.lwm > l.segs[0].lastSeq {
-		done = append(done, l.segs[0])
-		l.segs = l.segs[1:]
-	}
-	closed := l.closed.Load()
+	done := l.fullyAcked()
 	l.mu.Unlock()
-	if closed {
-		return // Close closed the files; the next Open finds them acknowledged
-	}
-	for _, s := range done {
-		l.removeSegment(s)
-	}
+	l.removeSegments(done)
 }
 
-// advance moves the low-water mark over acknowledged sequence numbers and
-// over numbers not in the log.
+// ackOne acknowledges s under l.mu and says whether it was not already.
+func (l *Log) ackOne(s uint64) bool {
+	switch {
+	case s < l.lwm:
+		return false
+	case s == l.lwm:
+		l.lwm++
+		l.advance()
+	case !l.acked.add(s):
+		return false
+	}
+	l.unacked--
+	l.ackGen++
+	return true
+}
+
+// advance moves the low-water mark over the acknowledged numbers (and the
+// numbers not in the log) that follow it.
 func (l *Log) advance() {
 	for {
-		if len(l.gaps) > 0 && l.lwm >= l.gaps[0].from {
-			l.lwm = max(l.lwm, l.gaps[0].to)
-			l.gaps = l.gaps[1:]
-			continue
+		end, ok := l.acked.popBelow(l.lwm)
+		if !ok {
+			return
 		}
-		if _, ok := l.ackedAbove[l.lwm]; ok {
-			delete(l.ackedAbove, l.lwm)
-			l.lwm++
-			continue
-		}
-		return
+		l.lwm = max(l.lwm, end)
+	}
+}
+
+// fullyAcked takes the leading segments whose every record is acknowledged
+// out of the log (under l.mu); the last one, being written, stays. Once
+// Close began they stay too: Close closes them and the next Open finds them
+// acknowledged.
+func (l *Log) fullyAcked() []*segment {
+	if l.closed.Load() {
+		return nil
+	}
+	n := 0
+	for n < len(l.segs)-1 && l.lwm > l.segs[n].lastSeq {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	done := slices.Clone(l.segs[:n])
+	l.segs = slices.Delete(l.segs, 0, n)
+	return done
+}
+
+func (l *Log) removeSegments(done []*segment) {
+	for _, s := range done {
+		l.removeSegment(s)
 	}
 }
 

@@ -40,7 +40,9 @@ const (
 	DefaultSegmentBytes  = 64 << 20
 	DefaultFsyncInterval = 200 * time.Millisecond
 	minSegmentBytes      = 4 << 10
-	checkpointEvery      = time.Second
+	// checkpointEvery bounds how many acknowledgements a crash forgets
+	// (their records are replayed); see checkpoint.go.
+	checkpointEvery = 100 * time.Millisecond
 )
 
 // Errors returned by Append and Next.
@@ -86,6 +88,7 @@ type Record struct {
 type Recovery struct {
 	Segments        int           // segment files kept
 	Records         int64         // unacknowledged records to replay
+	Acknowledged    int64         // records on disk the checkpoint lists as acknowledged: not replayed
 	Items           int64         // their items
 	Bytes           int64         // their payload bytes
 	TornTails       int           // torn tails truncated
@@ -129,28 +132,27 @@ type Log struct {
 
 	readMu sync.Mutex // serializes consumers (reading back from disk is sequential)
 
-	mu         sync.Mutex
-	segs       []*segment // log order; the last one is being written
-	nextSeq    uint64
-	retry      []Record // released by consumers, redelivered first, sorted by seq
-	mem        ring     // records in memory, older than every spilled one
-	memBytes   int64
-	spill      int64  // records after mem, on disk only
-	cur        cursor // position of the first spilled record
-	lwm        uint64 // every sequence number below it is acknowledged
-	ackedAbove map[uint64]struct{}
-	gaps       []seqRange // sequence numbers that are not in the log (set aside)
-	unacked    int64
-	avail      chan struct{}
-	ckptLWM    uint64
+	mu       sync.Mutex
+	segs     []*segment // log order; the last one is being written
+	nextSeq  uint64
+	retry    []Record // released by consumers, redelivered first, sorted by seq
+	mem      ring     // records in memory, older than every spilled one
+	memBytes int64
+	spill    int64  // records after mem, on disk only
+	cur      cursor // position of the first spilled record
+	lwm      uint64 // every sequence number below it is acknowledged
+	acked    ackSet // numbers above lwm acknowledged or not in the log
+	ackGen   uint64 // counts changes of lwm and acked
+	ckptGen  uint64 // ackGen the checkpoint file holds
+	ckptBuf  []byte // owned by checkpoint
+	unacked  int64
+	avail    chan struct{}
 
 	fsyncs          atomic.Int64
 	corruptSegments atomic.Int64
 	tornTails       atomic.Int64
 	corruptRecords  atomic.Int64
 }
-
-type seqRange struct{ from, to uint64 } // [from, to)
 
 // cursor points at a record in a segment.
 type cursor struct {

@@ -261,25 +261,24 @@ func (l *Log) syncActive() error {
 // position until Close.
 func (l *Log) background() {
 	defer close(l.bgDone)
-	every := checkpointEvery
+	ckpt := time.NewTicker(checkpointEvery)
+	defer ckpt.Stop()
+	var flush <-chan time.Time
 	if l.opts.Fsync == FsyncInterval {
-		every = min(every, l.opts.FsyncInterval)
+		t := time.NewTicker(l.opts.FsyncInterval)
+		defer t.Stop()
+		flush = t.C
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	lastCkpt := time.Now()
 	for {
 		select {
 		case <-l.quit:
 			return
-		case now := <-t.C:
-			if l.opts.Fsync == FsyncInterval && l.dirty.Load() {
+		case <-flush:
+			if l.dirty.Load() {
 				_ = l.syncActive() // a failure is retried at the next tick
 			}
-			if now.Sub(lastCkpt) >= checkpointEvery {
-				_ = l.checkpoint()
-				lastCkpt = now
-			}
+		case <-ckpt.C:
+			_ = l.checkpoint() // a failure means more replay; retried at the next tick
 		}
 	}
 }
