@@ -30,17 +30,11 @@ func TestAgentCorruptQueueStoreAtStart(t *testing.T) {
 	needBinary(t)
 	o := record(t)
 	gw := harness.StartSink(t)
-	gw.SetFailure(outage)
 	dir := t.TempDir()
 	queue := filepath.Join(dir, "queue")
 
 	// Acknowledged spans in the queue files, the gateway down.
-	c := startAgent(t, gw, dir)
-	l := startAppLoad(t, c.GRPCEndpoint(), "agent-corrupt-before", 2, 5*time.Second)
-	require.True(t, waitFor(30*time.Second, func() bool {
-		return metric(t, c, "otelcol_exporter_queue_size") > 0
-	}), "nothing reached the agent's sending queue")
-	time.Sleep(scaled(time.Second, 5*time.Second))
+	c, l := loadAgentGatewayDown(t, gw, dir, "agent-corrupt-before")
 	l.Stop()
 	before := l.Accepted()
 	c.Signal(sigterm)

@@ -53,6 +53,39 @@ func startAppLoad(t *testing.T, endpoint, scenario string, workers int, deadline
 		interval: 10 * time.Millisecond, deadline: deadline})
 }
 
+// loadAgentGatewayDown starts the agent on dir with the gateway (gw) down
+// and applications sending, and returns once the agent's persistent queue
+// has held data for a while: the start of every scenario that stops the
+// agent with acknowledged data on its disk.
+func loadAgentGatewayDown(t *testing.T, gw *harness.Sink, dir, scenario string) (*harness.Collector, *load) {
+	t.Helper()
+	gw.SetFailure(outage)
+	c := startAgent(t, gw, dir)
+	l := startAppLoad(t, c.GRPCEndpoint(), scenario, 2, 5*time.Second)
+	require.True(t, waitFor(30*time.Second, func() bool {
+		return metric(t, c, "otelcol_exporter_queue_size") > 0
+	}), "nothing reached the agent's sending queue")
+	time.Sleep(scaled(2*time.Second, 10*time.Second))
+	return c, l
+}
+
+// restartAgentDelivers starts a new agent on dir, brings the gateway back,
+// and requires every span in sent to arrive (0 lost); o gets the tally and
+// the new agent's peak RSS on top of what it holds.
+func restartAgentDelivers(t *testing.T, o *outcome, gw *harness.Sink, dir string, sent []string) tally {
+	t.Helper()
+	c := startAgent(t, gw, dir)
+	gw.SetFailure(nil)
+	tl := waitDelivered(sent, 60*time.Second, gw)
+	tl.fill(o)
+	o.PeakRSS = max(o.PeakRSS, peakRSS(c))
+	t.Logf("%d spans acknowledged before the stop; the next agent delivered %d, duplicates %d",
+		len(sent), tl.delivered, tl.duplicates)
+	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
+	requireAlive(t, c)
+	return tl
+}
+
 // TestAgentGatewayDownBackPressure: applications keep sending through the
 // agent while the gateway refuses everything for longer than a retry budget
 // would last (the old config gave up after max_elapsed_time 300s and
@@ -102,30 +135,16 @@ func TestAgentSIGKILLPersistentQueue(t *testing.T) {
 	needBinary(t)
 	o := record(t)
 	gw := harness.StartSink(t)
-	gw.SetFailure(outage)
 	dir := t.TempDir()
-	c := startAgent(t, gw, dir)
-	l := startAppLoad(t, c.GRPCEndpoint(), "agent-sigkill", 2, 5*time.Second)
-	require.True(t, waitFor(30*time.Second, func() bool {
-		return metric(t, c, "otelcol_exporter_queue_size") > 0
-	}), "nothing reached the agent's sending queue")
-	time.Sleep(scaled(2*time.Second, 10*time.Second))
+	c, l := loadAgentGatewayDown(t, gw, dir, "agent-sigkill")
 	o.PeakRSS = peakRSS(c)
 	c.Kill()
 	l.Stop()
 	sent, refused := l.Accepted(), l.Refused()
 	require.NotEmpty(t, sent, "nothing acknowledged: %v", refused)
 	require.Zero(t, count(sent, gw.SpanIDs()).delivered, "the gateway was down: nothing should have arrived")
-
-	c2 := startAgent(t, gw, dir)
-	gw.SetFailure(nil)
-	tl := waitDelivered(sent, 60*time.Second, gw)
-	tl.fill(o)
-	o.PeakRSS = max(o.PeakRSS, peakRSS(c2))
-	t.Logf("acknowledged %d spans before SIGKILL (not acknowledged %v); delivered %d after restart, duplicates %d",
-		len(sent), refused, tl.delivered, tl.duplicates)
-	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
-	requireAlive(t, c2)
+	t.Logf("SIGKILL; not acknowledged before it: %v", refused)
+	restartAgentDelivers(t, o, gw, dir, sent)
 }
 
 // TestAgentSIGTERMGatewayDown is an agent pod replaced (rolling update,
@@ -138,14 +157,8 @@ func TestAgentSIGTERMGatewayDown(t *testing.T) {
 	needBinary(t)
 	o := record(t)
 	gw := harness.StartSink(t)
-	gw.SetFailure(outage)
 	dir := t.TempDir()
-	c := startAgent(t, gw, dir)
-	l := startAppLoad(t, c.GRPCEndpoint(), "agent-sigterm", 2, 5*time.Second)
-	require.True(t, waitFor(30*time.Second, func() bool {
-		return metric(t, c, "otelcol_exporter_queue_size") > 0
-	}), "nothing reached the agent's sending queue")
-	time.Sleep(scaled(2*time.Second, 10*time.Second))
+	c, l := loadAgentGatewayDown(t, gw, dir, "agent-sigterm")
 	c.Signal(sigterm)
 	err, ok := c.Wait(40 * time.Second)
 	l.Stop()
@@ -154,14 +167,6 @@ func TestAgentSIGTERMGatewayDown(t *testing.T) {
 	require.NoError(t, err, "unclean exit")
 	sent, refused := l.Accepted(), l.Refused()
 	require.NotEmpty(t, sent, "nothing acknowledged: %v", refused)
-
-	c2 := startAgent(t, gw, dir)
-	gw.SetFailure(nil)
-	tl := waitDelivered(sent, 60*time.Second, gw)
-	tl.fill(o)
-	o.PeakRSS = max(o.PeakRSS, peakRSS(c2))
-	t.Logf("acknowledged %d spans before SIGTERM (not acknowledged %v); delivered %d by the next agent, duplicates %d",
-		len(sent), refused, tl.delivered, tl.duplicates)
-	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
-	requireAlive(t, c2)
+	t.Logf("SIGTERM; not acknowledged before it: %v", refused)
+	restartAgentDelivers(t, o, gw, dir, sent)
 }
