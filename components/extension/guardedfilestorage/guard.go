@@ -92,8 +92,14 @@ func (g *guard) checkDirectory(ctx context.Context) error {
 				zap.String("file", path), zap.String("reason", said))
 		case damaged:
 			to, err := g.moveAside(path)
-			if err != nil {
+			if to == "" {
 				return fmt.Errorf("database file %q is damaged (%s) and could not be set aside: %w", path, said, err)
+			}
+			if err != nil {
+				// Moved, but the move may not survive a power loss: the
+				// next start would check the file again, nothing worse.
+				g.logger.Warn("damaged database file set aside, but its directory could not be synced",
+					zap.String("file", path), zap.Error(err))
 			}
 			g.setAside.Add(1)
 			g.logger.Error("database file is damaged: set aside, kept for inspection; the component starts with an empty store",
@@ -109,7 +115,8 @@ func (g *guard) checkDirectory(ctx context.Context) error {
 
 // moveAside renames path into the corrupt directory, stamped with the time
 // so that a second damaged file of the same name does not replace the
-// first, and makes both directory entries durable.
+// first, and makes both directory entries durable. It returns where the
+// file went ("" when it did not move) and any error.
 func (g *guard) moveAside(path string) (string, error) {
 	dir := filepath.Join(g.cfg.Directory, corruptDir)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
