@@ -2,14 +2,12 @@ package tests
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otlpcol/otlpcol/tests/harness"
@@ -45,7 +43,7 @@ func TestAgentHostConfig(t *testing.T) {
 	const batches, perBatch = 5, 20
 	var tds []ptrace.Traces
 	for b := range batches {
-		tds = append(tds, hostSpans(b, perBatch))
+		tds = append(tds, harness.TraceBatch("agent-host", b, perBatch))
 	}
 	harness.ExportTraces(t, c.GRPCEndpoint(), tds...)
 	c.Kill()
@@ -56,21 +54,4 @@ func TestAgentHostConfig(t *testing.T) {
 	c2.WaitReady(time.Minute)
 	require.Equal(t, batches*perBatch, sink.WaitSpans(batches*perBatch, time.Minute),
 		"spans acknowledged before the SIGKILL, delivered from the persistent queue after the restart")
-}
-
-func hostSpans(batch, n int) ptrace.Traces {
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
-	rs.Resource().Attributes().PutStr("service.name", "agent-host")
-	ss := rs.ScopeSpans().AppendEmpty().Spans()
-	now := time.Now()
-	for i := range n {
-		sp := ss.AppendEmpty()
-		sp.SetName(fmt.Sprintf("host-%d-%d", batch, i))
-		sp.SetTraceID(pcommon.TraceID{0xcc, byte(batch), 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14})
-		sp.SetSpanID(pcommon.SpanID{0xdd, byte(batch), byte(i), 1, 2, 3, 4, 5})
-		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(now))
-		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Millisecond)))
-	}
-	return td
 }

@@ -3,11 +3,13 @@ package harness
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"iter"
 	"strings"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
@@ -27,6 +29,25 @@ func Spans(td ptrace.Traces) iter.Seq[ptrace.Span] {
 			}
 		}
 	}
+}
+
+// TraceBatch is batch number batch of a test: one trace of n spans from
+// service, their IDs unique per (batch, span) within the test.
+func TraceBatch(service string, batch, n int) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", service)
+	ss := rs.ScopeSpans().AppendEmpty().Spans()
+	now := time.Now()
+	for i := range n {
+		sp := ss.AppendEmpty()
+		sp.SetName(fmt.Sprintf("%s-%d-%d", service, batch, i))
+		sp.SetTraceID(pcommon.TraceID{0xaa, byte(batch >> 8), byte(batch), 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13})
+		sp.SetSpanID(pcommon.SpanID{0xbb, byte(batch >> 8), byte(batch), byte(i >> 8), byte(i), 1, 2, 3})
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(now))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Millisecond)))
+	}
+	return td
 }
 
 // ExportTraces sends each batch over OTLP/gRPC to endpoint (host:port) and

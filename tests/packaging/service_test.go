@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otlpcol/otlpcol/tests/harness"
@@ -139,7 +138,7 @@ func runAsService(t *testing.T) {
 	const batches, perBatch = 5, 20
 	var tds []ptrace.Traces
 	for b := range batches {
-		tds = append(tds, spans(b, perBatch))
+		tds = append(tds, harness.TraceBatch("package-test", b, perBatch))
 	}
 	harness.ExportTraces(t, fmt.Sprintf("127.0.0.1:%d", ports["OTLPCOL_GRPC_PORT"]), tds...)
 	require.Equal(t, batches*perBatch, sink.WaitSpans(batches*perBatch, time.Minute), "spans at the loopback backend")
@@ -156,24 +155,6 @@ func runAsService(t *testing.T) {
 	}
 
 	s.stop(t, time.Minute)
-}
-
-// spans is one batch of n spans of one trace.
-func spans(batch, n int) ptrace.Traces {
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
-	rs.Resource().Attributes().PutStr("service.name", "package-test")
-	ss := rs.ScopeSpans().AppendEmpty().Spans()
-	now := time.Now()
-	for i := range n {
-		sp := ss.AppendEmpty()
-		sp.SetName(fmt.Sprintf("span-%d-%d", batch, i))
-		sp.SetTraceID(pcommon.TraceID{0xaa, byte(batch), 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14})
-		sp.SetSpanID(pcommon.SpanID{0xbb, byte(batch), byte(i), 1, 2, 3, 4, 5})
-		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(now))
-		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Millisecond)))
-	}
-	return td
 }
 
 // listeners returns the local addresses listening on TCP port, from
