@@ -3,9 +3,11 @@ package otlpretryexporter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.uber.org/zap"
 )
 
@@ -82,7 +84,7 @@ func (e *otlpExporter) push(ctx context.Context, r *request) error {
 			if a, b, ok := r.split(); ok {
 				// Each half settles on its own (delivered, on disk or
 				// quarantined); r is done when both are.
-				return errors.Join(e.push(ctx, a), e.push(ctx, b))
+				return joinVerdicts(e.push(ctx, a), e.push(ctx, b))
 			}
 			// A single item the backend will never take.
 			return e.quarantine(ctx, r, err)
@@ -115,6 +117,32 @@ func (e *otlpExporter) push(ctx context.Context, r *request) error {
 		}
 		// stopping: the top of the loop places or keeps it
 	}
+}
+
+// joinVerdicts combines the answers of a split batch's parts. The batch is
+// settled only when every part is: if any part is retryable (kept for later,
+// e.g. left in the log at shutdown), the whole answer must be retryable, or
+// the caller (the log, a persistent queue) would acknowledge the batch and
+// lose that part. errors.Join would not do: consumererror.IsPermanent finds
+// a Permanent in any branch. The permanent parts' text is kept, unwrapped.
+func joinVerdicts(errs ...error) error {
+	var retryable, permanent []error
+	for _, err := range errs {
+		switch {
+		case err == nil:
+		case consumererror.IsPermanent(err):
+			permanent = append(permanent, err)
+		default:
+			retryable = append(retryable, err)
+		}
+	}
+	if len(retryable) == 0 {
+		return errors.Join(permanent...)
+	}
+	if len(permanent) == 0 {
+		return errors.Join(retryable...)
+	}
+	return fmt.Errorf("%w (other parts settled permanently: %s)", errors.Join(retryable...), errors.Join(permanent...).Error())
 }
 
 // budgetLeft is what remains of retry_on_failure::max_elapsed_time (no
