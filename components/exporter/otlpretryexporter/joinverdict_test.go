@@ -2,6 +2,9 @@ package otlpretryexporter
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"syscall"
 	"testing"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -28,5 +31,17 @@ func TestJoinVerdictsRetryableWins(t *testing.T) {
 	}
 	if err := joinVerdicts(nil, nil); err != nil {
 		t.Fatalf("all delivered must be nil, got %v", err)
+	}
+}
+
+// A log append that fails with ENOSPC (wrapped, as internal/wal returns it)
+// is a full disk: refusal reason disk_full and the disk_full gauge, not
+// wal_error (issue 20 item 3's last paragraph).
+func TestWALDiskFullIsDiskFull(t *testing.T) {
+	if !isDiskFull(fmt.Errorf("wal: rotate: %w", &os.PathError{Op: "write", Path: "seg", Err: syscall.ENOSPC})) {
+		t.Fatal("a wrapped ENOSPC is not recognised as a full disk")
+	}
+	if isDiskFull(errors.New("wal: closed")) {
+		t.Fatal("an unrelated log error read as a full disk")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -86,11 +87,22 @@ func (e *otlpExporter) appendToLog(ctx context.Context, r *request) error {
 		case errors.Is(err, wal.ErrTooLarge):
 			return e.refuse(ctx, r, refuseWALTooLarge, consumererror.NewPermanent(
 				fmt.Errorf("request of %d bytes can never fit persistent_queue::max_bytes: %w", len(body), err)))
+		case isDiskFull(err):
+			// The disk_full gauge is what an operator alerts on; the log
+			// answers ENOSPC (wrapped) when the disk under it is full.
+			e.diskFull.Store(true)
+			return e.refuse(ctx, r, refuseDiskFull, fmt.Errorf("write-ahead log: disk full: %w", err))
 		default:
 			return e.refuse(ctx, r, refuseWALError, fmt.Errorf("write-ahead log: %w", err))
 		}
 	}
+	e.diskFull.Store(false)
 	return nil
+}
+
+// isDiskFull reports a log write that failed for a full disk.
+func isDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // consumeWAL cuts batches from the log and exports them with the retry
