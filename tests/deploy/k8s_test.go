@@ -201,6 +201,11 @@ func container(t *testing.T, pod corev1.PodTemplateSpec) corev1.Container {
 func healthPort(t *testing.T, cfg map[string]any) int32 {
 	t.Helper()
 	ep, _ := at(cfg, "extensions", "health", "endpoint").(string)
+	// The extension's default is localhost:8080, which the kubelet cannot
+	// reach on the pod IP: a Kubernetes config must listen on every address.
+	if host, _, _ := strings.Cut(ep, ":"); host != "0.0.0.0" {
+		t.Errorf("health endpoint %q: a Kubernetes config must set 0.0.0.0 (the default is loopback only)", ep)
+	}
 	_, p, ok := strings.Cut(ep, ":")
 	n, err := strconv.Atoi(p)
 	if !ok || err != nil {

@@ -17,7 +17,8 @@ import (
 // Config is the health extension's configuration.
 type Config struct {
 	// ServerConfig is the HTTP server (endpoint, TLS, auth, CORS, ...).
-	// Default endpoint 0.0.0.0:8080.
+	// Default endpoint localhost:8080: the shipped Kubernetes configs set
+	// 0.0.0.0:8080 themselves.
 	ServerConfig confighttp.ServerConfig `mapstructure:",squash"`
 
 	// DrainDelay is how long the extension holds the collector's shutdown
@@ -44,6 +45,10 @@ type Config struct {
 	// service::telemetry::metrics::readers.
 	MetricsEndpoint string `mapstructure:"metrics_endpoint"`
 
+	// Access puts /status, /traces and /metrics behind an authenticator
+	// extension, or turns them off; the probes stay open.
+	Access AccessConfig `mapstructure:"access"`
+
 	_ struct{}
 }
 
@@ -59,6 +64,7 @@ type ownConfig struct {
 	ExporterFailureThreshold time.Duration `mapstructure:"exporter_failure_threshold"`
 	RecoveryDuration         time.Duration `mapstructure:"recovery_duration"`
 	MetricsEndpoint          string        `mapstructure:"metrics_endpoint"`
+	Access                   AccessConfig  `mapstructure:"access"`
 }
 
 // Unmarshal decodes the server settings and the extension's own keys, and
@@ -78,15 +84,29 @@ func (c *Config) Unmarshal(conf *confmap.Conf) error {
 		ExporterFailureThreshold: c.ExporterFailureThreshold,
 		RecoveryDuration:         c.RecoveryDuration,
 		MetricsEndpoint:          c.MetricsEndpoint,
+		Access:                   c.Access,
 	}
 	if err := conf.Unmarshal(&own, confmap.WithIgnoreUnused()); err != nil {
 		return err
+	}
+	// The access section is decoded again without WithIgnoreUnused, so
+	// that a misspelt key inside it is refused too.
+	if conf.IsSet("access") {
+		sub, err := conf.Sub("access")
+		if err != nil {
+			return err
+		}
+		own.Access = c.Access
+		if err := sub.Unmarshal(&own.Access); err != nil {
+			return fmt.Errorf("access: %w", err)
+		}
 	}
 	c.DrainDelay = own.DrainDelay
 	c.ReadyWhenDegraded = own.ReadyWhenDegraded
 	c.ExporterFailureThreshold = own.ExporterFailureThreshold
 	c.RecoveryDuration = own.RecoveryDuration
 	c.MetricsEndpoint = own.MetricsEndpoint
+	c.Access = own.Access
 
 	known := map[string]bool{}
 	mapstructureKeys(reflect.TypeFor[confighttp.ServerConfig](), known)
@@ -144,6 +164,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("metrics_endpoint: %w", err))
 		}
 	}
+	errs = append(errs, c.Access.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configauth"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
@@ -41,6 +43,18 @@ func TestLoadConfig(t *testing.T) {
 		{name: "negative_recovery", wantErr: "recovery_duration: must not be negative"},
 		{name: "bad_metrics_scheme", wantErr: `metrics_endpoint: scheme "ftp" is not http or https`},
 		{name: "bad_metrics_hostport", wantErr: "metrics_endpoint: want host:port or an http URL"},
+		{name: "access", want: func(c *Config) {
+			c.ServerConfig.NetAddr.Endpoint = "0.0.0.0:8080"
+			c.Access.Auth = configoptional.Some(configauth.Config{AuthenticatorID: component.MustNewIDWithName("bearertokenauth", "health")})
+			c.Access.Protected = []string{"status", "traces", "metrics"}
+			c.Access.Disabled = []string{"traces"}
+		}},
+		{name: "access_default_protected", want: func(c *Config) {
+			c.Access.Auth = configoptional.Some(configauth.Config{AuthenticatorID: component.MustNewID("bearertokenauth")})
+		}},
+		{name: "access_typo", wantErr: "access: decoding failed"},
+		{name: "access_unknown_endpoint", wantErr: `access::disabled: unknown endpoint "health" (want status, traces, metrics; /health and /ready are probes and stay open)`},
+		{name: "access_protected_without_auth", wantErr: "access::protected: needs access::auth::authenticator"},
 	}
 	for _, tt := range tests {
 		t.Run("health/"+tt.name, func(t *testing.T) {
@@ -70,7 +84,9 @@ func TestLoadConfig(t *testing.T) {
 
 func TestDefaultConfig(t *testing.T) {
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
-	assert.Equal(t, "0.0.0.0:8080", cfg.ServerConfig.NetAddr.Endpoint)
+	assert.Equal(t, "localhost:8080", cfg.ServerConfig.NetAddr.Endpoint, "loopback unless a config says otherwise")
+	assert.False(t, cfg.Access.Auth.HasValue())
+	assert.Empty(t, cfg.Access.Disabled)
 	assert.Equal(t, 5*time.Second, cfg.DrainDelay)
 	assert.True(t, cfg.ReadyWhenDegraded)
 	assert.Zero(t, cfg.ExporterFailureThreshold)

@@ -15,7 +15,10 @@ import (
 )
 
 const (
-	defaultEndpoint         = "0.0.0.0:8080"
+	// defaultEndpoint is loopback only, as upstream's extensions default
+	// to: /status, /metrics and /traces show what the collector carries.
+	// The shipped Kubernetes configs set 0.0.0.0:8080 for the probes.
+	defaultEndpoint         = "localhost:8080"
 	defaultDrainDelay       = 5 * time.Second
 	defaultRecoveryDuration = 30 * time.Second
 )

@@ -40,6 +40,9 @@ func (h *health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "not found: " + path + " (endpoints: /health, /ready, /status, /metrics, /traces/{trace_id})"})
 		return
 	}
+	if !h.admit(w, r) {
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", allowedMethods)
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "method " + r.Method + " not allowed; use GET"})

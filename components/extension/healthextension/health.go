@@ -51,6 +51,7 @@ type health struct {
 	startedAt atomic.Pointer[time.Time]
 
 	metrics metricsProxy
+	access  access // resolved at Start
 	sends   *sendwatch.Watch
 	wg      sync.WaitGroup
 
@@ -96,7 +97,13 @@ func newHealth(cfg *Config, set extension.Settings, now func() time.Time) *healt
 // missing auth extension fail the start with an error naming the cause.
 func (h *health) Start(ctx context.Context, host component.Host) error {
 	endpoint := h.cfg.ServerConfig.NetAddr.Endpoint
-	// Load TLS first: ToListener would leave the port bound when it fails.
+	// Resolve the authenticator and load TLS first: ToListener would leave
+	// the port bound when they fail.
+	acc, err := resolveAccess(ctx, &h.cfg.Access, host.GetExtensions())
+	if err != nil {
+		return err
+	}
+	h.access = acc
 	if h.cfg.ServerConfig.TLS.HasValue() {
 		if _, err := h.cfg.ServerConfig.TLS.Get().LoadTLSConfig(ctx); err != nil {
 			return fmt.Errorf("health: tls: %w", err)

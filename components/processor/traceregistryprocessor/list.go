@@ -35,6 +35,7 @@ func (r *registry) unlink(l *list, i uint32) {
 }
 
 func (r *registry) release(i uint32) {
+	r.unrefRecord(&r.recs[i])
 	delete(r.index, r.recs[i].id)
 	r.recs[i] = record{next: r.free}
 	r.free = i

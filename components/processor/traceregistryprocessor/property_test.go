@@ -62,8 +62,9 @@ func (h *harness) scrape() scrape {
 //
 //	total = active + completed + evicted, failed <= completed,
 //
-// no counter went down, a refused request changed nothing, and the active
-// series add up to the registry's size, at most its capacity.
+// no counter went down, a refused request changed nothing, the active
+// series add up to the registry's size, at most its capacity, and exactly
+// the names remembered traces use are interned (requireInterning).
 func TestPropertyIdentitiesPerLabel(t *testing.T) {
 	for seed := range uint64(8) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
@@ -111,6 +112,7 @@ func TestPropertyIdentitiesPerLabel(t *testing.T) {
 				}
 				require.Equal(t, int64(h.p.reg.activeCount()), active, "step %d", step)
 				require.LessOrEqual(t, active, int64(6), "step %d", step)
+				requireInterning(t, h.p.reg, fmt.Sprintf("step %d (%s)", step, what))
 				prev = cur
 			}
 		})

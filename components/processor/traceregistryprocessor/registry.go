@@ -15,8 +15,9 @@ import (
 const (
 	// nilIdx marks the end of a list.
 	nilIdx = ^uint32(0)
-	// maxServices bounds the interned service names; further names are
-	// shown as otherValue and never allocate.
+	// maxServices bounds the interned service names held at once (with
+	// labelBudget, their bytes); further names are shown as otherValue and
+	// never allocate.
 	maxServices = 4096
 	// maxDimensionValuesLimit bounds max_dimension_values.
 	maxDimensionValuesLimit = 1000
@@ -99,8 +100,12 @@ type registry struct {
 	degradedFlag atomic.Bool // mirrors degraded, for reads without mu
 
 	svcIndex map[string]uint16 // service name -> index (1-based)
-	svcNames []string          // index -> name; [0] is ""
+	svcNames []string          // index -> name; [0] and released indexes are ""
 	svcDim   []uint16          // index -> dimension
+	svcRefs  []uint32          // index -> record slots naming it
+	svcFree  []uint16          // released indexes, reused first
+	svcLive  int               // names interned now
+	svcBytes int               // their cost against labelBudget
 
 	dims     bool
 	maxDims  int
@@ -132,6 +137,7 @@ func newRegistry(cfg *Config, now func() time.Time) *registry {
 		svcIndex:     map[string]uint16{},
 		svcNames:     []string{""},
 		svcDim:       []uint16{0},
+		svcRefs:      []uint32{0},
 		dims:         len(cfg.Dimensions) > 0,
 		maxDims:      cfg.MaxDimensionValues,
 		dimIndex:     map[string]uint16{},
@@ -178,9 +184,13 @@ func (r *registry) observe(svcName string, spans []spanObs) transition {
 	r.mu.Lock()
 	now := r.now().UnixNano()
 	svc := r.service(svcName)
+	// Held while the spans are applied: an eviction on the way must not
+	// release the name they are about to use. A name no span kept goes.
+	r.ref(svc)
 	for k := range spans {
 		r.observeSpan(&spans[k], svc, now)
 	}
+	r.unref(svc)
 	t := r.checkHealth()
 	r.mu.Unlock()
 	return t
@@ -228,13 +238,14 @@ func (r *registry) observeSpan(span *spanObs, svc uint16, now int64) {
 		}
 	}
 	if svc != rec.svc[0] || (span.root && rec.flags&flagRoot == 0) {
-		addService(rec, svc, span.root)
+		r.addService(rec, svc, span.root)
 	}
 }
 
 // addService notes svc among the trace's services; a root span's service
 // moves to slot 0 (for the lookup; the trace's dimension does not change).
-func addService(rec *record, svc uint16, root bool) {
+// Every slot it fills holds a reference to the name.
+func (r *registry) addService(rec *record, svc uint16, root bool) {
 	pos := -1
 	for s, v := range rec.svc {
 		if v == svc {
@@ -243,6 +254,7 @@ func addService(rec *record, svc uint16, root bool) {
 		}
 		if v == 0 {
 			rec.svc[s] = svc
+			r.ref(svc)
 			pos = s
 			break
 		}
@@ -253,7 +265,9 @@ func addService(rec *record, svc uint16, root bool) {
 			return
 		}
 		pos = svcSlots - 1
+		r.unref(rec.svc[pos])
 		rec.svc[pos] = svc
+		r.ref(svc)
 	}
 	if !root || rec.flags&flagRoot != 0 {
 		return
@@ -277,6 +291,7 @@ func (r *registry) insert(id pcommon.TraceID, svc uint16, now int64) uint32 {
 	d := r.serviceDim(svc)
 	r.recs[i] = record{id: id, first: now, dim: d}
 	r.recs[i].svc[0] = svc
+	r.ref(svc)
 	r.index[id] = i
 	r.pushBack(&r.active, i)
 	r.counts[d].created++
