@@ -86,9 +86,7 @@ test-e2e: build
 ## server-side apply, RBAC, and trace-ID routing while gateways scale 2->3->2.
 ## Needs root (network namespaces) and iproute2 (installed when missing).
 test-k8s: build
-	@command -v ip >/dev/null || { echo ">> installing ip (Debian package iproute2)"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends iproute2 >/dev/null; }
+	@.ci/need ip:iproute2
 	@mkdir -p bin
 	@set -o pipefail; k8sbin=$$(tests/k8s/tools/build.sh) && \
 		echo ">> go test ./tests/k8s (control plane from $$k8sbin)" && \
@@ -100,20 +98,10 @@ test-k8s: build
 ## each). A failing input is written to the package's testdata/fuzz/ and fails
 ## the run.
 fuzz:
-	@set -uo pipefail; for t in \
-		FuzzParseTraceID:./components/extension/healthextension \
-		FuzzConfigUnmarshal:./components/extension/healthextension \
-		FuzzConfigUnmarshal:./components/extension/guardedfilestorage \
-		FuzzParse:./components/extension/healthextension/internal/sendwatch \
-		FuzzConfigUnmarshal:./components/processor/traceregistryprocessor \
-		FuzzParseRetryAfter:./components/exporter/otlpretryexporter \
-		FuzzRequestFromBody:./components/exporter/otlpretryexporter \
-		FuzzConfigUnmarshal:./components/exporter/otlpretryexporter \
-		FuzzSplitBody:./components/exporter/otlpretryexporter \
-		FuzzParseName:./components/exporter/otlpretryexporter/internal/deadletter \
-		FuzzReplayDir:./components/exporter/otlpretryexporter/internal/deadletter \
-		FuzzDecodeRecord:./components/exporter/otlpretryexporter/internal/wal \
-		FuzzDecodeCheckpoint:./components/exporter/otlpretryexporter/internal/wal; do \
+	@set -uo pipefail; targets=$$(git grep -l '^func Fuzz' -- '*_test.go' | while read -r f; do \
+		sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$f" | sed "s|\$$|:./$$(dirname $$f)|"; done | sort -u); \
+	[ -n "$$targets" ] || { echo "no fuzz targets found"; exit 1; }; \
+	for t in $$targets; do \
 		name=$${t%%:*}; pkg=$${t#*:}; \
 		echo ">> fuzz $$name in $$pkg for $(FUZZTIME)"; \
 		if ! out=$$($(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime=$(FUZZTIME) "$$pkg" 2>&1); then \
@@ -124,18 +112,12 @@ fuzz:
 
 ## deps: install the Debian packages the tests use when missing (promtool)
 deps:
-	@command -v promtool >/dev/null || { echo ">> installing promtool (Debian package prometheus)"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@.ci/need promtool:prometheus
 	@promtool --version | head -1
 
 ## deps-package: install the Debian packages the package tests use when missing
 deps-package:
-	@missing=""; for t in dpkg-deb:dpkg lintian:lintian rpm:rpm file:file systemd-analyze:systemd setpriv:util-linux; do \
-		command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
-	if [ -n "$$missing" ]; then echo ">> installing$$missing (Debian packages)"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends $$missing >/dev/null; fi
+	@.ci/need dpkg-deb:dpkg lintian:lintian rpm:rpm file:file systemd-analyze:systemd setpriv:util-linux
 	@lintian --version; rpm --version; systemd-analyze --version | head -1
 
 ## check-generated: fail when distribution/ differs from what builder-config.yaml generates
