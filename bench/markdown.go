@@ -39,6 +39,7 @@ func (r *report) markdown() string {
 	r.mdRatios(&b)
 	r.mdRounds(&b)
 	r.mdCPU(&b)
+	r.mdProfiles(&b)
 	r.mdMicro(&b)
 	return b.String()
 }

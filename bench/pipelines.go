@@ -32,6 +32,9 @@ type pipeline struct {
 	Exports bool
 	// Gateway marks otlpcol's own pipelines, judged against the targets.
 	Gateway bool
+	// Profile takes a CPU profile of the collector over the measured
+	// window of the first round (see profile.go).
+	Profile bool
 }
 
 // stockName is the reference every row is compared with.
@@ -39,9 +42,9 @@ const stockName = "stock"
 
 func knownPipelines() []pipeline {
 	return []pipeline{
-		{Name: "ceiling", Desc: "otlp -> nop (receive only)", Config: "ceiling.yaml"},
+		{Name: "ceiling", Desc: "otlp -> nop (receive only)", Config: "ceiling.yaml", Profile: true},
 		{Name: stockName, Desc: "otlp -> memory_limiter -> batch -> otlp_grpc (gzip): what a user builds from upstream parts",
-			Config: "stock.yaml", Exports: true},
+			Config: "stock.yaml", Exports: true, Profile: true},
 		{Name: "stock-zstd", Desc: "stock with otlp_grpc's compression zstd",
 			Config: "stock.yaml", Set: []string{"exporters::otlp_grpc::compression=zstd"}, Exports: true},
 		{Name: "stock-durable", Desc: "otlp -> memory_limiter -> otlp_grpc (gzip) with a file_storage sending queue that cuts batches of 1,000 (sending_queue.batch), no batch processor: the durable pipeline a user builds from upstream parts",
@@ -63,7 +66,11 @@ func knownPipelines() []pipeline {
 			Baseline: "stock-durable", Exports: true, Gateway: true},
 		{Name: "gateway-wal-always", Desc: "the same shape on otlp_retry's write-ahead log (persistent_queue) with fsync always (OK after fdatasync, group commit; what configs/gateway.yaml ships)",
 			Config: "gateway-wal.yaml", Set: []string{"exporters::otlp_retry::persistent_queue::fsync=always"},
-			Baseline: "stock-durable", Exports: true, Gateway: true},
+			Baseline: "stock-durable", Exports: true, Gateway: true, Profile: true},
+		{Name: "gateway-wal-always-no-registry", Desc: "gateway-wal-always without trace_registry: what the registry costs in the pipeline",
+			Config: "gateway-wal.yaml", Set: []string{"exporters::otlp_retry::persistent_queue::fsync=always",
+				"service::pipelines::traces::processors=[memory_limiter]"},
+			Baseline: "gateway-wal-always", Exports: true, Gateway: true, Profile: true},
 		{Name: "gateway-defaults", Desc: "gateway with otlp_retry's default in-memory sending queue (bytes sizer, 64 MiB, batches of 1,000; block_on_overflow) behind a batch processor of 8,192",
 			Config: "gateway-defaults.yaml", Exports: true, Gateway: true},
 		scalePipeline(1_000),

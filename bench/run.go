@@ -54,6 +54,9 @@ func run(o options) (*report, error) {
 	if err := rep.chart(pngPath); err != nil {
 		return rep, fmt.Errorf("chart: %w", err)
 	}
+	if err := rep.writeFlameGraphs(o.OutDir); err != nil {
+		return rep, fmt.Errorf("flame graphs: %w", err)
+	}
 	logf("wrote %s and %s in %s; commit: %s", mdPath, pngPath, time.Since(start).Round(time.Second), rep.Git.describe())
 	var failed []string
 	for _, r := range rep.Rows {
@@ -128,6 +131,7 @@ func runRounds(o options, logf func(string, ...any)) []row {
 			prefix := fmt.Sprintf("[%d/%d] round %d/%d %s", k+1, total, round, o.Rounds, p.Name)
 			logf("%s: ETA %s (%s left of the load runs; %s so far)", prefix,
 				time.Now().Add(left).Format("15:04:05"), left.Round(time.Second), time.Since(start).Round(time.Second))
+			p.Profile = p.Profile && round == 1
 			s := runRound(o, p, func(format string, args ...any) { logf(prefix+": "+format, args...) })
 			rows[i].Samples = append(rows[i].Samples, s)
 		}
