@@ -46,6 +46,38 @@ type loadGen struct {
 
 	stopping atomic.Bool
 	wg       sync.WaitGroup
+
+	// interval > 0 paces the workers together to one request per interval
+	// (see pace); next is the next request's slot, UnixNano.
+	interval time.Duration
+	next     atomic.Int64
+	// times, when set, records each request's send time (catch-up scenario).
+	times *sendTimes
+}
+
+// pace limits the load to spansPerSec, shared by all workers; a worker that
+// falls behind (the collector refusing or slow) does not make up for more
+// than a second of it in a burst.
+func (g *loadGen) pace(spansPerSec float64) {
+	g.interval = time.Duration(float64(time.Second) * spansPerRequest / spansPerSec)
+	g.next.Store(time.Now().UnixNano())
+}
+
+// wait blocks until this worker's next paced slot; it returns at once when
+// the load is not paced.
+func (g *loadGen) wait() {
+	if g.interval <= 0 {
+		return
+	}
+	now := time.Now().UnixNano()
+	slot := g.next.Add(int64(g.interval)) - int64(g.interval)
+	if slot < now-int64(time.Second) {
+		g.next.Store(now + int64(g.interval))
+		slot = now
+	}
+	if d := time.Duration(slot - now); d > 0 {
+		time.Sleep(d)
+	}
 }
 
 func newLoadGen(endpoint string, conns, workers int, d ids) (*loadGen, error) {
@@ -106,8 +138,12 @@ func (g *loadGen) worker(client ptraceotlp.GRPCClient, id int) {
 	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
 	req := ptraceotlp.NewExportRequestFromTraces(td)
 	for !g.stopping.Load() {
+		g.wait()
 		first := g.nextTrace.Add(tracesPerReq) - tracesPerReq
 		now := time.Now()
+		if g.times != nil {
+			g.times.sent(first/tracesPerReq, now)
+		}
 		for t := 0; t < tracesPerReq; t++ {
 			stamp(spans, t, g.ids, first+uint64(t), now)
 		}

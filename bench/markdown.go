@@ -40,6 +40,7 @@ func (r *report) markdown() string {
 	r.mdRounds(&b)
 	r.mdCPU(&b)
 	r.mdProfiles(&b)
+	r.mdCatchup(&b)
 	r.mdMicro(&b)
 	return b.String()
 }

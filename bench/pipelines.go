@@ -105,6 +105,10 @@ func defaultPipelines() string {
 
 const quickPipelines = "ceiling,stock,gateway"
 
+// defaultCatchup is the catch-up scenario's rows: the shipped gateway and
+// the durable pipeline built from upstream parts.
+const defaultCatchup = "stock-durable,gateway-wal-always"
+
 func shortCount(n uint64) string {
 	switch {
 	case n >= 1_000_000 && n%1_000_000 == 0:

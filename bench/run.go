@@ -38,6 +38,11 @@ func run(o options) (*report, error) {
 	rep.LoadTime = time.Since(start)
 	fmt.Fprintln(o.Stdout)
 	rep.writeTable(o.Stdout)
+	if rep.Catchup = runCatchup(o, logf); len(rep.Catchup) > 0 {
+		var b strings.Builder
+		rep.mdCatchup(&b)
+		fmt.Fprint(o.Stdout, "\n"+b.String())
+	}
 
 	if o.Micro {
 		rep.Micro = runMicro(o, logf)
@@ -64,6 +69,7 @@ func run(o options) (*report, error) {
 			failed = append(failed, r.Name+": "+e)
 		}
 	}
+	failed = append(failed, catchupFailures(rep.Catchup)...)
 	if len(failed) > 0 {
 		return rep, fmt.Errorf("%d pipeline(s) failed:\n  %s", len(failed), strings.Join(failed, "\n  "))
 	}
