@@ -134,9 +134,10 @@ check-generated: generate
 	@git diff --exit-code -- distribution/ || { echo "distribution/ is stale: run 'make generate' and commit it"; exit 1; }
 
 ## bench: load benchmark of otlpcol against the stock pipelines (3 interleaved
-## rounds each, about 16 minutes), plus microbenchmarks; BENCHFLAGS passes flags
+## rounds each), a CPU profile by stage, the catch-up scenario, plus microbenchmarks
+## (about 45 minutes); BENCHFLAGS passes flags
 bench: build
-	@echo ">> running benchmarks (results in bench/results.md; about 16 minutes)"
+	@echo ">> running benchmarks (results in bench/results.md; about 45 minutes)"
 	@$(GO) run ./bench $(BENCHFLAGS)
 
 ## lint: gofmt, go vet, and go.mod/go.sum tidy (the root module, tests/ci and tests/k8s/tools)

@@ -45,7 +45,7 @@ func TestAgeHistogramQuantiles(t *testing.T) {
 }
 
 func TestPaceSpreadsRequests(t *testing.T) {
-	g := &loadGen{}
+	g := &loadGen{traces: tracesPerReq}
 	g.pace(100 * spansPerRequest) // 100 requests/s
 	start := time.Now()
 	for range 20 {

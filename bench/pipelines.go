@@ -35,12 +35,28 @@ type pipeline struct {
 	// Profile takes a CPU profile of the collector over the measured
 	// window of the first round (see profile.go).
 	Profile bool
+	// SpansPerRequest is the load's request size, a multiple of
+	// spansPerTrace; 0 means spansPerRequest (1,000).
+	SpansPerRequest int
 }
 
 // stockName is the reference every row is compared with.
 const stockName = "stock"
 
 func knownPipelines() []pipeline {
+	return append(knownPipelinesBase(),
+		requestSizePipeline(stockName, 10), requestSizePipeline(stockName, 100), requestSizePipeline(stockName, 10_000),
+		requestSizePipeline("gateway-wal-always", 10), requestSizePipeline("gateway-wal-always", 100),
+		requestSizePipeline("gateway-wal-always", 10_000),
+		scalePipeline(10_000),
+		scalePipeline(100_000),
+		scalePipeline(1_000_000),
+	)
+}
+
+// knownPipelinesBase is every row but the request-size and scale rows,
+// which are variations of these.
+func knownPipelinesBase() []pipeline {
 	return []pipeline{
 		{Name: "ceiling", Desc: "otlp -> nop (receive only)", Config: "ceiling.yaml", Profile: true},
 		{Name: stockName, Desc: "otlp -> memory_limiter -> batch -> otlp_grpc (gzip): what a user builds from upstream parts",
@@ -73,10 +89,27 @@ func knownPipelines() []pipeline {
 			Baseline: "gateway-wal-always", Exports: true, Gateway: true, Profile: true},
 		{Name: "gateway-defaults", Desc: "gateway with otlp_retry's default in-memory sending queue (bytes sizer, 64 MiB, batches of 1,000; block_on_overflow) behind a batch processor of 8,192",
 			Config: "gateway-defaults.yaml", Exports: true, Gateway: true},
-		scalePipeline(1_000),
-		scalePipeline(10_000),
-		scalePipeline(100_000),
 	}
+}
+
+// requestSizes are the request-size rows' sizes besides the default 1,000.
+var requestSizes = []int{10, 100, 10_000}
+
+// requestSizePipeline is pipeline base with requests of n spans.
+func requestSizePipeline(base string, n int) pipeline {
+	for _, p := range knownPipelinesBase() {
+		if p.Name == base {
+			p.Name = fmt.Sprintf("%s-req-%s", base, shortCount(uint64(n)))
+			p.Desc = fmt.Sprintf("%s with requests of %s spans", base, shortCount(uint64(n)))
+			p.SpansPerRequest = n
+			p.Baseline, p.Profile = "", false
+			if base != stockName {
+				p.Baseline = fmt.Sprintf("%s-req-%s", stockName, shortCount(uint64(n)))
+			}
+			return p
+		}
+	}
+	panic("requestSizePipeline: unknown base " + base)
 }
 
 func scalePipeline(n uint64) pipeline {

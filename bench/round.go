@@ -118,6 +118,9 @@ func setUp(t *roundT, o options, p pipeline, logf func(string, ...any)) *rig {
 	if err != nil {
 		t.Fatalf("load generator: %v", err)
 	}
+	if p.SpansPerRequest > 0 {
+		g.traces = max(1, p.SpansPerRequest/spansPerTrace)
+	}
 	t.Cleanup(g.close)
 	if err := g.waitReady(30*time.Second, c.Exited); err != nil {
 		t.Fatalf("collector not ready: %v", err)
@@ -309,6 +312,8 @@ func (res *sample) problem(exports bool) string {
 	switch {
 	case res.Accepted == 0:
 		return "the collector accepted no span"
+	case res.SpansPerSec == 0:
+		return "nothing was delivered during the measured window"
 	case !exports:
 		return ""
 	case res.Lost > 0:

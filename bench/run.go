@@ -59,6 +59,9 @@ func run(o options) (*report, error) {
 	if err := rep.chart(pngPath); err != nil {
 		return rep, fmt.Errorf("chart: %w", err)
 	}
+	if err := rep.scalingChart(filepath.Join(o.OutDir, "scaling.png")); err != nil {
+		return rep, fmt.Errorf("scaling chart: %w", err)
+	}
 	if err := rep.writeFlameGraphs(o.OutDir); err != nil {
 		return rep, fmt.Errorf("flame graphs: %w", err)
 	}
