@@ -38,7 +38,7 @@ type queueFullExporter struct {
 
 const queueFullBatch = 5
 
-func newQueueFullExporter(t *testing.T, dir string, maxBytes int64, tweak ...func(*Config)) *queueFullExporter {
+func newQueueFullExporter(t *testing.T, dir string, maxBytes int64) *queueFullExporter {
 	t.Helper()
 	srv := startGRPCServer(t)
 	cfg := fastConfig(srv.addr)
@@ -53,9 +53,6 @@ func newQueueFullExporter(t *testing.T, dir string, maxBytes int64, tweak ...fun
 	cfg.DeadLetter.MaxBytes = maxBytes
 	cfg.DeadLetter.ReplayOnStart = false
 	cfg.DeadLetter.ReplayInterval = time.Hour
-	for _, f := range tweak {
-		f(cfg)
-	}
 	tt := componenttest.NewTelemetry()
 	set := exportertest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = tt.NewTelemetrySettings()
@@ -217,17 +214,14 @@ func TestGiveUpNeverEvictsWhenDeadLetterFull(t *testing.T) {
 	assert.Zero(t, e.counter(t, "otelcol_otlp_retry_dropped_items"))
 }
 
-// TestQueueFullBlocksWithBlockOnOverflow: with
-// sending_queue::block_on_overflow, a batch that neither the queue nor the
-// dead letter has room for makes its caller wait instead of being refused
-// (the choice for a caller that cannot pass a refusal on, such as the batch
-// processor), and is delivered. Who the caller is does not matter: the
-// context here names a client.
-func TestQueueFullBlocksWithBlockOnOverflow(t *testing.T) {
-	q := newQueueFullExporter(t, "", 0, func(cfg *Config) { cfg.QueueConfig.Get().BlockOnOverflow = true })
+// TestQueueFullBlocksCallerThatCannotRefuse: a caller without a client in
+// its context (the batch processor, which already answered its client) is
+// made to wait for room instead of being refused, and its batch delivered.
+func TestQueueFullBlocksCallerThatCannotRefuse(t *testing.T) {
+	q := newQueueFullExporter(t, "", 0)
 	q.fill(t)
 	done := make(chan error, 1)
-	go func() { done <- q.ConsumeTraces(fromClient(), tracesWithPrefix(0xc5, queueFullBatch)) }()
+	go func() { done <- q.ConsumeTraces(context.Background(), tracesWithPrefix(0xc5, queueFullBatch)) }()
 	select {
 	case err := <-done:
 		t.Fatalf("returned while the queue is full: %v", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.uber.org/zap"
@@ -28,8 +29,7 @@ type placement struct {
 	next  *retrySender
 	store *deadletter.Store // nil: no dead letter
 	quar  *deadletter.Store // nil: no quarantine
-	// block: sending_queue::block_on_overflow; a batch the queue and the
-	// dead letter have no room for is sent in the caller's goroutine.
+	// block: sending_queue::block_on_overflow (see mustWait).
 	block bool
 }
 
@@ -100,10 +100,10 @@ func (p *placement) replay(ctx context.Context, r *request) error {
 // anything:
 //   - written to the dead letter if that has room (nil: the data is on disk);
 //     otherwise
-//   - with sending_queue::block_on_overflow, sent right here, in the
-//     caller's goroutine, with the same retries, dead letter and holding
-//     as a queued batch: the caller waits (back-pressure), and a batch no
-//     queue room could ever fit goes out too;
+//   - when the caller cannot pass a refusal on (see mustWait), sent right
+//     here, in the caller's goroutine, with the same retries, dead letter
+//     and holding as a queued batch: the caller waits (back-pressure), and
+//     a batch no queue room could ever fit goes out too;
 //   - otherwise refused with the queue's retryable error (the receiver
 //     answers gRPC Unavailable / HTTP 503 and the client retries), counted
 //     in refused_items by reason.
@@ -127,10 +127,33 @@ func (p *placement) overflow(ctx context.Context, r *request, qerr error) error 
 	if reason == "" {
 		reason = spoolReason
 	}
-	if p.block {
+	if p.mustWait(ctx) {
 		return p.Send(ctx, r)
 	}
 	return e.refuse(ctx, r, reason, fmt.Errorf("sending queue did not take the batch, dead letter: %s: %w", spoolReason, qerr))
+}
+
+// mustWait says whether a batch that neither the queue nor the dead letter
+// has room for makes its caller wait rather than be refused.
+// sending_queue::block_on_overflow asks for it always. Otherwise the
+// refusal must reach a client that retries: the collector's receivers put
+// the client's address into the context (client.Info.Addr). A component
+// that answered its client before exporting (the batch processor) calls
+// with a context of its own, without it, and drops a refusal: it is made
+// to wait (tests/reliability TestGuaranteeSaturationBatch loses 92% of the
+// spans when it is refused instead).
+func (p *placement) mustWait(ctx context.Context) bool {
+	if p.block {
+		return true
+	}
+	if client.FromContext(ctx).Addr != nil {
+		return false
+	}
+	p.e.warnOnce("block", "otlp_retry is fed by a component that already answered its client (e.g. the batch processor): "+
+		"with the sending queue full it sends that component's batches itself and makes it wait, instead of refusing, "+
+		"because that component would drop a refusal. "+
+		"Put batching in sending_queue::batch instead, so that clients see the back-pressure")
+	return true
 }
 
 // spool writes r to the dead letter if there is one with room. It never
