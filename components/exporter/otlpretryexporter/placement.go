@@ -52,6 +52,9 @@ func (p *placement) Send(ctx context.Context, r *request) error {
 		act, _ := actionOf(err)
 		switch act {
 		case actDeliver:
+			return nil
+		case actSettled:
+			// Each part was placed by its own Send.
 			return cause(err)
 		case actQuarantine:
 			return p.quarantine(ctx, r, cause(err))
@@ -85,6 +88,8 @@ func (p *placement) replay(ctx context.Context, r *request) error {
 	err := p.next.Send(ctx, r)
 	switch act, _ := actionOf(err); act {
 	case actDeliver:
+		return nil
+	case actSettled:
 		return cause(err)
 	case actQuarantine:
 		// A permanent error here is already counted.

@@ -24,8 +24,11 @@ const (
 )
 
 // action is what the chain does with a batch after an answer:
-//   - deliver: nothing more; the batch is delivered, or settled part by
-//     part (a split batch), and the answer goes back up as it is;
+//   - deliver: nothing more; the batch is delivered;
+//   - settled: nothing more; the batch was split and each part was placed
+//     by its own pass through the chain (delivered, on disk, quarantined,
+//     kept or dropped): the parts' joined answer goes back up as it is,
+//     and no stage acts on (or counts) the batch again;
 //   - retry: send it again after a backoff (or the server's delay), while
 //     the retry budget lasts (retry stage);
 //   - spool: retrying cannot help now (budget spent, credentials refused,
@@ -43,6 +46,7 @@ type action int
 
 const (
 	actDeliver action = iota
+	actSettled
 	actRetry
 	actSpool
 	actHold
@@ -94,7 +98,12 @@ type answer struct {
 	err error
 }
 
-func (a *answer) Error() string { return a.err.Error() }
+func (a *answer) Error() string {
+	if a.err == nil {
+		return "settled part by part"
+	}
+	return a.err.Error()
+}
 func (a *answer) Unwrap() error { return a.err }
 
 // decide returns err (nil: delivered) as an answer carrying act.
@@ -102,13 +111,11 @@ func decide(act action, v verdict, err error) error {
 	return &answer{act: act, v: v, err: err}
 }
 
-// settled is the final answer for a batch that was settled part by part:
-// no stage above acts on it again.
+// settled is the final answer for a batch that was settled part by part
+// (err: the parts' joined answer, nil when every part was delivered or
+// placed): no stage above acts on it again.
 func settled(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &answer{act: actDeliver, err: err}
+	return &answer{act: actSettled, err: err}
 }
 
 // actionOf reads what err asks the chain to do. nil is delivered; an error
@@ -125,7 +132,8 @@ func actionOf(err error) (action, verdict) {
 }
 
 // cause strips the chain's answers from err: what leaves the chain is the
-// error as the backend, the disk or the context said it.
+// error as the backend, the disk or the context said it (nil for a batch
+// settled part by part whose parts all went somewhere).
 func cause(err error) error {
 	for {
 		a, ok := err.(*answer)
