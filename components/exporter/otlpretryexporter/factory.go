@@ -102,10 +102,10 @@ func createDefaultConfig() component.Config {
 	}
 }
 
-// helperOptions make exporterhelper the component shell around the chain:
+// shellOptions make exporterhelper the component shell around the chain:
 // its queue (see helperQueueOptions), our Start and Shutdown, and the
 // chain below the queue as its push function.
-func helperOptions(cfg *Config, e *otlpExporter) []exporterhelper.Option {
+func shellOptions(cfg *Config, e *otlpExporter) []exporterhelper.Option {
 	return append(helperQueueOptions(cfg),
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
@@ -128,7 +128,7 @@ func createTraces(ctx context.Context, set exporter.Settings, cfg component.Conf
 	if err != nil {
 		return nil, err
 	}
-	inner, err := exporterhelper.NewTraces(ctx, set, cfg, e.pushTraces, helperOptions(c, e)...)
+	inner, err := exporterhelper.NewTraces(ctx, set, cfg, e.pushTraces, shellOptions(c, e)...)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +142,7 @@ func createMetrics(ctx context.Context, set exporter.Settings, cfg component.Con
 	if err != nil {
 		return nil, err
 	}
-	inner, err := exporterhelper.NewMetrics(ctx, set, cfg, e.pushMetrics, helperOptions(c, e)...)
+	inner, err := exporterhelper.NewMetrics(ctx, set, cfg, e.pushMetrics, shellOptions(c, e)...)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +156,7 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 	if err != nil {
 		return nil, err
 	}
-	inner, err := exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs, helperOptions(c, e)...)
+	inner, err := exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs, shellOptions(c, e)...)
 	if err != nil {
 		return nil, err
 	}
