@@ -355,10 +355,10 @@ func floodConn(ctx context.Context, addr string, streams, declared int) (int, ma
 		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hbuf.Bytes(), EndHeaders: true}); err != nil {
 			break
 		}
+		opened++
 		if err := fr.WriteData(id, false, prefix[:]); err != nil {
 			break
 		}
-		opened++
 	}
 	select {
 	case <-ctx.Done():

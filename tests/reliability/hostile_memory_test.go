@@ -35,21 +35,11 @@ const bombSize = 15 << 20
 func TestHostileInputStaysUnderMemoryLimit(t *testing.T) {
 	needBinary(t)
 	o := record(t)
-	mem, err := deploy.WorkloadMemory(harness.RepoRoot(), "gateway")
-	require.NoError(t, err)
-	cg := harness.MemoryCgroup(t, mem.Limit)
-	t.Logf("memory cgroup %s (v2=%v): limit %d MiB, GOMEMLIMIT=%s", cg.Dir, cg.V2, mem.Limit>>20, mem.GoMemLimit)
-	sink := harness.StartSink(t)
-	gw := harness.Start(t, harness.Config("gateway.yaml"), harness.Options{
-		Env:    []string{"OTLP_ENDPOINT=" + sink.GRPCEndpoint(), "API_KEY=hostile", "GOMEMLIMIT=" + mem.GoMemLimit},
-		Set:    gatewayTestSets(t.TempDir()),
-		Cgroup: cg,
-	})
-	gw.WaitReady(30 * time.Second)
+	gw, sink, cg, mem := startBoundedGateway(t)
 
 	// A request still refused when this ends was never acknowledged: it
 	// counts as not sent, not as lost.
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	var (
 		wg      sync.WaitGroup
@@ -85,20 +75,46 @@ func TestHostileInputStaysUnderMemoryLimit(t *testing.T) {
 	}
 	wg.Wait()
 
-	peak := peakRSS(gw)
-	kills, _ := cg.OOMKills()
-	o.PeakRSS = peak
 	t.Logf("answers: %v", answers)
-	t.Logf("peak RSS %d MiB of a %d MiB limit; OOM kills %d", peak>>20, mem.Limit>>20, kills)
-	require.Zero(t, kills, "the kernel OOM-killed the gateway (peak RSS %d MiB, limit %d MiB)", peak>>20, mem.Limit>>20)
-	require.False(t, gw.Exited(), "the gateway exited: %s", gw.Output())
-	require.Less(t, peak, mem.Limit, "peak RSS over the limit")
+	o.PeakRSS = requireWithinLimit(t, gw, cg, mem)
 	require.Empty(t, refused, "refusals a client would not retry")
 	tl := waitDelivered(sent, 90*time.Second, sink)
 	tl.fill(o)
 	require.NotZero(t, tl.sent, "no legal request was accepted")
 	require.Zero(t, tl.lost, "accepted spans lost, e.g. %v", tl.missing)
 	requireAlive(t, gw)
+}
+
+// startBoundedGateway runs configs/gateway.yaml against a fresh sink in a
+// memory cgroup of the size deploy/k8s gives it (limits.memory, and
+// GOMEMLIMIT as the StatefulSet sets it).
+func startBoundedGateway(t *testing.T) (*harness.Collector, *harness.Sink, *harness.Cgroup, deploy.Memory) {
+	t.Helper()
+	mem, err := deploy.WorkloadMemory(harness.RepoRoot(), "gateway")
+	require.NoError(t, err)
+	cg := harness.MemoryCgroup(t, mem.Limit)
+	t.Logf("memory cgroup %s (v2=%v): limit %d MiB, GOMEMLIMIT=%s", cg.Dir, cg.V2, mem.Limit>>20, mem.GoMemLimit)
+	sink := harness.StartSink(t)
+	gw := harness.Start(t, harness.Config("gateway.yaml"), harness.Options{
+		Env:    []string{"OTLP_ENDPOINT=" + sink.GRPCEndpoint(), "API_KEY=hostile", "GOMEMLIMIT=" + mem.GoMemLimit},
+		Set:    gatewayTestSets(t.TempDir()),
+		Cgroup: cg,
+	})
+	gw.WaitReady(30 * time.Second)
+	return gw, sink, cg, mem
+}
+
+// requireWithinLimit checks the kernel killed nothing in cg and the
+// gateway's peak RSS stayed under the limit.
+func requireWithinLimit(t *testing.T, gw *harness.Collector, cg *harness.Cgroup, mem deploy.Memory) int64 {
+	t.Helper()
+	peak := peakRSS(gw)
+	kills, _ := cg.OOMKills()
+	t.Logf("peak RSS %d MiB of a %d MiB limit; OOM kills %d", peak>>20, mem.Limit>>20, kills)
+	require.Zero(t, kills, "the kernel OOM-killed the gateway (peak RSS %d MiB, limit %d MiB)", peak>>20, mem.Limit>>20)
+	require.False(t, gw.Exited(), "the gateway exited")
+	require.Less(t, peak, mem.Limit, "peak RSS over the limit")
+	return peak
 }
 
 // sendLegal sends one legal request of about bombSize bytes (incompressible
