@@ -85,6 +85,37 @@ func TestHostileInputStaysUnderMemoryLimit(t *testing.T) {
 	requireAlive(t, gw)
 }
 
+// TestAgentBombsStayUnderMemoryLimit (issue 26 item 2, the agent): the
+// agent in a memory cgroup of its DaemonSet's size, 16 gRPC gzip bombs and
+// 16 HTTP zstd bombs of 15 MiB each decompressed. Expected: no OOM kill,
+// peak RSS under the limit, every refusal retryable.
+func TestAgentBombsStayUnderMemoryLimit(t *testing.T) {
+	needBinary(t)
+	o := record(t)
+	mem, err := deploy.WorkloadMemory(harness.RepoRoot(), "agent")
+	require.NoError(t, err)
+	cg := harness.MemoryCgroup(t, mem.Limit)
+	t.Logf("memory cgroup %s (v2=%v): limit %d MiB, GOMEMLIMIT=%s", cg.Dir, cg.V2, mem.Limit>>20, mem.GoMemLimit)
+	sink := harness.StartSink(t)
+	agent := startAgentWith(t, sink, t.TempDir(), harness.Options{Env: []string{"GOMEMLIMIT=" + mem.GoMemLimit}, Cgroup: cg})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	answers := map[string]int{}
+	var refused []harness.Outcome
+	for range 2 {
+		for _, out := range harness.Bombs(ctx, agent.GRPCEndpoint(), agent.HTTPEndpoint(), 16, 16, bombSize) {
+			answers[out.Answer]++
+			if !out.Accepted && !out.Retryable {
+				refused = append(refused, out)
+			}
+		}
+	}
+	t.Logf("answers: %v", answers)
+	o.PeakRSS = requireWithinLimit(t, agent, cg, mem)
+	require.Empty(t, refused, "refusals a client would not retry")
+	requireAlive(t, agent)
+}
+
 // startBoundedGateway runs configs/gateway.yaml against a fresh sink in a
 // memory cgroup of the size deploy/k8s gives it (limits.memory, and
 // GOMEMLIMIT as the StatefulSet sets it).
@@ -105,14 +136,14 @@ func startBoundedGateway(t *testing.T) (*harness.Collector, *harness.Sink, *harn
 }
 
 // requireWithinLimit checks the kernel killed nothing in cg and the
-// gateway's peak RSS stayed under the limit.
-func requireWithinLimit(t *testing.T, gw *harness.Collector, cg *harness.Cgroup, mem deploy.Memory) int64 {
+// collector's peak RSS stayed under the limit.
+func requireWithinLimit(t *testing.T, c *harness.Collector, cg *harness.Cgroup, mem deploy.Memory) int64 {
 	t.Helper()
-	peak := peakRSS(gw)
+	peak := peakRSS(c)
 	kills, _ := cg.OOMKills()
 	t.Logf("peak RSS %d MiB of a %d MiB limit; OOM kills %d", peak>>20, mem.Limit>>20, kills)
-	require.Zero(t, kills, "the kernel OOM-killed the gateway (peak RSS %d MiB, limit %d MiB)", peak>>20, mem.Limit>>20)
-	require.False(t, gw.Exited(), "the gateway exited")
+	require.Zero(t, kills, "the kernel OOM-killed the collector (peak RSS %d MiB, limit %d MiB)", peak>>20, mem.Limit>>20)
+	require.False(t, c.Exited(), "the collector exited")
 	require.Less(t, peak, mem.Limit, "peak RSS over the limit")
 	return peak
 }
