@@ -251,11 +251,10 @@ func decodeBinHeader(v string) ([]byte, error) {
 // StreamFlood opens conns HTTP/2 connections to addr and on each up to
 // perConn half-open trace export streams: headers and a 5-byte length
 // prefix announcing declared bytes, then nothing. It holds them until ctx
-// ends, then closes everything. It returns how many streams the server
-// took (no answer before ctx ended) and how many it refused or reset, by
-// answer.
-func StreamFlood(ctx context.Context, addr string, conns, perConn, declared int) (held int, refused map[string]int, err error) {
-	refused = map[string]int{}
+// ends, then closes everything. It returns how many streams it opened and
+// the server's answers (gRPC status or RST_STREAM) by kind.
+func StreamFlood(ctx context.Context, addr string, conns, perConn, declared int) (opened int, answers map[string]int, err error) {
+	answers = map[string]int{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var firstErr error
@@ -264,9 +263,9 @@ func StreamFlood(ctx context.Context, addr string, conns, perConn, declared int)
 			h, r, e := floodConn(ctx, addr, perConn, declared)
 			mu.Lock()
 			defer mu.Unlock()
-			held += h
+			opened += h
 			for k, v := range r {
-				refused[k] += v
+				answers[k] += v
 			}
 			if e != nil && firstErr == nil {
 				firstErr = e
@@ -274,7 +273,7 @@ func StreamFlood(ctx context.Context, addr string, conns, perConn, declared int)
 		})
 	}
 	wg.Wait()
-	return held, refused, firstErr
+	return opened, answers, firstErr
 }
 
 // floodConn is one connection of StreamFlood.
@@ -368,11 +367,11 @@ func floodConn(ctx context.Context, addr string, streams, declared int) (int, ma
 	<-readDone
 	mu.Lock()
 	defer mu.Unlock()
-	refused := map[string]int{}
+	byKind := map[string]int{}
 	for _, a := range answered {
-		refused[a]++
+		byKind[a]++
 	}
-	return opened - len(answered), refused, nil
+	return opened, byKind, nil
 }
 
 // SlowClient is what one slow HTTP connection saw.

@@ -33,12 +33,12 @@ func TestStreamFloodBounded(t *testing.T) {
 	defer stopFlood()
 	var (
 		wg      sync.WaitGroup
-		held    int
+		opened  int
 		refused map[string]int
 		err     error
 	)
 	wg.Go(func() {
-		held, refused, err = harness.StreamFlood(floodCtx, gw.GRPCEndpoint(), 1200, 100, 1<<20)
+		opened, refused, err = harness.StreamFlood(floodCtx, gw.GRPCEndpoint(), 1200, 100, 1<<20)
 	})
 	time.Sleep(2 * time.Second)
 
@@ -81,7 +81,7 @@ batches:
 	require.NoError(t, legitErr)
 	stopFlood()
 	wg.Wait()
-	t.Logf("flood: %d streams still open at its end, refused or reset %v (dial error: %v)", held, refused, err)
+	t.Logf("flood: %d streams opened; the gateway's answers %v (dial error: %v)", opened, refused, err)
 	o.PeakRSS = requireWithinLimit(t, gw, cg, mem)
 	tl := waitDelivered(sent, 60*time.Second, sink)
 	tl.fill(o)
