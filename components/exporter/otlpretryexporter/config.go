@@ -164,9 +164,7 @@ func (c *Config) Validate() error {
 	if c.TimeoutConfig.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("timeout: must not be negative, got %s", c.TimeoutConfig.Timeout))
 	}
-	if q := c.Quarantine.Directory; q != "" && q == c.DeadLetter.Directory {
-		errs = append(errs, fmt.Errorf("quarantine::directory: must differ from dead_letter::directory (%q): quarantined data is never replayed", q))
-	}
+	errs = append(errs, checkStateDirs(c.stateDirs())...)
 	if c.PersistentQueue.enabled() && c.QueueConfig.HasValue() && c.QueueConfig.Get().StorageID != nil {
 		errs = append(errs, errBothQueues)
 	}

@@ -113,7 +113,7 @@ func TestConfigValidation(t *testing.T) {
 		{name: "bad_compression", want: `compression: "snappy" is not supported (want gzip, zstd or none)`},
 		{name: "negative_timeout", want: "timeout: must not be negative, got -1s\n" +
 			"timeoutconfig: timeout value must be greater than or equal to 0"},
-		{name: "same_quarantine", want: `quarantine::directory: must differ from dead_letter::directory ("/tmp/x"): quarantined data is never replayed`},
+		{name: "same_quarantine", want: `quarantine::directory: "/tmp/x" is the same directory as dead_letter::directory ("/tmp/x"): each store needs its own directory`},
 		{name: "both_queues", want: errBothQueues.Error()},
 		{name: "no_endpoint", want: "endpoint: must not be empty"},
 		{name: "http_no_scheme", want: `endpoint: protocol http needs a URL starting with http:// or https://, got "backend:4318"`},
