@@ -90,7 +90,7 @@ func (e *otlpExporter) appendToLog(ctx context.Context, r *request) error {
 		case isDiskFull(err):
 			// The disk_full gauge is what an operator alerts on; the log
 			// answers ENOSPC (wrapped) when the disk under it is full.
-			e.diskFull.Store(true)
+			e.walDiskFull.Store(true)
 			return e.refuse(ctx, r, refuseDiskFull, retryLater(fmt.Errorf("write-ahead log: disk full: %w", err), retryAfterError))
 		default:
 			// A directory removed or read-only, an I/O error: nothing was
@@ -98,7 +98,7 @@ func (e *otlpExporter) appendToLog(ctx context.Context, r *request) error {
 			return e.refuse(ctx, r, refuseWALError, retryLater(fmt.Errorf("write-ahead log: %w", err), retryAfterError))
 		}
 	}
-	e.diskFull.Store(false)
+	e.walDiskFull.Store(false)
 	return nil
 }
 
