@@ -1,7 +1,9 @@
 package reliability
 
 import (
+	"bytes"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,8 +115,9 @@ func startRotationGateway(t *testing.T) *rotationGateway {
 	return g
 }
 
-// requireRefused sends three requests: each must be refused within seconds
-// as retryable with RetryInfo, counted under reason and logged.
+// requireRefused sends three gRPC requests and one OTLP/HTTP request: each
+// must be refused at once as retryable with RetryInfo (HTTP: 503 with
+// Retry-After), counted under reason and logged.
 func (g *rotationGateway) requireRefused(t *testing.T, reason string) {
 	t.Helper()
 	for i := 0; i < 3; i++ {
@@ -133,9 +136,21 @@ func (g *rotationGateway) requireRefused(t *testing.T, reason string) {
 		require.NotNil(t, info, "request %d: Unavailable without RetryInfo: %v", i, err)
 		assert.Positive(t, info.GetRetryDelay().AsDuration())
 	}
-	v, ok := waitCounter(t, g.c, "otelcol_otlp_retry_refused_items", 15, 10*time.Second)
-	require.True(t, ok, "refused_items %v, want at least 15", v)
-	require.GreaterOrEqual(t, metric(t, g.c, "otelcol_otlp_retry_refused_items", `reason="`+reason+`"`), 15.0)
+	// OTLP/HTTP: 503 with Retry-After.
+	req, err := http.NewRequest(http.MethodPost, g.c.HTTPEndpoint()+"/v1/traces",
+		bytes.NewReader(protoBody(t, genBatch("rotation", 1, 5).td)))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	client := &http.Client{Timeout: 15 * time.Second}
+	resp, err := client.Do(req)
+	require.NoError(t, err, "OTLP/HTTP request past the boundary")
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	require.NotEmpty(t, resp.Header.Get("Retry-After"), "503 without Retry-After")
+
+	v, ok := waitCounter(t, g.c, "otelcol_otlp_retry_refused_items", 20, 10*time.Second)
+	require.True(t, ok, "refused_items %v, want at least 20", v)
+	require.GreaterOrEqual(t, metric(t, g.c, "otelcol_otlp_retry_refused_items", `reason="`+reason+`"`), 20.0)
 	require.True(t, waitFor(10*time.Second, func() bool {
 		return strings.Contains(g.c.Output(), "refusing data with a retryable error")
 	}), "the refusal was not logged")
