@@ -194,7 +194,7 @@ func TestWALOutageFillsMaxBytes(t *testing.T) {
 		"exporters::otlp_retry::persistent_queue::max_bytes=33554432", // the smallest validate allows
 		"exporters::otlp_retry::persistent_queue::segment_bytes=1048576")
 	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "wal-full", workers: 2, spansPerBatch: 20,
-		interval: 2 * time.Millisecond, maxBatches: 100000, attrBytes: 200})
+		interval: 2 * time.Millisecond, maxBatches: 100000, attrBytes: 2048}) // 32 MiB in about 800 requests
 	require.True(t, waitFor(60*time.Second, func() bool { return len(l.Refused()) > 0 }), "never refused with a full log")
 	time.Sleep(500 * time.Millisecond)
 	l.Stop()
