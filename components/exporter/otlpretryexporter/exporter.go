@@ -37,8 +37,9 @@ type otlpExporter struct {
 
 	health      atomic.Int32
 	consecutive atomic.Int64
-	diskFull    atomic.Bool
-	logged      sync.Map // warning key -> struct{}: conditions already logged at warn
+	diskFull    atomic.Bool // the dead letter's and quarantine's last write
+	walDiskFull atomic.Bool // the write-ahead log's last append (its own: one store's success does not clear the other's)
+	logged      sync.Map    // warning key -> struct{}: conditions already logged at warn
 
 	refuseLoggedAt  atomic.Int64 // unix nanos of the last back-pressure warning
 	refusedSinceLog atomic.Int64 // items refused since then
@@ -85,7 +86,7 @@ func newExporter(cfg *Config, set exporter.Settings, signal string) (*otlpExport
 		circuit:         e.breaker.State,
 		deadLetterBytes: func() int64 { return storedBytes(e.place.store, signal) },
 		quarantineBytes: func() int64 { return storedBytes(e.place.quar, signal) },
-		diskFull:        e.diskFull.Load,
+		diskFull:        func() bool { return e.diskFull.Load() || e.walDiskFull.Load() },
 	})
 	if err != nil {
 		return nil, err

@@ -91,20 +91,22 @@ func (q *walQueue) offer(ctx context.Context, r *request) error {
 	if _, err := q.log.Append(body, r.items); err != nil {
 		switch {
 		case errors.Is(err, wal.ErrFull):
-			return e.refuse(ctx, r, refuseWALFull, fmt.Errorf("persistent_queue::max_bytes reached: %w", err))
+			return e.refuse(ctx, r, refuseWALFull, retryLater(fmt.Errorf("persistent_queue::max_bytes reached: %w", err), retryAfterFull))
 		case errors.Is(err, wal.ErrTooLarge):
 			return e.refuse(ctx, r, refuseWALTooLarge, consumererror.NewPermanent(
 				fmt.Errorf("request of %d bytes can never fit persistent_queue::max_bytes: %w", len(body), err)))
 		case isDiskFull(err):
 			// The disk_full gauge is what an operator alerts on; the log
 			// answers ENOSPC (wrapped) when the disk under it is full.
-			e.diskFull.Store(true)
-			return e.refuse(ctx, r, refuseDiskFull, fmt.Errorf("write-ahead log: disk full: %w", err))
+			e.walDiskFull.Store(true)
+			return e.refuse(ctx, r, refuseDiskFull, retryLater(fmt.Errorf("write-ahead log: disk full: %w", err), retryAfterError))
 		default:
-			return e.refuse(ctx, r, refuseWALError, fmt.Errorf("write-ahead log: %w", err))
+			// A directory removed or read-only, an I/O error: nothing was
+			// written; the client retries later.
+			return e.refuse(ctx, r, refuseWALError, retryLater(fmt.Errorf("write-ahead log: %w", err), retryAfterError))
 		}
 	}
-	e.diskFull.Store(false)
+	e.walDiskFull.Store(false)
 	return nil
 }
 

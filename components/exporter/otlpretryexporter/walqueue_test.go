@@ -3,6 +3,7 @@ package otlpretryexporter
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,13 +117,16 @@ func TestWALFullRefusesRetryable(t *testing.T) {
 	srv := startGRPCServer(t)
 	srv.setDown(true)
 	exp := startWALExporter(t, t.TempDir(), srv.addr, func(c *Config) {
-		c.PersistentQueue.MaxBytes = 64 << 10
+		c.PersistentQueue.MaxBytes = minWALBytes // the smallest log validate allows
 		c.PersistentQueue.DrainTimeout = 0
 	})
 	var accepted, refused int
 	var refuseErr error
-	for p := 0; p < 100; p++ {
-		err := exp.ConsumeTraces(context.Background(), tracesWithPrefix(byte(p), 20))
+	pad := strings.Repeat("x", 1<<20) // 1 MiB a request: the log is full after 32
+	for p := 0; p < 40; p++ {
+		td := tracesWithPrefix(byte(p), 20)
+		td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().PutStr("pad", pad)
+		err := exp.ConsumeTraces(context.Background(), td)
 		if err != nil {
 			refused++
 			refuseErr = err
@@ -164,7 +168,7 @@ func TestWALConfigValidate(t *testing.T) {
 	cfg.PersistentQueue.MaxBytes = 0
 	err := confmap.Validate(cfg)
 	require.ErrorContains(t, err, "persistent_queue: fsync")
-	require.ErrorContains(t, err, "max_bytes: must be positive")
+	require.ErrorContains(t, err, "max_bytes: at least 33554432")
 
 	cfg = fastConfig("localhost:4317")
 	cfg.PersistentQueue.Directory = "/tmp/x"
