@@ -55,7 +55,7 @@ func (e *otlpExporter) openWAL() error {
 	} else {
 		e.logger.Info("write-ahead log opened", fields...)
 	}
-	if err := e.tel.registerWAL(l); err != nil {
+	if err := e.tel.registerWAL(l, pq.MaxBytes); err != nil {
 		_ = l.Close()
 		return err
 	}
