@@ -102,6 +102,9 @@ type scenario struct {
 	resolve []string // nil: all of fire
 	within  time.Duration
 	healAll time.Duration
+	// minFault keeps the fault on at least this long, even once every
+	// alert fired (to observe what else happens meanwhile).
+	minFault time.Duration
 }
 
 func (s *suite) run(t *testing.T, sc scenario, begin func(), end func()) {
@@ -126,6 +129,9 @@ func (s *suite) run(t *testing.T, sc scenario, begin func(), end func()) {
 		}()
 	}
 	wg.Wait()
+	if left := sc.minFault - time.Since(since); left > 0 {
+		wait(left)
+	}
 	ended := time.Now()
 	if end != nil {
 		end()
@@ -219,13 +225,31 @@ func TestAlertsFireOnRealFaults(t *testing.T) {
 
 	// The table: every alert of the rules has a row.
 	fired := s.tr.firedFor(soakPods, soakFrom, soakTo)
-	silent := map[string]bool{}
+	loud := map[string]bool{}
+	downNote := ""
 	for _, e := range fired {
-		silent[e.alertname] = true
+		if e.alertname == "OtlpcolDown" {
+			// Process restarts and Prometheus's discovery (it applies
+			// target changes at most every 5 s) take real seconds the
+			// scaling cannot shrink, so the scaled `for` (4 s) is judged
+			// at the shipped timing: the longest stretch of up == 0 of a
+			// restarted pod against the shipped `for` (2m).
+			longest := longestDown(t, s, e.pod, soakFrom, soakTo)
+			if longest < s.rules["OtlpcolDown"].For/2 {
+				downNote = fmt.Sprintf("yes at the shipped timing: up == 0 for at most %.0f s per pod during the rolling restart, for is %s (the scaled copy's %s is shorter than Prometheus's 5 s discovery update, and it fired)",
+					longest.Seconds(), s.rules["OtlpcolDown"].For, scaled(s.rules["OtlpcolDown"].For))
+				t.Logf("OtlpcolDown (scaled) fired on %s during the rolling restart: up == 0 for %.0f s, under half the shipped for", e.pod, longest.Seconds())
+				continue
+			}
+		}
+		loud[e.alertname] = true
 		t.Errorf("%s fired on %s during the healthy soak (value %s)", e.alertname, e.pod, e.value)
 	}
 	for i := range s.rows {
-		s.rows[i].Silent = yes(!silent[s.rows[i].Alert])
+		s.rows[i].Silent = yes(!loud[s.rows[i].Alert])
+		if s.rows[i].Alert == "OtlpcolDown" && downNote != "" && !loud["OtlpcolDown"] {
+			s.rows[i].Silent = downNote
+		}
 	}
 	have := map[string]bool{}
 	for _, r := range s.rows {
@@ -234,7 +258,7 @@ func TestAlertsFireOnRealFaults(t *testing.T) {
 	for _, a := range list {
 		if !have[a.Name] {
 			if why, ok := notDriven[a.Name]; ok {
-				s.rows = append(s.rows, row{Alert: a.Name, Scenario: "not driven: " + why, Fired: "-", Resolved: "-", Silent: yes(!silent[a.Name])})
+				s.rows = append(s.rows, row{Alert: a.Name, Scenario: "not driven: " + why, Fired: "-", Resolved: "-", Silent: yes(!loud[a.Name])})
 				continue
 			}
 			t.Errorf("alert %s has no scenario", a.Name)
@@ -380,3 +404,26 @@ func flipSegmentByte(t *testing.T, dir string) string {
 
 var errInvalid = status.Error(codes.InvalidArgument, "the backend refuses the data as invalid")
 var errUnavailable = status.Error(codes.Unavailable, "the backend is overloaded")
+
+// longestDown is the longest run of failed scrapes (up == 0) of pod's
+// targets between from and to.
+func longestDown(t *testing.T, s *suite, pod string, from, to time.Time) time.Duration {
+	res, err := s.prom.queryRange(`up{pod="`+pod+`"}`, from, to, s.prom.interval)
+	if err != nil {
+		t.Error(err)
+		return time.Hour
+	}
+	var longest time.Duration
+	for _, r := range res {
+		var run time.Duration
+		for _, v := range r.Values {
+			if parseF(v[1]) == 0 {
+				run += s.prom.interval
+				longest = max(longest, run)
+			} else {
+				run = 0
+			}
+		}
+	}
+	return longest
+}

@@ -98,6 +98,12 @@ func checkPanels(t *testing.T, s *suite, soakFrom, soakTo time.Time) {
 		}
 	}
 	t.Logf("%d dashboard queries checked against the run", checked)
+	if t.Failed() {
+		res, _ := s.prom.queryRange(`count by (__name__, pod) ({__name__=~"rpc_.*|otelcol_receiver_accepted_.*"})`, s.start, end, 10*time.Second)
+		for _, r := range res {
+			t.Logf("present: %v", r.Metric)
+		}
+	}
 
 	out := os.Getenv("OTLPCOL_MONITORING_OUT")
 	if out == "" {

@@ -117,11 +117,11 @@ func tail(s string, n int) string {
 // writeTargets replaces the file_sd file atomically.
 func (p *prometheus) writeTargets() {
 	p.mu.Lock()
+	defer p.mu.Unlock() // one writer at a time: they share the temporary file
 	list := make([]targetGroup, 0, len(p.groups))
 	for _, g := range p.groups {
 		list = append(list, g)
 	}
-	p.mu.Unlock()
 	b, err := json.Marshal(list)
 	if err != nil {
 		p.t.Error(err)

@@ -55,7 +55,7 @@ var scenarios = []fault{
 		var l *load
 		var from time.Time
 		s.run(t, scenario{name: "backend a black hole (accepts, never answers), steady load", pod: gw.name,
-			fire: []string{"OtlpcolWriteAheadLogNotDraining"}, within: fireWithin, healAll: resolveWithin},
+			fire: []string{"OtlpcolWriteAheadLogNotDraining"}, within: fireWithin, healAll: resolveWithin, minFault: 70 * time.Second},
 			func() {
 				gw.start()
 				l = startLoad(gw.c.GRPCEndpoint(), 50, 50*time.Millisecond)
@@ -64,19 +64,24 @@ var scenarios = []fault{
 				// What the breaker did meanwhile (OtlpcolCircuitOpen is
 				// driven by the backend-down scenario).
 				res, err := s.prom.queryRange(`max(otelcol_otlp_retry_circuit_state{pod="otlpcol-gateway-blackhole"})`, from, time.Now(), time.Second)
-				maxState := -1.0
+				maxState, openedAfter := -1.0, -1.0
 				if err == nil {
 					for _, r := range res {
 						for _, v := range r.Values {
-							if f := parseF(v[1]); f > maxState {
+							f := parseF(v[1])
+							if f > maxState {
 								maxState = f
+							}
+							if ts, _ := v[0].(float64); f >= 2 && openedAfter < 0 {
+								openedAfter = ts - float64(from.UnixMilli())/1000
 							}
 						}
 					}
 				}
-				t.Logf("black hole: highest circuit_state over %.0fs: %v (0 closed, 2 open); %d exports accepted, %d failed",
-					time.Since(from).Seconds(), maxState, l.ok.Load(), l.fail.Load())
-				s.add(row{Alert: "OtlpcolCircuitOpen", Scenario: "black hole (observed, not required): " + circuitNote(maxState), Fired: "-", Resolved: "-"})
+				t.Logf("black hole: highest circuit_state over %.0fs: %v (0 closed, 2 open), first open after %.0fs; %d exports accepted, %d failed",
+					time.Since(from).Seconds(), maxState, openedAfter, l.ok.Load(), l.fail.Load())
+				s.add(row{Alert: "OtlpcolCircuitOpen", Scenario: "black hole (observed, not required): " + circuitNote(maxState, openedAfter),
+					Fired: fired(s, "OtlpcolCircuitOpen", gw.name, from), Resolved: "-"})
 				b.Set(backendUp)
 			})
 		l.Stop()
@@ -255,14 +260,19 @@ var scenarios = []fault{
 	}},
 }
 
-func circuitNote(maxState float64) string {
-	switch {
-	case maxState >= 2:
-		return "the circuit opened"
-	case maxState == 0:
-		return "circuit_state stayed 0 (closed): with the shipped circuit_breaker (window 10s, min_attempts 20) and timeout 10s, at most num_consumers (10) timed-out attempts end in one window"
+func circuitNote(maxState, openedAfter float64) string {
+	if maxState >= 2 {
+		return fmt.Sprintf("closed for the first %.0f s (attempts hang until the 10 s timeout), then open", openedAfter)
 	}
-	return fmt.Sprintf("highest circuit_state %v", maxState)
+	return fmt.Sprintf("circuit_state stayed %v (0 closed) for the whole fault", maxState)
+}
+
+// fired says when alert fired on pod after since, if it did.
+func fired(s *suite, alert, pod string, since time.Time) string {
+	if e := s.tr.fired(alert, pod, since); e != nil {
+		return fmt.Sprintf("%.1f", e.firedAt.Sub(since).Seconds())
+	}
+	return "did not fire"
 }
 
 func parseF(v any) float64 {
