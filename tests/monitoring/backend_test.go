@@ -24,10 +24,13 @@ const (
 // test takes the backend down, makes it a black hole, or brings it back.
 type backend struct {
 	*harness.Sink
-	ln    net.Listener
-	mode  atomic.Int32
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	ln   net.Listener
+	mode atomic.Int32
+	// frozen: open connections stay established but nothing passes any
+	// more, in either direction (a backend that hangs mid-stream).
+	frozen atomic.Bool
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
 }
 
 func startBackend(t *testing.T) *backend {
@@ -49,7 +52,32 @@ func (b *backend) Endpoint() string { return b.ln.Addr().String() }
 // meet the new mode on their next connection.
 func (b *backend) Set(m backendMode) {
 	b.mode.Store(int32(m))
+	b.frozen.Store(false)
 	b.dropAll()
+}
+
+// Freeze makes the backend a black hole without closing what is open:
+// established connections stay up and go silent, new ones are swallowed.
+func (b *backend) Freeze() {
+	b.mode.Store(int32(backendBlackHole))
+	b.frozen.Store(true)
+}
+
+// pipe copies src to dst until either fails, discarding while frozen.
+func (b *backend) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !b.frozen.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	dst.Close()
 }
 
 func (b *backend) dropAll() {
@@ -88,8 +116,8 @@ func (b *backend) serve() {
 			}
 			b.track(c)
 			b.track(up)
-			go func() { _, _ = io.Copy(up, c); up.Close() }()
-			go func() { _, _ = io.Copy(c, up); c.Close() }()
+			go b.pipe(up, c)
+			go b.pipe(c, up)
 		}
 	}
 }
