@@ -189,6 +189,7 @@ var keyPanels = map[string]string{
 	"Circuit state (0 closed, 1 half-open, 2 open)": "panel-circuit.png",
 	"Dead letter and quarantine (bytes on disk)":    "panel-dead-letter.png",
 	"Refused and dropped by reason":                 "panel-refused.png",
+	"Write-ahead log records (not yet delivered)":   "panel-log-records.png",
 }
 
 var palette = []color.Color{
