@@ -18,7 +18,7 @@ PKG_ARCHES ?= amd64 arm64
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
 GOFILES     = $(shell git ls-files --cached --others --exclude-standard '*.go' | grep -v '^distribution/')
 
-.PHONY: all build generate run test test-e2e test-k8s test-package fuzz deps deps-package package bench lint fmt validate vuln docker docker-push check-generated clean
+.PHONY: all build generate run test test-e2e test-k8s test-monitoring test-package fuzz deps deps-package package bench lint fmt validate vuln docker docker-push check-generated clean
 
 all: build
 
@@ -88,6 +88,22 @@ test-e2e: build
 	  echo "once at work); peak RSS is the highest VmHWM of the scenario's collectors."; echo; \
 	  grep '^|' bin/reliability-long.md; } > tests/reliability/results.md
 	@echo ">> tests/reliability/results.md written"
+
+## test-monitoring: a real Prometheus (Debian package prometheus, installed when
+## missing) runs deploy/monitoring's scrape config and rules, scaled 30x faster on
+## copies, against bin/otlpcol gateways and agents; every alert is driven by its
+## real fault and must fire and resolve, a healthy soak with a rolling restart
+## must stay silent, every dashboard query must return data. Prints the table
+## (bin/monitoring/alerts.md) and renders key panels (bin/monitoring/*.png).
+## Mounts a small tmpfs (disk full) when run as root. About 5 minutes.
+test-monitoring: build
+	@command -v prometheus >/dev/null || { echo ">> installing prometheus (Debian package prometheus)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@mkdir -p bin/monitoring
+	@echo ">> go test ./tests/monitoring (Prometheus $$(prometheus --version 2>&1 | awk 'NR==1{print $$3}'), scaled 30x)"
+	@OTLPCOL_MONITORING=1 OTLPCOL_MONITORING_OUT=$(CURDIR)/bin/monitoring \
+		$(GO) test -count=1 -parallel 16 -timeout 15m -v ./tests/monitoring/
 
 ## test-k8s: deploy/ on a real control plane (built from Go modules into
 ## OTLPCOL_K8S_CACHE, default ~/.cache/otlpcol-k8s: slow once, then cached):

@@ -60,7 +60,7 @@ func (q *walQueue) start() error {
 	} else {
 		e.logger.Info("write-ahead log opened", fields...)
 	}
-	if err := e.tel.registerWAL(l); err != nil {
+	if err := e.tel.registerWAL(l, pq.MaxBytes); err != nil {
 		_ = l.Close()
 		return err
 	}
