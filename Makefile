@@ -93,16 +93,14 @@ test-e2e: build
 ## missing) runs deploy/monitoring's scrape config and rules, scaled 30x faster on
 ## copies, against bin/otlpcol gateways and agents; every alert is driven by its
 ## real fault and must fire and resolve, a healthy soak with a rolling restart
-## must stay silent, every dashboard query must return data. Prints the table
-## (bin/monitoring/alerts.md) and renders key panels (bin/monitoring/*.png).
+## must stay silent, every dashboard query must return data. Prints the table and
+## writes it (docs/monitoring/alerts.md) with the key panels (docs/monitoring/*.png).
 ## Mounts a small tmpfs (disk full) when run as root. About 5 minutes.
 test-monitoring: build
-	@command -v prometheus >/dev/null || { echo ">> installing prometheus (Debian package prometheus)"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
-	@mkdir -p bin/monitoring
+	@.ci/need prometheus:prometheus
+	@mkdir -p docs/monitoring
 	@echo ">> go test ./tests/monitoring (Prometheus $$(prometheus --version 2>&1 | awk 'NR==1{print $$3}'), scaled 30x)"
-	@OTLPCOL_MONITORING=1 OTLPCOL_MONITORING_OUT=$(CURDIR)/bin/monitoring \
+	@OTLPCOL_MONITORING=1 OTLPCOL_MONITORING_OUT=$(CURDIR)/docs/monitoring \
 		$(GO) test -count=1 -parallel 16 -timeout 15m -v ./tests/monitoring/
 
 ## test-k8s: deploy/ on a real control plane (built from Go modules into
