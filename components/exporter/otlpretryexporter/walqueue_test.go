@@ -135,7 +135,7 @@ func TestWALFullRefusesRetryable(t *testing.T) {
 		accepted++
 	}
 	require.NotZero(t, refused, "a full log accepted everything")
-	require.Equal(t, int64(64<<10), exp.te.counter(t, "otelcol_otlp_retry_wal_max_bytes"), "the bound beside the bytes")
+	require.Equal(t, int64(minWALBytes), exp.te.counter(t, "otelcol_otlp_retry_wal_max_bytes"), "the bound beside the bytes")
 	require.NotZero(t, accepted)
 	require.False(t, consumererror.IsPermanent(refuseErr), "refusal must be retryable: %v", refuseErr)
 	require.Equal(t, int64(refused*20), exp.te.counter(t, "otelcol_otlp_retry_refused_items", "reason", "wal_full"))
