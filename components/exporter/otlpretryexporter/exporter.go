@@ -97,6 +97,9 @@ func newExporter(cfg *Config, set exporter.Settings, signal string) (*otlpExport
 
 func (e *otlpExporter) start(ctx context.Context, host component.Host) error {
 	e.host = host
+	if msg := e.cfg.breakerBlindSpot(); msg != "" {
+		e.logger.Warn(msg)
+	}
 	if dir := e.cfg.DeadLetter.Directory; dir != "" {
 		store, err := deadletter.Acquire(dir, e.cfg.DeadLetter.MaxBytes, e.cfg.DeadLetter.Fsync)
 		if err != nil {

@@ -29,6 +29,38 @@ const (
 	minQueueBytes = 1 << 20
 )
 
+// breakerBlindSpot describes a circuit breaker that a backend which never
+// answers could not open ("" when it can): while every attempt hangs until timeout, the
+// consumers make at most consumers x window / timeout attempts a window,
+// and with fewer than min_attempts the failure rate is never judged (the
+// breaker stayed closed through a black hole with window 10s, timeout 10s,
+// 10 consumers and min_attempts 20). It is logged as a warning at start,
+// not refused: a large min_attempts is also how tests and users turn the
+// breaker's judgement down on purpose.
+func (c *Config) breakerBlindSpot() string {
+	b := c.CircuitBreaker
+	timeout := c.TimeoutConfig.Timeout
+	if !b.Enabled || timeout <= 0 || b.Window <= 0 {
+		return ""
+	}
+	consumers := 0
+	key := ""
+	switch {
+	case c.PersistentQueue.enabled():
+		consumers, key = c.PersistentQueue.NumConsumers, "persistent_queue::num_consumers"
+	case c.QueueConfig.HasValue():
+		consumers, key = c.QueueConfig.Get().NumConsumers, "sending_queue::num_consumers"
+	default:
+		return "" // no queue: the callers' concurrency is not known here
+	}
+	if most := int64(consumers) * int64(b.Window) / int64(timeout); most < int64(b.MinAttempts) {
+		return fmt.Sprintf("circuit_breaker::min_attempts: %d attempts cannot fit in a window of %s when every attempt hangs "+
+			"until timeout (%s) on %d consumers (%s; at most %d): a backend that never answers would never open the circuit; "+
+			"lengthen circuit_breaker::window or lower min_attempts", b.MinAttempts, b.Window, timeout, consumers, key, most)
+	}
+	return ""
+}
+
 // limitErrors are the checks of settings that would make a bound no bound
 // (0 meaning unlimited) or too small to hold one request.
 func (c *Config) limitErrors() []error {
