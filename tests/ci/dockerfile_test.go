@@ -37,7 +37,7 @@ func stages(t *testing.T) []instructions.Stage {
 // makeVar reads `NAME := value` from the Makefile.
 func makeVar(t *testing.T, name string) string {
 	t.Helper()
-	m := regexp.MustCompile(`(?m)^`+name+`\s*[:?]?=\s*(\S+)`).FindStringSubmatch(makefile(t))
+	m := regexp.MustCompile(`(?m)^` + name + `\s*[:?]?=\s*(\S+)`).FindStringSubmatch(makefile(t))
 	require.NotNil(t, m, "Makefile has no %s", name)
 	return m[1]
 }
