@@ -197,10 +197,11 @@ deps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 	@promtool --version | head -1
 
-## deps-image: install what `make image` uses when missing (Debian packages
-## podman and runc; ca-certificates for the CA bundle copied into the image)
+## deps-image: install what `make image` and its tests use when missing
+## (Debian packages podman, runc and skopeo; ca-certificates for the CA
+## bundle copied into the image)
 deps-image:
-	@missing=""; for t in podman:podman runc:runc /etc/ssl/certs/ca-certificates.crt:ca-certificates; do \
+	@missing=""; for t in podman:podman runc:runc skopeo:skopeo /etc/ssl/certs/ca-certificates.crt:ca-certificates; do \
 		p=$${t%%:*}; if [ "$${p#/}" != "$$p" ]; then [ -e "$$p" ] || missing="$$missing $${t#*:}"; \
 		else command -v $$p >/dev/null || missing="$$missing $${t#*:}"; fi; done; \
 	if [ -n "$$missing" ]; then echo ">> installing$$missing (Debian packages)"; \

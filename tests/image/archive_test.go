@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -102,8 +103,8 @@ func readArchive(name string) (*ociArchive, error) {
 		return nil, err
 	}
 	defer f.Close()
-	a := &ociArchive{blobs: map[string][]byte{}}
-	var top index
+	var top []byte
+	blobs := map[string][]byte{}
 	tr := tar.NewReader(f)
 	for {
 		hdr, err := tr.Next()
@@ -122,12 +123,41 @@ func readArchive(name string) (*ociArchive, error) {
 		}
 		switch name := path.Clean(hdr.Name); {
 		case name == "index.json":
-			if err := json.Unmarshal(b, &top); err != nil {
-				return nil, fmt.Errorf("index.json: %w", err)
-			}
+			top = b
 		case strings.HasPrefix(name, "blobs/sha256/"):
-			a.blobs["sha256:"+path.Base(name)] = b
+			blobs["sha256:"+path.Base(name)] = b
 		}
+	}
+	return newArchive(top, blobs)
+}
+
+// readLayout reads an OCI image layout directory (what `skopeo copy` to
+// oci: writes).
+func readLayout(dir string) (*ociArchive, error) {
+	top, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	if err != nil {
+		return nil, err
+	}
+	blobs := map[string][]byte{}
+	files, err := filepath.Glob(filepath.Join(dir, "blobs", "sha256", "*"))
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		blobs["sha256:"+filepath.Base(f)] = b
+	}
+	return newArchive(top, blobs)
+}
+
+func newArchive(indexJSON []byte, blobs map[string][]byte) (*ociArchive, error) {
+	a := &ociArchive{blobs: blobs}
+	var top index
+	if err := json.Unmarshal(indexJSON, &top); err != nil {
+		return nil, fmt.Errorf("index.json: %w", err)
 	}
 	// The archive's one entry is the manifest list (an OCI image index)
 	// with both architectures, named by org.opencontainers.image.ref.name.
