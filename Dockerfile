@@ -5,11 +5,13 @@
 # architecture with `podman build --platform linux/<arch>`:
 #   rootfs/   /etc/passwd and /etc/group (packaging/image/), the CA bundle
 #             (/etc/ssl/certs/ca-certificates.crt, Debian's ca-certificates),
-#             configs/ in /etc/otlpcol/, LICENSE
+#             the zone database (/usr/share/zoneinfo, Debian's tzdata, where
+#             Go looks for TZ and LoadLocation), configs/ in /etc/otlpcol/,
+#             LICENSE
 #   state/    an empty directory: /var/lib/otlpcol, owned by the runtime user
 #             so that a fresh volume mounted there is writable by it
-#   <arch>/   /otlpcol (CGO off, -trimpath, time/tzdata embedded: the zone
-#             database) and its CycloneDX SBOM in /usr/share/doc/otlpcol/
+#   <arch>/   /otlpcol (static: CGO off, -trimpath) and its CycloneDX SBOM
+#             in /usr/share/doc/otlpcol/
 # `docker build -f Dockerfile dist/image` builds the same image from the same
 # context. There is no shell, so no RUN and no HEALTHCHECK: Kubernetes probes
 # call the health extension on :8080 directly.

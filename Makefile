@@ -55,13 +55,12 @@ test: deps lint check-generated build
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
 ## binaries: static linux binaries for $(PKG_ARCHES) in $(DIST)/build/linux_<arch>/
-## (CGO off, -trimpath, the zone database embedded with time/tzdata so that a
-## scratch image needs no zoneinfo files); package and image ship these.
+## (CGO off, -trimpath); package and image ship these.
 binaries: generate
 	@set -e; mkdir -p $(DIST); dist=$$(cd $(DIST) && pwd); \
 	for arch in $(PKG_ARCHES); do \
 		echo ">> building $$dist/build/linux_$$arch/otlpcol version $(VERSION) ($(COMMIT), linux/$$arch, static)"; \
-		(cd distribution && CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -tags timetzdata -ldflags "-s -w" -o $$dist/build/linux_$$arch/otlpcol .); \
+		(cd distribution && CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w" -o $$dist/build/linux_$$arch/otlpcol .); \
 	done
 
 ## package: for each of $(PKG_ARCHES) a deb and an rpm (nfpm, from
@@ -78,7 +77,8 @@ package: binaries
 ## linux/arm64 images built FROM scratch from the binaries (Dockerfile) with
 ## podman: no daemon, no registry, no emulation (nothing runs in the build).
 ## Stages the build context in $(DIST)/image/ (passwd and group from
-## packaging/image/, the machine's CA bundle, configs/, LICENSE, each
+## packaging/image/, the machine's CA bundle and zone database, configs/,
+## LICENSE, each
 ## architecture's binary and its CycloneDX SBOM), then writes
 ## $(IMAGE_ARCHIVE) (OCI archive of the list, for podman load / skopeo copy)
 ## and $(DIST)/otlpcol-$(VERSION)-linux-<arch>.cdx.json (the SBOMs, also in
@@ -89,6 +89,7 @@ image: deps-image binaries
 	mkdir -p $$ctx/rootfs/etc/ssl/certs $$ctx/rootfs/etc/otlpcol $$ctx/rootfs/usr/share/doc/otlpcol $$ctx/state; \
 	install -m 0644 packaging/image/passwd packaging/image/group $$ctx/rootfs/etc/; \
 	install -m 0644 /etc/ssl/certs/ca-certificates.crt $$ctx/rootfs/etc/ssl/certs/; \
+	mkdir -p $$ctx/rootfs/usr/share; cp -a /usr/share/zoneinfo $$ctx/rootfs/usr/share/; rm -rf $$ctx/rootfs/usr/share/zoneinfo/right; \
 	install -m 0644 configs/*.yaml $$ctx/rootfs/etc/otlpcol/; \
 	install -m 0644 LICENSE $$ctx/rootfs/usr/share/doc/otlpcol/; \
 	mkdir -p bin; $(GO) build -o bin/cyclonedx-gomod github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod; \
@@ -198,10 +199,10 @@ deps:
 	@promtool --version | head -1
 
 ## deps-image: install what `make image` and its tests use when missing
-## (Debian packages podman, runc and skopeo; ca-certificates for the CA
-## bundle copied into the image)
+## (Debian packages podman, runc and skopeo; ca-certificates and tzdata for
+## the CA bundle and zone database copied into the image)
 deps-image:
-	@missing=""; for t in podman:podman runc:runc skopeo:skopeo /etc/ssl/certs/ca-certificates.crt:ca-certificates; do \
+	@missing=""; for t in podman:podman runc:runc skopeo:skopeo /etc/ssl/certs/ca-certificates.crt:ca-certificates /usr/share/zoneinfo/UTC:tzdata; do \
 		p=$${t%%:*}; if [ "$${p#/}" != "$$p" ]; then [ -e "$$p" ] || missing="$$missing $${t#*:}"; \
 		else command -v $$p >/dev/null || missing="$$missing $${t#*:}"; fi; done; \
 	if [ -n "$$missing" ]; then echo ">> installing$$missing (Debian packages)"; \

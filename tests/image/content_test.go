@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -63,7 +63,7 @@ func TestImageConfig(t *testing.T) {
 }
 
 // TestImageFiles: what a scratch image must bring itself: the binary of its
-// architecture (static, zone database embedded), the CA bundle, the user's
+// architecture (static), the zone database, the CA bundle, the user's
 // passwd and group entries, its state directory, the shipped configs, and
 // the SBOM that make image wrote beside the archive.
 func TestImageFiles(t *testing.T) {
@@ -89,8 +89,12 @@ func TestImageFiles(t *testing.T) {
 			require.Equal(t, arch, settings["GOARCH"])
 			require.Equal(t, "0", settings["CGO_ENABLED"])
 			require.Equal(t, "true", settings["-trimpath"])
-			require.Contains(t, strings.Split(settings["-tags"], ","), "timetzdata",
-				"the zone database is embedded (time/tzdata): the image has no /usr/share/zoneinfo")
+
+			// The zone database where Go looks for $TZ and time.LoadLocation.
+			for _, zone := range []string{"Etc/UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo"} {
+				_, err := time.LoadLocationFromTZData(zone, img.file(t, "/usr/share/zoneinfo/"+zone).data)
+				require.NoError(t, err, "zone %s", zone)
+			}
 
 			pool := x509.NewCertPool()
 			require.True(t, pool.AppendCertsFromPEM(img.file(t, "/etc/ssl/certs/ca-certificates.crt").data),
