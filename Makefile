@@ -16,9 +16,14 @@ FUZZTIME   ?= 20000x
 DIST       ?= dist
 PKG_RELEASE ?= 1
 PKG_ARCHES ?= amd64 arm64
-# `make image`: podman as the issue found it works on this machine (no daemon,
-# vfs storage, runc: crun refuses the hybrid cgroup setup here).
-PODMAN     ?= podman --storage-driver vfs --runtime runc
+# `make image`: podman as it works on these machines (no daemon, vfs storage,
+# runc: crun refuses the hybrid cgroup setup here), on a store of its own
+# outside the clone, so that whatever the machine's podman store holds (or
+# which driver it was created with) does not matter. The image leaves it as
+# the OCI archive.
+PODMAN_STORE ?= $(HOME)/.cache/otlpcol-podman
+PODMAN     ?= podman --root $(PODMAN_STORE)/root --runroot $(PODMAN_STORE)/run --tmpdir $(PODMAN_STORE)/tmp \
+	--storage-driver vfs --runtime runc --events-backend file
 IMAGE_ARCHIVE = $(DIST)/otlpcol-$(VERSION)-oci.tar
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
 GOFILES     = $(shell git ls-files --cached --others --exclude-standard '*.go' | grep -v '^distribution/')
@@ -98,7 +103,7 @@ image: deps-image binaries
 	for arch in $(PKG_ARCHES); do \
 		sbom=$(DIST)/otlpcol-$(VERSION)-linux-$$arch.cdx.json; \
 		echo ">> SBOM of linux/$$arch (cyclonedx-gomod bin): $$sbom"; \
-		bin/cyclonedx-gomod bin -json -licenses -version v$(VERSION) -output $$sbom $(DIST)/build/linux_$$arch/otlpcol; \
+		GOPROXY=off bin/cyclonedx-gomod bin -json -licenses -version v$(VERSION) -output $$sbom $(DIST)/build/linux_$$arch/otlpcol; \
 		install -D -m 0755 $(DIST)/build/linux_$$arch/otlpcol $$ctx/$$arch/otlpcol; \
 		install -D -m 0644 $$sbom $$ctx/$$arch/usr/share/doc/otlpcol/sbom.cdx.json; \
 		echo ">> podman build --platform linux/$$arch -t $(IMAGE)-$$arch"; \
