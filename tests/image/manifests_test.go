@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -26,7 +27,7 @@ func podSpecOf(t *testing.T, rel string) corev1.PodSpec {
 			Template corev1.PodTemplateSpec `json:"template"`
 		} `json:"spec"`
 	}
-	require.NoError(t, yaml.UnmarshalStrict(b, &w, yaml.DisallowUnknownFields), rel)
+	require.NoError(t, yaml.Unmarshal(b, &w), rel)
 	return w.Spec.Template.Spec
 }
 
@@ -61,7 +62,7 @@ func TestImageMatchesKubernetesManifests(t *testing.T) {
 				var ports []string
 				named := map[string]int32{}
 				for _, p := range ctr.Ports {
-					ports = append(ports, fmt.Sprintf("%d/%s", p.ContainerPort, p.Protocol))
+					ports = append(ports, fmt.Sprintf("%d/%s", p.ContainerPort, strings.ToLower(string(p.Protocol))))
 					named[p.Name] = p.ContainerPort
 				}
 				var exposed []string
