@@ -83,8 +83,7 @@ package: binaries
 ## podman: no daemon, no registry, no emulation (nothing runs in the build).
 ## Stages the build context in $(DIST)/image/ (passwd and group from
 ## packaging/image/, the machine's CA bundle and zone database, configs/,
-## LICENSE, each
-## architecture's binary and its CycloneDX SBOM), then writes
+## LICENSE, each architecture's binary and its CycloneDX SBOM), then writes
 ## $(IMAGE_ARCHIVE) (OCI archive of the list, for podman load / skopeo copy)
 ## and $(DIST)/otlpcol-$(VERSION)-linux-<arch>.cdx.json (the SBOMs, also in
 ## the image as /usr/share/doc/otlpcol/sbom.cdx.json): every module linked
@@ -119,20 +118,22 @@ image: deps-image binaries
 	for arch in $(PKG_ARCHES); do $(PODMAN) manifest add $(IMAGE) containers-storage:localhost/$(IMAGE)-$$arch >/dev/null; done; \
 	rm -f $(IMAGE_ARCHIVE); \
 	$(PODMAN) manifest push --quiet --all $(IMAGE) oci-archive:$(IMAGE_ARCHIVE):$(IMAGE); \
+	$(PODMAN) manifest rm $(IMAGE) >/dev/null; \
 	for arch in $(PKG_ARCHES); do \
 		echo ">> $(IMAGE)-$$arch: $$($(PODMAN) image inspect --format '{{.Size}}' $(IMAGE)-$$arch) bytes"; done; \
 	ls -l $(IMAGE_ARCHIVE)
 
-## image-push: push the manifest list `make image` built, both architectures,
-## to IMAGE_PUSH (a registry reference: make image-push IMAGE_PUSH=ghcr.io/o/otlpcol:0.1.0)
+## image-push: push the archive `make image` wrote (and test-image tested),
+## the manifest list with both architectures, to IMAGE_PUSH (a registry
+## reference: make image-push IMAGE_PUSH=ghcr.io/o/otlpcol:0.1.0)
 image-push:
 	@test -n "$(IMAGE_PUSH)" || { echo "set IMAGE_PUSH=registry/repository:tag"; exit 1; }
-	@echo ">> podman manifest push --all $(IMAGE) docker://$(IMAGE_PUSH)"
-	@$(PODMAN) manifest push --all $(IMAGE) docker://$(IMAGE_PUSH)
+	@echo ">> skopeo copy --all oci-archive:$(IMAGE_ARCHIVE) docker://$(IMAGE_PUSH)"
+	@skopeo copy --all oci-archive:$(IMAGE_ARCHIVE) docker://$(IMAGE_PUSH)
 
 ## test-image: make image, then tests/image: the OCI archive's two images
 ## (architecture, user, entrypoint, ports against deploy/k8s, SBOM, binary),
-## and the amd64 image run with podman on configs/gateway.yaml (read-only
+## and the host's image run with podman on configs/gateway.yaml (read-only
 ## root, uid 65532, state on a volume) against a loopback backend: probes, a
 ## trace delivered, SIGTERM stops that deliver or keep what was accepted.
 ## Loads the archive into a podman store of its own, removed afterwards.
