@@ -146,7 +146,7 @@ func open(dir string, maxBytes int64, fsync bool) (*Store, error) {
 		if err != nil {
 			continue
 		}
-		e.Size = info.Size()
+		e.Size = info.Size() + noteSize(dir, name)
 		s.files = append(s.files, e)
 		s.size += e.Size
 	}
@@ -185,7 +185,13 @@ func (s *Store) Dir() string { return s.dir }
 // progress) and returns ErrFull otherwise, or ErrTooLarge for a batch larger
 // than the whole bound: nothing is ever removed to make room.
 func (s *Store) Write(signal string, items int, payload []byte) error {
-	size := int64(len(payload))
+	return s.write(signal, items, payload, nil)
+}
+
+// write is Write, with a note beside the file when note is not nil
+// (WriteNoted), counted in the file's size.
+func (s *Store) write(signal string, items int, payload, note []byte) error {
+	size := int64(len(payload) + len(note))
 	if s.maxBytes > 0 && size > s.maxBytes {
 		return ErrTooLarge
 	}
@@ -200,7 +206,10 @@ func (s *Store) Write(signal string, items int, payload []byte) error {
 	s.mu.Unlock()
 
 	tmp := filepath.Join(s.dir, name+tmpSuffix)
-	err := writeFile(tmp, payload, s.fsync)
+	err := writeNote(s.dir, name, note, s.fsync)
+	if err == nil {
+		err = writeFile(tmp, payload, s.fsync)
+	}
 	if err == nil {
 		err = os.Rename(tmp, filepath.Join(s.dir, name))
 	}
@@ -213,6 +222,7 @@ func (s *Store) Write(signal string, items int, payload []byte) error {
 	if err != nil {
 		_ = os.Remove(tmp)
 		_ = os.Remove(filepath.Join(s.dir, name))
+		removeNote(s.dir, name)
 		return err
 	}
 	e := Entry{Name: name, Signal: signal, Items: items, Size: size}
@@ -283,6 +293,7 @@ func (s *Store) Remove(e Entry) error {
 			break
 		}
 	}
+	removeNote(s.dir, e.Name)
 	err := os.Remove(filepath.Join(s.dir, e.Name))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -353,6 +364,8 @@ type ReplayStats struct {
 	Bytes int64
 	// Corrupt counts the files moved aside into corrupt/.
 	Corrupt int
+	// Kept counts the files ReplayDue kept after a failure of their own.
+	Kept int
 }
 
 // Replay sends the spooled files of signal ("" for all), oldest first,
