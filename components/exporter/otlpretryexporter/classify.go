@@ -18,8 +18,11 @@ import (
 // OutOfRange and DataLoss are retryable; ResourceExhausted only with
 // RetryInfo (a quota without it will not recover by retrying soon), or
 // too_large when it is gRPC's own "received message larger than max";
-// Unauthenticated and PermissionDenied are auth; InvalidArgument is
-// rejected; every other code is permanent. HTTP: 429, 502, 503 and 504 are
+// Unauthenticated and PermissionDenied are auth; InvalidArgument and
+// Internal are rejected (the data: a backend built on protobuf-go answers
+// Internal when a request does not decode, e.g. a string field that is not
+// UTF-8, which pdata lets through; the OTLP spec lists both as not
+// retryable); every other code is permanent. HTTP: 429, 502, 503 and 504 are
 // retryable; 401 and 403 auth; 400 rejected; 413 too_large; every other
 // status is permanent. Transport errors (refused, reset, timeouts) are retryable.
 func classify(err error) verdict {
@@ -68,7 +71,7 @@ func classify(err error) verdict {
 			return verdict{reason: reasonPermanent, why: why + " without RetryInfo"}
 		case codes.Unauthenticated, codes.PermissionDenied:
 			return verdict{reason: reasonAuth, why: why}
-		case codes.InvalidArgument:
+		case codes.InvalidArgument, codes.Internal:
 			return verdict{reason: reasonRejected, why: why}
 		default:
 			return verdict{reason: reasonPermanent, why: why}

@@ -77,8 +77,9 @@ func newExporter(cfg *Config, set exporter.Settings, signal string) (*otlpExport
 			HalfOpenProbes: cb.HalfOpenProbes,
 		}, nil, e.onBreakerChange)
 	}
-	e.place = &placement{e: e, block: cfg.QueueConfig.HasValue() && cfg.QueueConfig.Get().BlockOnOverflow}
-	e.place.next = &retrySender{e: e, next: &splitSender{top: e.place, next: &attemptSender{e: e}}}
+	e.place = &placement{e: e, block: cfg.QueueConfig.HasValue() && cfg.QueueConfig.Get().BlockOnOverflow,
+		backoff: newFileBackoff(e.replayInterval())}
+	e.place.next = &retrySender{e: e, next: &splitSender{top: e.place, next: &attemptSender{e: e}, quarantine: e.place.quarantine}}
 	if cfg.PersistentQueue.enabled() {
 		e.queue = &walQueue{e: e, place: e.place}
 	}
@@ -125,6 +126,7 @@ func (e *otlpExporter) start(ctx context.Context, host component.Host) error {
 		}
 	}
 	if e.place.store != nil {
+		e.place.replayable.Store(true) // what a previous run left
 		e.wg.Add(1)
 		go e.replayLoop()
 		if e.cfg.DeadLetter.ReplayOnStart {

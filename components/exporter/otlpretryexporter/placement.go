@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -31,6 +33,12 @@ type placement struct {
 	quar  *deadletter.Store // nil: no quarantine
 	// block: sending_queue::block_on_overflow (see mustWait).
 	block bool
+	// backoff paces the replay of each file the backend refused on its own.
+	backoff *fileBackoff
+	// replayable: the dead letter may hold a file no replay pass has tried
+	// since it was written (or a pass stopped before it): a delivered
+	// batch then starts a pass at once (see delivered).
+	replayable atomic.Bool
 }
 
 // Send delivers or places r. nil: delivered, in the dead letter or in the
@@ -49,15 +57,20 @@ func (p *placement) Send(ctx context.Context, r *request) error {
 	}()
 	err := p.next.Send(ctx, r)
 	for {
-		act, _ := actionOf(err)
+		act, v := actionOf(err)
 		switch act {
 		case actDeliver:
+			p.delivered()
 			return nil
 		case actSettled:
 			// Each part was placed by its own Send.
 			return cause(err)
 		case actQuarantine:
-			return p.quarantine(ctx, r, cause(err))
+			if r.part {
+				// Refused as a whole: the split stage that cut r decides.
+				return err
+			}
+			return p.quarantine(ctx, r, v, cause(err))
 		case actKeep:
 			return p.keep(ctx, r, cause(err))
 		}
@@ -86,17 +99,69 @@ func (p *placement) Send(ctx context.Context, r *request) error {
 // keeps the file for the next replay.
 func (p *placement) replay(ctx context.Context, r *request) error {
 	err := p.next.Send(ctx, r)
-	switch act, _ := actionOf(err); act {
+	switch act, v := actionOf(err); act {
 	case actDeliver:
 		return nil
 	case actSettled:
 		return cause(err)
 	case actQuarantine:
+		if r.part {
+			return err
+		}
 		// A permanent error here is already counted.
-		_ = p.quarantine(ctx, r, cause(err))
+		_ = p.quarantine(ctx, r, v, cause(err))
 		return nil
 	}
 	return cause(err)
+}
+
+// delivered is called for each batch from the queue the backend accepted.
+// When the dead letter may hold a file no pass has tried yet (written
+// during an outage, or behind a pass that stopped), the backend taking data
+// again is the moment to replay it. A file the backend refused on its own
+// is not such a file: it waits for its backoff (replayFile), however many
+// batches are delivered meanwhile.
+func (p *placement) delivered() {
+	if p.store != nil && p.replayable.Load() {
+		p.e.kickReplay()
+	}
+}
+
+// replayPass replays the dead letter's files of this signal that are due,
+// oldest first. A file refused on its own is kept and backed off, and the
+// pass goes on past it (no head-of-line blocking); a failure that says the
+// backend takes nothing now (down, throttling, credentials, circuit open)
+// ends the pass, since every file behind would fail the same way, and the
+// breaker and replay_interval pace the next one.
+func (p *placement) replayPass(ctx context.Context) (deadletter.ReplayStats, error) {
+	p.replayable.Store(false)
+	st, err := p.store.ReplayDue(ctx, p.e.signal, func(ent deadletter.Entry) bool {
+		return p.backoff.due(ent.Name, p.e.now())
+	}, p.replayFile)
+	if err != nil && !errors.Is(err, deadletter.ErrKeep) {
+		p.replayable.Store(true)
+	}
+	return st, err
+}
+
+// replayFile sends one dead-letter file down the chain (replayOne) and
+// keeps its backoff.
+func (p *placement) replayFile(ctx context.Context, ent deadletter.Entry, body []byte) error {
+	e := p.e
+	err := e.replayOne(ctx, ent, body)
+	switch {
+	case err == nil, errors.Is(err, deadletter.ErrCorrupt):
+		p.backoff.forget(ent.Name)
+		return err
+	case ctx.Err() != nil, errors.Is(err, errCircuitOpen):
+		return err
+	case classify(err).reason == reasonPermanent:
+		wait := p.backoff.refused(ent.Name, e.now())
+		e.logger.Debug("dead-letter file refused by the backend; kept, tried again after its backoff",
+			zap.String("file", ent.Name), zap.Duration("backoff", wait), zap.Error(err))
+		return fmt.Errorf("%w (next try in %s): %w", deadletter.ErrKeep, wait, err)
+	}
+	return err
 }
 
 // overflow handles a batch the queue did not take: full, a batch larger
@@ -181,6 +246,7 @@ func (p *placement) spool(ctx context.Context, r *request) (bool, string) {
 		return false, reason
 	}
 	e.diskFull.Store(false)
+	p.replayable.Store(true)
 	e.tel.deadLetterItems.Add(ctx, int64(r.items), e.tel.signal)
 	e.tel.deadLetterBytes.Add(ctx, int64(len(body)), e.tel.signal)
 	return true, ""
@@ -198,31 +264,54 @@ func spoolReason(err error) string {
 	}
 }
 
-// quarantine handles a batch the backend refused as invalid: written to
-// the quarantine directory (nil), or, without one or without room, dropped
-// and counted as dropped_items{reason="rejected"} (a permanent error). This
-// is the one place otlp_retry drops accepted data.
-func (p *placement) quarantine(ctx context.Context, r *request, cause error) error {
+// quarantine handles a batch the backend refused as invalid (v says how):
+// written to the quarantine directory with a note beside it (the items,
+// the reason and a sample of the backend's error) (nil), or, without one or
+// without room, dropped and counted as dropped_items{reason="rejected"} (a
+// permanent error). This is the one place otlp_retry drops accepted data.
+// Each reason is logged once at warn.
+func (p *placement) quarantine(ctx context.Context, r *request, v verdict, cause error) error {
 	e := p.e
+	why := v.reason
+	if v.why != "" {
+		why += " (" + v.why + ")"
+	}
 	if p.quar != nil {
 		body, err := r.marshal()
 		if err == nil {
-			err = p.quar.Write(r.signal, r.items, body)
+			err = p.quar.WriteNoted(r.signal, r.items, body, quarantineNote(r, why, cause, e.now()))
 		}
 		if err == nil {
 			e.diskFull.Store(false)
 			e.tel.quarantineItems.Add(ctx, int64(r.items), e.tel.signal)
-			e.warnOnce("quarantined", "the backend refused a batch as invalid; kept in the quarantine directory, not retried",
-				zap.String("directory", p.quar.Dir()), zap.Int("items", r.items), zap.Error(cause))
+			e.warnOnce("quarantined:"+why, "the backend refused data as invalid; the refused piece is kept in the quarantine directory "+
+				"(a .txt note beside each file says why), not retried; the rest of its batch is delivered",
+				zap.String("directory", p.quar.Dir()), zap.String("reason", why), zap.Int("items", r.items), zap.Error(cause))
 			return nil
 		}
 		e.noteWriteError(err)
 		cause = errors.Join(cause, err)
 	}
 	e.tel.droppedItems.Add(ctx, int64(r.items), e.tel.dropReason[dropRejected])
-	e.warnOnce("rejected-dropped", "the backend refused a batch as invalid and the quarantine is absent or full; dropped",
-		zap.Int("items", r.items), zap.Error(cause))
+	e.warnOnce("rejected-dropped:"+why, "the backend refused data as invalid and the quarantine is absent or full; dropped",
+		zap.String("reason", why), zap.Int("items", r.items), zap.Error(cause))
 	return consumererror.NewPermanent(cause)
+}
+
+// quarantineNoteSample bounds the backend's error kept in a note.
+const quarantineNoteSample = 512
+
+// quarantineNote is the text kept beside a quarantined file.
+func quarantineNote(r *request, why string, cause error, now time.Time) []byte {
+	sample := ""
+	if cause != nil {
+		sample = cause.Error()
+	}
+	if len(sample) > quarantineNoteSample {
+		sample = sample[:quarantineNoteSample] + "..."
+	}
+	return fmt.Appendf(nil, "signal: %s\nitems: %d\nreason: %s\nquarantined_at: %s\nerror: %q\n",
+		r.signal, r.items, why, now.UTC().Format(time.RFC3339), sample)
 }
 
 // keep is what Send returns when shutdown (or the end of the caller's

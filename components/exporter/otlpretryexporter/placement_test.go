@@ -3,7 +3,9 @@ package otlpretryexporter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/deadletter"
 )
@@ -129,4 +133,120 @@ func TestPlacementOverflowSpools(t *testing.T) {
 	p := newPlacement(t, e, t.TempDir(), answering(always(nil)))
 	require.NoError(t, p.overflow(fromClient(), tracesRequest(testTraces(2)), exporterhelper.ErrQueueIsFull))
 	assert.EqualValues(t, 2, e.te.counter(t, "otelcol_otlp_retry_dead_letter_items"))
+}
+
+func TestFileBackoffDoublesUpToTheCap(t *testing.T) {
+	b := newFileBackoff(time.Second)
+	now := time.Unix(1_000_000, 0)
+	assert.True(t, b.due("a", now), "never refused: due")
+	var waits []time.Duration
+	for range 7 {
+		waits = append(waits, b.refused("a", now))
+	}
+	assert.Equal(t, []time.Duration{1 * time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second,
+		16 * time.Second, 16 * time.Second, 16 * time.Second}, waits)
+	assert.False(t, b.due("a", now.Add(15*time.Second)))
+	assert.True(t, b.due("a", now.Add(16*time.Second)))
+	assert.True(t, b.due("b", now), "per file")
+	b.forget("a")
+	assert.True(t, b.due("a", now))
+}
+
+// spoolFile writes a batch of n spans named prefix-i to p's dead letter.
+func spoolFile(t *testing.T, p *placement, prefix string, n int) {
+	t.Helper()
+	td := testTraces(n)
+	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	for i := 0; i < spans.Len(); i++ {
+		spans.At(i).SetName(fmt.Sprintf("%s-%d", prefix, i))
+	}
+	ok, reason := p.spool(context.Background(), tracesRequest(td))
+	require.True(t, ok, reason)
+}
+
+// refusing is a backend refusing (gRPC NotFound, permanent) every request
+// holding a span named with prefix, taking the rest, and counting calls.
+func refusing(prefix string, calls map[string]int) func(*request) error {
+	return func(r *request) error {
+		body, _ := r.marshal()
+		name := "good"
+		if strings.Contains(string(body), prefix) {
+			name = prefix
+		}
+		calls[name]++
+		if name == prefix {
+			return decide(actSpool, verdict{reason: reasonPermanent, why: "gRPC NotFound"}, status.Error(codes.NotFound, "no such tenant"))
+		}
+		return nil
+	}
+}
+
+// TestReplayIsNotHeadOfLineBlocked: the oldest dead-letter file is refused
+// by the backend on its own; the files behind it are replayed in the same
+// pass. It is not sent again before its backoff has passed, however many
+// passes and delivered batches come meanwhile, then once per backoff,
+// which doubles.
+func TestReplayIsNotHeadOfLineBlocked(t *testing.T) {
+	cfg := fastConfig("127.0.0.1:1")
+	cfg.DeadLetter.ReplayInterval = time.Second
+	e := newStageExporter(t, cfg)
+	calls := map[string]int{}
+	p := newPlacement(t, e, t.TempDir(), answering(refusing("poison", calls)))
+	spoolFile(t, p, "poison", 3)
+	spoolFile(t, p, "fine", 2)
+	spoolFile(t, p, "fine", 4)
+	require.True(t, p.replayable.Load())
+
+	st, err := p.replayPass(context.Background())
+	require.ErrorIs(t, err, deadletter.ErrKeep)
+	assert.Equal(t, 2, st.Files, "the files behind the refused one")
+	assert.Equal(t, 1, st.Kept)
+	assert.Equal(t, map[string]int{"poison": 1, "good": 2}, calls)
+	assert.Equal(t, 1, p.store.Len(), "the refused file stays")
+	assert.False(t, p.replayable.Load(), "every file was tried")
+
+	// Delivered batches do not start a pass for it; new files do.
+	p.delivered()
+	assert.Empty(t, e.replayKick)
+	spoolFile(t, p, "fine", 1)
+	p.delivered()
+	assert.Len(t, e.replayKick, 1)
+	<-e.replayKick
+
+	// Passes within its backoff skip it and deliver the rest.
+	for range 5 {
+		_, _ = p.replayPass(context.Background())
+	}
+	assert.Equal(t, map[string]int{"poison": 1, "good": 3}, calls)
+
+	// Then once per backoff: 1s, 2s, 4s...
+	e.clock = e.clock.Add(time.Second)
+	_, _ = p.replayPass(context.Background())
+	_, _ = p.replayPass(context.Background())
+	assert.Equal(t, 2, calls["poison"])
+	e.clock = e.clock.Add(time.Second)
+	_, _ = p.replayPass(context.Background())
+	assert.Equal(t, 2, calls["poison"], "the second wait is 2s")
+	e.clock = e.clock.Add(time.Second)
+	_, _ = p.replayPass(context.Background())
+	assert.Equal(t, 3, calls["poison"])
+}
+
+// A failure that says the backend takes nothing now ends the pass (every
+// file behind would fail the same way) and backs nothing off: the next
+// pass starts from the same file, as soon as the breaker lets it.
+func TestReplayPassStopsWhenTheBackendIsDown(t *testing.T) {
+	e := newStageExporter(t, fastConfig("127.0.0.1:1"))
+	down := answering(always(decide(actRetry, verdict{reason: reasonRetryable}, status.Error(codes.Unavailable, "down"))))
+	p := newPlacement(t, e, t.TempDir(), down)
+	spoolFile(t, p, "a", 1)
+	spoolFile(t, p, "b", 1)
+	_, err := p.replayPass(context.Background())
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, deadletter.ErrKeep)
+	assert.Equal(t, 1, down.calls(), "stopped at the first file")
+	assert.True(t, p.replayable.Load(), "files remain untried: the next delivered batch replays them")
+	for _, ent := range p.store.Oldest("traces", 0) {
+		assert.True(t, p.backoff.due(ent.Name, e.clock), "not backed off")
+	}
 }

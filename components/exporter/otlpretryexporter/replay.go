@@ -18,7 +18,9 @@ func (e *otlpExporter) kickReplay() {
 }
 
 // replayLoop replays the dead letter, oldest first, when kicked (start,
-// recovery, circuit opened) and every replay_interval while files remain.
+// recovery: placement.delivered) and every replay_interval while files
+// remain; each pass skips the files still in their backoff
+// (placement.replayPass).
 // While the circuit is open it waits for open_duration to elapse and then
 // makes the half-open probe itself with the oldest file: after an outage the
 // dead letter is replayed even when no new data arrives to probe the backend.
@@ -51,10 +53,10 @@ func (e *otlpExporter) replayLoop() {
 		if len(e.place.store.Oldest(e.signal, 1)) == 0 {
 			continue
 		}
-		st, err := e.place.store.Replay(ctx, e.signal, e.replayOne)
+		st, err := e.place.replayPass(ctx)
 		if st.Files > 0 || st.Corrupt > 0 {
 			e.logger.Info("dead letter replayed", zap.Int("files", st.Files), zap.Int("items", st.Items),
-				zap.Int("corrupt_moved_aside", st.Corrupt), zap.Error(err))
+				zap.Int("corrupt_moved_aside", st.Corrupt), zap.Int("kept_backed_off", st.Kept), zap.Error(err))
 		} else if err != nil {
 			// Every replay_interval while the backend is down: counted in
 			// failures, not worth a line each time.

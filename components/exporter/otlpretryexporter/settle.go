@@ -30,9 +30,6 @@ func (e *otlpExporter) settle(ctx context.Context, r *request, p partial, err er
 			}
 		}
 		e.report(healthOK, nil)
-		if !replayed && e.place.store != nil && e.place.store.Len() > 0 {
-			e.kickReplay()
-		}
 		return verdict{}
 	}
 	v := classify(err)

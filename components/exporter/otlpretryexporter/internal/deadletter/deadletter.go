@@ -175,7 +175,7 @@ func open(dir string, maxBytes int64, fsync bool) (*Store, error) {
 		if err != nil {
 			continue
 		}
-		e.Size = info.Size()
+		e.Size = info.Size() + noteSize(dir, name)
 		s.files = append(s.files, e)
 		s.size += e.Size
 	}
@@ -214,7 +214,13 @@ func (s *Store) Dir() string { return s.dir }
 // progress) and returns ErrFull otherwise, or ErrTooLarge for a batch larger
 // than the whole bound: nothing is ever removed to make room.
 func (s *Store) Write(signal string, items int, payload []byte) error {
-	size := int64(len(payload))
+	return s.write(signal, items, payload, nil)
+}
+
+// write is Write, with a note beside the file when note is not nil
+// (WriteNoted), counted in the file's size.
+func (s *Store) write(signal string, items int, payload, note []byte) error {
+	size := int64(len(payload) + len(note))
 	if s.maxBytes > 0 && size > s.maxBytes {
 		return ErrTooLarge
 	}
@@ -229,7 +235,10 @@ func (s *Store) Write(signal string, items int, payload []byte) error {
 	s.mu.Unlock()
 
 	tmp := filepath.Join(s.dir, name+tmpSuffix)
-	err := writeFile(tmp, payload, s.fsync)
+	err := writeNote(s.dir, name, note, s.fsync)
+	if err == nil {
+		err = writeFile(tmp, payload, s.fsync)
+	}
 	if err == nil {
 		err = os.Rename(tmp, filepath.Join(s.dir, name))
 	}
@@ -242,6 +251,7 @@ func (s *Store) Write(signal string, items int, payload []byte) error {
 	if err != nil {
 		_ = os.Remove(tmp)
 		_ = os.Remove(filepath.Join(s.dir, name))
+		removeNote(s.dir, name)
 		return err
 	}
 	e := Entry{Name: name, Signal: signal, Items: items, Size: size}
@@ -305,6 +315,7 @@ func (s *Store) Remove(e Entry) error {
 			break
 		}
 	}
+	removeNote(s.dir, e.Name)
 	err := os.Remove(filepath.Join(s.dir, e.Name))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -364,47 +375,6 @@ type ReplayStats struct {
 	Bytes int64
 	// Corrupt counts the files moved aside into corrupt/.
 	Corrupt int
-}
-
-// Replay sends the spooled files of signal ("" for all), oldest first,
-// removing each one once send succeeded. A send error wrapping ErrCorrupt
-// moves the file aside and goes on; any other error stops the replay (the
-// file stays for the next one), as does the end of ctx.
-func (s *Store) Replay(ctx context.Context, signal string, send SendFunc) (ReplayStats, error) {
-	var st ReplayStats
-	for {
-		batch := s.Oldest(signal, 16)
-		if len(batch) == 0 {
-			return st, nil
-		}
-		for _, e := range batch {
-			if err := ctx.Err(); err != nil {
-				return st, err
-			}
-			payload, err := s.Read(e)
-			if errors.Is(err, os.ErrNotExist) {
-				_ = s.Remove(e)
-				continue
-			}
-			if err != nil {
-				return st, err
-			}
-			if err := send(ctx, e, payload); err != nil {
-				if errors.Is(err, ErrCorrupt) {
-					if aerr := s.SetAside(e); aerr != nil {
-						return st, fmt.Errorf("replay %s: cannot move the corrupt file aside: %w", e.Name, aerr)
-					}
-					st.Corrupt++
-					continue
-				}
-				return st, fmt.Errorf("replay %s: %w", e.Name, err)
-			}
-			if err := s.Remove(e); err != nil {
-				return st, err
-			}
-			st.Files++
-			st.Items += e.Items
-			st.Bytes += e.Size
-		}
-	}
+	// Kept counts the files ReplayDue kept after a failure of their own.
+	Kept int
 }

@@ -36,7 +36,7 @@ func TestWriteReplayOldestFirst(t *testing.T) {
 
 	var order []string
 	fail := errors.New("backend down")
-	st, err := s.Replay(context.Background(), Traces, func(_ context.Context, e Entry, p []byte) error {
+	st, err := s.ReplayDue(context.Background(), Traces, always, func(_ context.Context, e Entry, p []byte) error {
 		order = append(order, string(p))
 		if len(order) == 2 {
 			return fail
@@ -102,7 +102,7 @@ func TestCorruptFileSetAsideNotDeleted(t *testing.T) {
 	require.NoError(t, s.Write(Traces, 1, []byte("garbage")))
 	require.NoError(t, s.Write(Traces, 2, []byte("good")))
 	var sent []string
-	st, err := s.Replay(context.Background(), "", func(_ context.Context, _ Entry, p []byte) error {
+	st, err := s.ReplayDue(context.Background(), "", always, func(_ context.Context, _ Entry, p []byte) error {
 		if string(p) == "garbage" {
 			return fmt.Errorf("decode: %w", ErrCorrupt)
 		}
@@ -218,5 +218,8 @@ func replayDir(ctx context.Context, dir string, send SendFunc) (ReplayStats, err
 		return ReplayStats{}, err
 	}
 	defer s.Release()
-	return s.Replay(ctx, "", send)
+	return s.ReplayDue(ctx, "", always, send)
 }
+
+// always makes every file due.
+func always(Entry) bool { return true }
