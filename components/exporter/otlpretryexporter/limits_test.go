@@ -15,7 +15,7 @@ func TestLimitsThatAreNoLimits(t *testing.T) {
 		"invalid_dead_letter_max_bytes_zero.yaml": "dead_letter: max_bytes: must be positive, got 0 (the dead letter is always bounded)",
 		"invalid_quarantine_max_bytes_zero.yaml":  "quarantine: max_bytes: must be positive, got 0 (the quarantine is always bounded)",
 		"invalid_timeout_zero.yaml":               "timeout: must be positive, got 0s (0 lets one attempt wait for ever)",
-		"invalid_initial_interval_zero.yaml": "retry_on_failure::initial_interval: must be positive, got 0s (0 retries without a pause)",
+		"invalid_initial_interval_zero.yaml":      "retry_on_failure::initial_interval: must be positive, got 0s (0 retries without a pause)",
 		"invalid_persistent_queue_num_consumers.yaml": "persistent_queue: num_consumers: must be 1 to 256, got 1000000 " +
 			"(each consumer holds a batch of up to 3 MiB in flight)",
 		"invalid_sending_queue_num_consumers.yaml": "sending_queue::num_consumers: at most 256, got 1000000 (each consumer holds a batch in flight)",
