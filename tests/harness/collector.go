@@ -69,6 +69,9 @@ type run struct {
 
 // Options change how Start runs the collector.
 type Options struct {
+	// Overlays are more config files merged over config, in order (the
+	// collector's repeated --config), e.g. configs/mtls/gateway.yaml.
+	Overlays []string
 	// Set holds extra --set key=value overrides.
 	Set []string
 	// Env holds extra environment variables (KEY=value).
@@ -133,6 +136,9 @@ func (c *Collector) ownedPorts() []int {
 func (c *Collector) launch() {
 	c.t.Helper()
 	args := []string{"--config", c.config}
+	for _, o := range c.opts.Overlays {
+		args = append(args, "--config", o)
+	}
 	if !c.opts.NoReceiverPorts {
 		args = append(args,
 			"--set", fmt.Sprintf("receivers::otlp::protocols::grpc::endpoint=127.0.0.1:%d", c.GRPCPort),
