@@ -74,6 +74,10 @@ type Options struct {
 	Overlays []string
 	// Set holds extra --set key=value overrides.
 	Set []string
+	// Wrapper, when set, is the command that runs the binary: the binary
+	// and its arguments follow it (e.g. unshare, to give the process a
+	// mount namespace of its own).
+	Wrapper []string
 	// Env holds extra environment variables (KEY=value).
 	Env []string
 	// NoReceiverPorts skips the otlp receiver --set overrides, for configs
@@ -151,7 +155,11 @@ func (c *Collector) launch() {
 		args = append(args, "--set", s)
 	}
 	r := &run{out: &syncBuffer{}, done: make(chan struct{})}
-	r.cmd = exec.Command(Binary(c.t), args...)
+	if w := c.opts.Wrapper; len(w) > 0 {
+		r.cmd = exec.Command(w[0], append(append(w[1:len(w):len(w)], Binary(c.t)), args...)...)
+	} else {
+		r.cmd = exec.Command(Binary(c.t), args...)
+	}
 	r.cmd.Env = append(os.Environ(), fmt.Sprintf("OTLPCOL_TELEMETRY_PORT=%d", c.TelemetryPort))
 	r.cmd.Env = append(r.cmd.Env, c.opts.Env...)
 	r.cmd.Stdout = r.out
