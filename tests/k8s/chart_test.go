@@ -459,3 +459,47 @@ func lineDiff(a, b string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestChartPackage: `helm package` stores the linked files' contents (the
+// chart travels without the repository), leaves ci/ out, and the archive
+// renders the same config as the directory.
+func TestChartPackage(t *testing.T) {
+	helmBin(t)
+	dir := t.TempDir()
+	if _, _, err := runHelm(t, "package", chartDir(), "--destination", dir); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(dir, "otlpcol-0.1.0.tgz")
+	out, err := exec.Command("tar", "-xzf", archive, "-C", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tar: %v: %s", err, out)
+	}
+	for packed, source := range map[string]string{
+		"files/gateway.yaml": "configs/gateway.yaml", "files/agent.yaml": "configs/agent.yaml",
+		"files/mtls-gateway.yaml": "configs/mtls/gateway.yaml", "files/mtls-agent.yaml": "configs/mtls/agent.yaml",
+		"files/otlpcol-rules.yaml": "deploy/monitoring/otlpcol-rules.yaml",
+	} {
+		p := filepath.Join(dir, "otlpcol", packed)
+		if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
+			t.Errorf("%s in the archive: %v (mode %v), want a regular file", packed, err, fi)
+			continue
+		}
+		got, _ := os.ReadFile(p)
+		want, _ := os.ReadFile(filepath.Join(harness.RepoRoot(), source))
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s in the archive differs from %s", packed, source)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "otlpcol", "ci")); err == nil {
+		t.Error("the archive carries ci/ (.helmignore)")
+	}
+	args := []string{"--set", "backend.endpoint=b:4317"}
+	fromDir := renderedConfig(t, decodeObjects(t, helmTemplate(t, "otlpcol", args...)), "otlpcol-gateway")
+	fromArchive, _, err := runHelm(t, append([]string{"template", "otlpcol", archive, "--namespace", "otlpcol"}, args...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if renderedConfig(t, decodeObjects(t, fromArchive), "otlpcol-gateway") != fromDir {
+		t.Error("the packaged chart renders another config than the chart directory")
+	}
+}
