@@ -12,6 +12,14 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"sigs.k8s.io/yaml"
 
 	"github.com/otlpcol/otlpcol/tests/harness"
@@ -501,5 +509,38 @@ func TestChartPackage(t *testing.T) {
 	}
 	if renderedConfig(t, decodeObjects(t, fromArchive), "otlpcol-gateway") != fromDir {
 		t.Error("the packaged chart renders another config than the chart directory")
+	}
+}
+
+// chartDecoder decodes the built-in kinds the chart renders strictly (an
+// unknown or duplicated field is an error), without an API server.
+var chartDecoder = func() runtime.Decoder {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		corev1.AddToScheme, appsv1.AddToScheme, autoscalingv2.AddToScheme,
+		policyv1.AddToScheme, networkingv1.AddToScheme, rbacv1.AddToScheme,
+	} {
+		if err := add(s); err != nil {
+			panic(err)
+		}
+	}
+	return serializer.NewCodecFactory(s, serializer.EnableStrict).UniversalDeserializer()
+}()
+
+// TestChartObjectsDecodeStrictly: every ci/ set's built-in objects decode
+// strictly into k8s.io/api types (the monitoring kinds are left to the
+// API server with testdata's CRDs, in TestControlPlane/Chart).
+func TestChartObjectsDecodeStrictly(t *testing.T) {
+	helmBin(t)
+	for _, s := range chartSets {
+		for _, o := range decodeObjects(t, helmTemplate(t, s.ns, "-f", s.values())) {
+			if strings.HasPrefix(fmt.Sprint(o["apiVersion"]), "monitoring.coreos.com/") {
+				continue
+			}
+			b, _ := json.Marshal(o)
+			if _, _, err := chartDecoder.Decode(b, nil, nil); err != nil {
+				t.Errorf("%s: %s: strict decode: %v", s.file, kindName(o), err)
+			}
+		}
 	}
 }
