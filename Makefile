@@ -183,14 +183,17 @@ test-monitoring: build
 
 ## test-k8s: deploy/ on a real control plane (built from Go modules into
 ## OTLPCOL_K8S_CACHE, default ~/.cache/otlpcol-k8s: slow once, then cached):
-## server-side apply, RBAC, and trace-ID routing while gateways scale 2->3->2.
+## server-side apply, RBAC, and trace-ID routing while gateways scale 2->3->2;
+## the Helm chart (deploy/helm/otlpcol, helm built from Go modules into the
+## same cache): lint, rendering checks, drift against deploy/k8s, its
+## renderings applied, install/upgrade/uninstall.
 ## Needs root (network namespaces) and iproute2 (installed when missing).
 test-k8s: build
 	@.ci/need ip:iproute2
 	@mkdir -p bin
-	@set -o pipefail; k8sbin=$$(tests/k8s/tools/build.sh) && \
-		echo ">> go test ./tests/k8s (control plane from $$k8sbin)" && \
-		OTLPCOL_K8S_BIN=$$k8sbin OTLPCOL_K8S_TABLE=$(CURDIR)/bin/k8s.md \
+	@set -o pipefail; k8sbin=$$(tests/k8s/tools/build.sh) && helm=$$(tests/k8s/tools/helm/build.sh) && \
+		echo ">> go test ./tests/k8s (control plane from $$k8sbin, $$helm)" && \
+		OTLPCOL_K8S_BIN=$$k8sbin OTLPCOL_HELM=$$helm OTLPCOL_K8S_TABLE=$(CURDIR)/bin/k8s.md \
 		$(GO) test -count=1 -v -timeout 20m ./tests/k8s/
 	@cat bin/k8s.md
 
@@ -245,10 +248,11 @@ lint:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@echo ">> go vet ./..."
 	@$(GO) vet ./...
-	@echo ">> go mod tidy -diff (root module, tests/ci, tests/k8s/tools)"
+	@echo ">> go mod tidy -diff (root module, tests/ci, tests/k8s/tools, tests/k8s/tools/helm)"
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit"; exit 1; }
 	@cd tests/ci && { $(GO) mod tidy -diff || { echo "tests/ci/go.mod/go.sum are not tidy: run 'cd tests/ci && go mod tidy' and commit"; exit 1; }; }
 	@cd tests/k8s/tools && { $(GO) mod tidy -diff || { echo "tests/k8s/tools/go.mod/go.sum are not tidy: run 'cd tests/k8s/tools && go mod tidy' and commit"; exit 1; }; }
+	@cd tests/k8s/tools/helm && { $(GO) mod tidy -diff || { echo "tests/k8s/tools/helm/go.mod/go.sum are not tidy: run 'cd tests/k8s/tools/helm && go mod tidy' and commit"; exit 1; }; }
 
 ## fmt: format the Go sources
 fmt:

@@ -69,8 +69,15 @@ type run struct {
 
 // Options change how Start runs the collector.
 type Options struct {
+	// Overlays are more config files merged over config, in order (the
+	// collector's repeated --config), e.g. configs/mtls/gateway.yaml.
+	Overlays []string
 	// Set holds extra --set key=value overrides.
 	Set []string
+	// Wrapper, when set, is the command that runs the binary: the binary
+	// and its arguments follow it (e.g. unshare, to give the process a
+	// mount namespace of its own).
+	Wrapper []string
 	// Env holds extra environment variables (KEY=value).
 	Env []string
 	// NoReceiverPorts skips the otlp receiver --set overrides, for configs
@@ -136,6 +143,9 @@ func (c *Collector) ownedPorts() []int {
 func (c *Collector) launch() {
 	c.t.Helper()
 	args := []string{"--config", c.config}
+	for _, o := range c.opts.Overlays {
+		args = append(args, "--config", o)
+	}
 	if !c.opts.NoReceiverPorts {
 		args = append(args,
 			"--set", fmt.Sprintf("receivers::otlp::protocols::grpc::endpoint=127.0.0.1:%d", c.GRPCPort),
@@ -148,11 +158,15 @@ func (c *Collector) launch() {
 		args = append(args, "--set", s)
 	}
 	r := &run{out: &syncBuffer{}, done: make(chan struct{})}
-	r.cmd = exec.Command(Binary(c.t), args...)
+	bin, pre := Binary(c.t), []string(nil)
+	if w := c.opts.Wrapper; len(w) > 0 {
+		bin, pre = w[0], append(w[1:len(w):len(w)], Binary(c.t))
+	}
+	r.cmd = exec.Command(bin, append(pre, args...)...)
 	if c.opts.Cgroup != nil {
 		// The shell joins the cgroup, then execs the collector in its
 		// place (same PID), so nothing runs outside the limit.
-		r.cmd = exec.Command("/bin/sh", append([]string{"-c", `echo $$ > "$0" && exec "$@"`, c.opts.Cgroup.ProcsFile(), Binary(c.t)}, args...)...)
+		r.cmd = exec.Command("/bin/sh", append([]string{"-c", `echo $$ > "$0" && exec "$@"`, c.opts.Cgroup.ProcsFile(), bin}, append(pre, args...)...)...)
 	}
 	r.cmd.Env = append(os.Environ(), fmt.Sprintf("OTLPCOL_TELEMETRY_PORT=%d", c.TelemetryPort))
 	r.cmd.Env = append(r.cmd.Env, c.opts.Env...)

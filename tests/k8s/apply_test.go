@@ -100,10 +100,11 @@ func istioCRDs(t *testing.T) string {
 // applyServerSide applies a YAML stream server-side, strictly validated.
 // For what we ship (ours), any warning fails the test: Pod Security "would
 // violate" warnings are among them. Warnings about third-party CRDs are logged.
-func (c *cluster) applyServerSide(t *testing.T, what, yaml string, ours bool) {
+// Extra kubectl arguments (a namespace) follow.
+func (c *cluster) applyServerSide(t *testing.T, what, yaml string, ours bool, args ...string) {
 	t.Helper()
-	out, stderr, err := c.kubectlFull(c.kubeconfig, yaml, "apply", "--server-side", "--field-manager=otlpcol-test",
-		"--validate=strict", "-f", "-")
+	out, stderr, err := c.kubectlFull(c.kubeconfig, yaml, append([]string{"apply", "--server-side", "--field-manager=otlpcol-test",
+		"--validate=strict", "-f", "-"}, args...)...)
 	if err != nil {
 		t.Fatalf("apply %s: %v", what, err)
 	}
@@ -178,16 +179,18 @@ func testApply(t *testing.T, c *cluster) {
 	}
 }
 
-func namespaceYAML(ns string) string {
+func namespaceYAML(ns string) string { return namespaceWithLabels(ns, restrictedLabels) }
+
+func namespaceWithLabels(ns string, labels map[string]string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n  labels:\n", ns)
-	keys := make([]string, 0, len(restrictedLabels))
-	for k := range restrictedLabels {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Fprintf(&b, "    %s: %s\n", k, restrictedLabels[k])
+		fmt.Fprintf(&b, "    %s: %s\n", k, labels[k])
 	}
 	return b.String()
 }

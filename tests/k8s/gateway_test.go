@@ -49,18 +49,18 @@ func newGatewayPorts(t *testing.T) gatewayPorts {
 
 // startGatewayPod starts the gateway in host's namespace and waits until
 // /ready answers 200 at the pod IP.
-func startGatewayPod(t *testing.T, name string, host *testHost, p gatewayPorts) *gatewayPod {
+func startGatewayPod(t *testing.T, name string, host *testHost, p gatewayPorts, rs routingSetup) *gatewayPod {
 	t.Helper()
 	g := &gatewayPod{Name: name, Host: host, Sink: startGatewaySink(t, host.HostIP), out: &lockedBuffer{}, done: make(chan struct{})}
 	g.health = fmt.Sprintf("http://%s:%d", host.PodIP, p.Health)
 	state := filepath.Join(t.TempDir(), name)
-	args := []string{"netns", "exec", host.NS, harness.Binary(t), "--config", harness.Config("gateway.yaml"),
+	args := []string{"netns", "exec", host.NS, harness.Binary(t), "--config", rs.gatewayConfig,
 		"--set", fmt.Sprintf("receivers::otlp::protocols::grpc::endpoint=%s:%d", host.PodIP, p.GRPC),
 		"--set", fmt.Sprintf("receivers::otlp::protocols::http::endpoint=%s:%d", host.PodIP, p.HTTP),
 		"--set", fmt.Sprintf("extensions::health::endpoint=%s:%d", host.PodIP, p.Health),
 		"--set", "exporters::otlp_retry::tls::insecure=true",
 	}
-	for _, s := range harness.StateSets(t, harness.Config("gateway.yaml"), state) {
+	for _, s := range append(harness.StateSets(t, rs.gatewayConfig, state), rs.gatewaySet(nil)...) {
 		args = append(args, "--set", s)
 	}
 	g.cmd = exec.Command("ip", args...)

@@ -40,6 +40,9 @@ func TestControlPlane(t *testing.T) {
 	if !t.Run("Apply", func(t *testing.T) { testApply(t, c) }) {
 		t.Log("Apply failed: RBAC and routing still run on what was accepted")
 	}
+	t.Run("Chart", func(t *testing.T) { testChartApply(t, c) })
+	t.Run("HelmRelease", func(t *testing.T) { testHelmRelease(t, c) })
 	t.Run("RBAC", func(t *testing.T) { testRBAC(t, c) })
-	t.Run("Routing", func(t *testing.T) { testRouting(t, c) })
+	t.Run("Routing", func(t *testing.T) { testRouting(t, c, shippedConfigs()) })
+	t.Run("RoutingChartMutualTLS", func(t *testing.T) { testRouting(t, c, chartMutualTLS(t)) })
 }

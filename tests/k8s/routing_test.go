@@ -2,6 +2,8 @@ package k8s
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,18 +25,37 @@ const (
 	gatewayStop = 60 * time.Second // terminationGracePeriodSeconds of the gateway
 )
 
+// routingSetup is what the agent and the gateways of the routing scenario
+// run: the shipped configs, or the chart's renderings of them.
+type routingSetup struct {
+	agentConfig, gatewayConfig string
+	// More --set overrides, given the scenario's hosts.
+	agentSet, gatewaySet func(hosts []*testHost) []string
+	// The agent dials <pod>.<service>.<namespace> (return_hostnames):
+	// it runs with an /etc/hosts of its own that names the gateways.
+	perPodNames bool
+}
+
+func shippedConfigs() routingSetup {
+	none := func([]*testHost) []string { return nil }
+	return routingSetup{agentConfig: harness.Config("agent.yaml"), gatewayConfig: harness.Config("gateway.yaml"),
+		agentSet: none, gatewaySet: none}
+}
+
 // testRouting runs the agent on the host as the agent's ServiceAccount
 // (TokenRequest token in a kubeconfig), two then three then two gateways in
 // network namespaces, and load with tracked trace IDs throughout.
-func testRouting(t *testing.T, c *cluster) {
+func testRouting(t *testing.T, c *cluster, rs routingSetup) {
 	needNetns(t)
 	removeStaleHosts()
 	out := record(t)
 	ports := newGatewayPorts(t)
 	hosts := []*testHost{newTestHost(t, 0), newTestHost(t, 1), newTestHost(t, 2)}
+	gatewaySet := rs.gatewaySet(hosts)
+	rs.gatewaySet = func([]*testHost) []string { return gatewaySet }
 	gws := []*gatewayPod{
-		startGatewayPod(t, "gateway-0", hosts[0], ports),
-		startGatewayPod(t, "gateway-1", hosts[1], ports),
+		startGatewayPod(t, "gateway-0", hosts[0], ports, rs),
+		startGatewayPod(t, "gateway-1", hosts[1], ports, rs),
 	}
 	c.kubectlIn(t, serviceYAML(ports.GRPC), "apply", "--server-side", "--field-manager=otlpcol-test", "-f", "-")
 	c.publish(t, ports.GRPC, gws)
@@ -47,8 +68,13 @@ func testRouting(t *testing.T, c *cluster) {
 	token := strings.TrimSpace(c.kubectl(t, "-n", agentNS, "create", "token", agentSAName, "--duration=1h"))
 	kubeconfig := c.writeKubeconfig(t, "agent.kubeconfig", "    token: "+token+"\n")
 	state := t.TempDir()
-	agent := harness.Start(t, harness.Config("agent.yaml"), harness.Options{
-		Set: []string{
+	var wrapper []string
+	if rs.perPodNames {
+		wrapper = ownHostsFile(t, hosts)
+	}
+	agent := harness.Start(t, rs.agentConfig, harness.Options{
+		Wrapper: wrapper,
+		Set: append([]string{
 			"exporters::load_balancing::resolver::k8s::service=" + routingService + "." + gatewayNS,
 			fmt.Sprintf("exporters::load_balancing::resolver::k8s::ports=[%d]", ports.GRPC),
 			// Metrics and logs: no cluster DNS here; never sent in this test.
@@ -56,7 +82,7 @@ func testRouting(t *testing.T, c *cluster) {
 			// The node-local state directory (a hostPath in the DaemonSet).
 			"extensions::guarded_file_storage/queue::directory=" + filepath.Join(state, "queue"),
 			"extensions::guarded_file_storage/queue::compaction::directory=" + filepath.Join(state, "queue"),
-		},
+		}, rs.agentSet(hosts)...),
 		Env: []string{"KUBECONFIG=" + kubeconfig},
 	})
 	agent.WaitReady(60 * time.Second)
@@ -67,7 +93,7 @@ func testRouting(t *testing.T, c *cluster) {
 	time.Sleep(loadBefore)
 
 	// 2 -> 3: the new pod is ready, then its endpoint appears.
-	gws = append(gws, startGatewayPod(t, "gateway-2", hosts[2], ports))
+	gws = append(gws, startGatewayPod(t, "gateway-2", hosts[2], ports, rs))
 	ch := ringChange{Name: "2->3"}
 	ch.Applied = time.Now()
 	c.publish(t, ports.GRPC, gws)
@@ -168,4 +194,31 @@ func waitBackends(t *testing.T, agent *harness.Collector, n int) time.Time {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// ownHostsFile writes an /etc/hosts naming every test host's gateway as
+// the headless Service's per-pod DNS record would (gateway-N.<service>.<ns>),
+// and returns the wrapper that runs a process with it in a mount namespace
+// of its own: the machine's /etc/hosts is never touched.
+func ownHostsFile(t *testing.T, hosts []*testHost) []string {
+	t.Helper()
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Fatal("the per-pod names need unshare (Debian package util-linux)")
+	}
+	var b strings.Builder
+	b.WriteString("127.0.0.1 localhost\n")
+	for i, h := range hosts {
+		fmt.Fprintf(&b, "%s gateway-%d.%s.%s\n", h.PodIP, i, routingService, gatewayNS)
+	}
+	dir := t.TempDir()
+	hostsFile, resolvConf := filepath.Join(dir, "hosts"), filepath.Join(dir, "resolv.conf")
+	// No name server: a name the hosts file lacks fails at once, and no
+	// query leaves the machine.
+	for path, body := range map[string]string{hostsFile: b.String(), resolvConf: "nameserver 127.0.0.1\n"} {
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return []string{"unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+		`mount --bind "$0" /etc/hosts && mount --bind "$1" /etc/resolv.conf && shift && exec "$@"`, hostsFile, resolvConf}
 }

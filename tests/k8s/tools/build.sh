@@ -28,6 +28,8 @@ want=$( (cat go.mod go.sum; go version; echo "$LDFLAGS") | sha256sum | cut -d' '
 # same module: nodes become Ready and keep a heartbeat, pods become Running
 # and Ready, and deleted pods go away.
 mkdir -p "$CACHE"
+# go list -m prints no directory for a module not yet in the module cache.
+go mod download sigs.k8s.io/kwok
 kwokdir=$(go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
 stages="$kwokdir/kustomize/stage"
 for f in node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml \
