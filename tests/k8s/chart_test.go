@@ -190,7 +190,7 @@ func TestChartRefuses(t *testing.T) {
 		{"unknown mesh", []string{"backend.endpoint=b:4317", "mesh=linkerd"}, "mesh"},
 		{"gateway without backend", nil, "backend.endpoint is required"},
 		{"claim smaller than the state budgets", []string{"backend.endpoint=b:4317", "persistence.size=2Gi"},
-			"persistence.size 2Gi (2147483648 bytes) is smaller than the state budgets it must hold, 2483027968 bytes"},
+			"persistence.size 2Gi (2147483648 bytes) is smaller than the state budgets it must hold, 6777995264 bytes (otlp_retry::persistent_queue::max_bytes 2147483648 x 3"},
 		{"a budget raised past the claim", []string{"backend.endpoint=b:4317", "config.exporters.otlp_retry.dead_letter.max_bytes=4294967296"},
 			"is smaller than the state budgets"},
 		{"memory_limiter above GOMEMLIMIT", []string{"backend.endpoint=b:4317", "config.processors.memory_limiter.limit_percentage=90"},

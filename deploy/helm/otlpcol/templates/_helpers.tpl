@@ -186,11 +186,20 @@ otlpcol.checks: what the API server cannot check, checked at rendering.
 {{- $parts := list -}}
 {{- range $name, $exp := (dig "exporters" dict $cfg) -}}
 {{- if or (eq $name "otlp_retry") (hasPrefix "otlp_retry/" $name) -}}
+{{- /* The log's max_bytes bounds each signal's log: count the signals whose pipelines use this exporter. */ -}}
+{{- $signals := dict -}}
+{{- range $pname, $p := (dig "service" "pipelines" dict $cfg) -}}
+{{- if has $name (default list (dig "exporters" list (default dict $p))) -}}
+{{- $_ := set $signals (first (splitList "/" $pname)) true -}}
+{{- end -}}
+{{- end -}}
 {{- range $section := list "persistent_queue" "dead_letter" "quarantine" -}}
 {{- $mb := dig $section "max_bytes" 0.0 (default dict $exp) -}}
 {{- if $mb -}}
-{{- $sum = addf $sum $mb -}}
-{{- $parts = append $parts (printf "%s::%s::max_bytes %.0f" $name $section (float64 $mb)) -}}
+{{- $n := 1 -}}
+{{- if and (eq $section "persistent_queue") (gt (len $signals) 1) -}}{{- $n = len $signals -}}{{- end -}}
+{{- $sum = addf $sum (mulf $mb $n) -}}
+{{- $parts = append $parts (printf "%s::%s::max_bytes %.0f x %d" $name $section (float64 $mb) $n) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
