@@ -1,0 +1,106 @@
+package reliability
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/otlpcol/otlpcol/tests/harness"
+)
+
+// fillAgentVolume is issue 26 item 1's repro up to the full disk:
+// configs/agent.yaml with its queue on a 64 MiB volume, the gateway (gw)
+// answering Unavailable, applications sending 64 KiB spans until the volume
+// is full. It checks what the applications see once there is no room
+// (retryable refusals, with RetryInfo over gRPC and Retry-After over HTTP),
+// that the agent's queue_size is the number of spans it acknowledged, and
+// returns the agent and those spans.
+func fillAgentVolume(t *testing.T, gw *harness.Sink, vol string) (*harness.Collector, []string) {
+	t.Helper()
+	gw.SetFailure(outage)
+	c := startAgent(t, gw, vol)
+	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "agent-disk-full", workers: 4, spansPerBatch: 2,
+		interval: 10 * time.Millisecond, attrBytes: 64 << 10, deadline: 5 * time.Second})
+	require.True(t, waitFor(90*time.Second, func() bool {
+		n := 0
+		for _, k := range l.Refused() {
+			n += k
+		}
+		return n >= 200
+	}), "the applications were never refused; acknowledged %d spans", len(l.Accepted()))
+	time.Sleep(scaled(5*time.Second, 30*time.Second))
+	l.Stop()
+	sent, refused := l.Accepted(), l.Refused()
+	require.NotEmpty(t, sent, "nothing acknowledged: %v", refused)
+	queued := metric(t, c, "otelcol_exporter_queue_size", `exporter="load_balancing"`)
+	t.Logf("volume full: acknowledged %d spans, refused %v; queue_size %g", len(sent), refused, queued)
+	for code := range refused {
+		assert.Contains(t, []codes.Code{codes.Unavailable, codes.ResourceExhausted, codes.DeadlineExceeded}, code,
+			"a refusal the applications do not retry")
+	}
+	assert.Equal(t, float64(len(sent)), queued, "queue_size is not what the agent acknowledged")
+
+	// The shape of a refusal, over both protocols.
+	b := genBatch("agent-disk-full-probe", 1, 2)
+	err := exportGRPC(grpcConn(t, c.GRPCEndpoint()), b.td)
+	require.Error(t, err, "accepted with the volume full")
+	st := status.Convert(err)
+	assert.Equal(t, codes.Unavailable, st.Code(), "%v", err)
+	hasRetryInfo := false
+	for _, d := range st.Details() {
+		if _, ok := d.(*errdetails.RetryInfo); ok {
+			hasRetryInfo = true
+		}
+	}
+	assert.True(t, hasRetryInfo, "gRPC refusal without RetryInfo: %v", err)
+	resp, err := http.Post(c.HTTPEndpoint()+"/v1/traces", "application/x-protobuf", strings.NewReader(string(protoBody(t, b.td))))
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.NotEmpty(t, resp.Header.Get("Retry-After"), "HTTP refusal without Retry-After")
+	assert.Positive(t, metric(t, c, "otelcol_guarded_file_storage_refused_requests"))
+	assert.NotContains(t, c.Output(), "no space left on device", "the volume filled")
+	return c, sent
+}
+
+// TestAgentQueueDiskFull: the volume fills, then the gateway recovers.
+// Expected: every acknowledged span arrives, 0 lost. (Before the
+// free-space reserve: 976 acknowledged, 856 delivered, 120 lost, and
+// queue_size 2610.)
+func TestAgentQueueDiskFull(t *testing.T) {
+	needBinary(t)
+	o := record(t)
+	vol := mountTmpfs(t, "64m")
+	gw := harness.StartSink(t)
+	c, sent := fillAgentVolume(t, gw, vol)
+	gw.SetFailure(nil)
+	tl := waitDelivered(sent, 90*time.Second, gw)
+	tl.fill(o)
+	o.PeakRSS = peakRSS(c)
+	t.Logf("gateway back: acknowledged %d, delivered %d, duplicates %d, lost %d", len(sent), tl.delivered, tl.duplicates, tl.lost)
+	require.Zero(t, tl.lost, "acknowledged spans lost, e.g. %v", tl.missing)
+	assert.Equal(t, 0.0, metric(t, c, "otelcol_exporter_queue_size", `exporter="load_balancing"`), "queue_size after delivering everything")
+	assert.NotContains(t, c.Output(), "no space left on device", "the volume filled")
+	requireAlive(t, c)
+}
+
+// TestAgentQueueDiskFullRestart: the volume fills, the agent is killed
+// (SIGKILL) and a new one starts on the same full volume, then the gateway
+// recovers. Expected: the new agent replays the queue, 0 lost.
+func TestAgentQueueDiskFullRestart(t *testing.T) {
+	needBinary(t)
+	o := record(t)
+	vol := mountTmpfs(t, "64m")
+	gw := harness.StartSink(t)
+	c, sent := fillAgentVolume(t, gw, vol)
+	o.PeakRSS = peakRSS(c)
+	c.Kill()
+	restartAgentDelivers(t, o, gw, vol, sent)
+}
