@@ -7,14 +7,11 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/collector/extension/extensionmiddleware"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // The guard is also a receiver middleware (configgrpc's and confighttp's
@@ -40,7 +37,7 @@ func (g *guard) unaryAdmission(ctx context.Context, req any, _ *grpc.UnaryServer
 	return next(ctx, req)
 }
 
-// admit is nil when there is room, else the gRPC refusal.
+// admit is nil when there is room, else the refusal (a gRPC status).
 func (g *guard) admit() error {
 	if !g.reserve.enabled() {
 		return nil
@@ -50,11 +47,7 @@ func (g *guard) admit() error {
 		return nil
 	}
 	g.reserve.refused.Add(1)
-	st := status.New(codes.Unavailable, g.reserve.errNoRoom(free).Error())
-	if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter)}); err == nil {
-		st = d
-	}
-	return st.Err()
+	return g.reserve.errNoRoom(free)
 }
 
 // GetHTTPHandler refuses requests while the volume is below the reserve:

@@ -10,6 +10,10 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // retryAfter is the delay a refusal for want of disk space asks clients to
@@ -79,13 +83,31 @@ func (r *reserve) room(need uint64) (bool, uint64) {
 	return ok, free
 }
 
-// errNoRoom is what a refused write returns.
+// errNoRoom is what a refused request or write returns.
 func (r *reserve) errNoRoom(free uint64) error {
-	return fmt.Errorf("%w: %d bytes free on the volume of %s, %d reserved for deliveries (free_space_reserve_mib)",
-		errDiskReserve, free, r.dir, r.bytes)
+	return &noRoomError{msg: fmt.Sprintf("%s: %d bytes free on the volume of %s, %d reserved for deliveries (free_space_reserve_mib)",
+		errDiskReserve, free, r.dir, r.bytes)}
 }
 
 var errDiskReserve = errors.New("storage volume below its free-space reserve")
+
+// noRoomError is errDiskReserve with its gRPC answer: Unavailable with
+// RetryInfo. The receivers find it through any wrapping (status.FromError),
+// also when the backstop's refusal comes back up through upstream's queue
+// and exporter; the HTTP receiver turns Unavailable into 503.
+type noRoomError struct{ msg string }
+
+func (e *noRoomError) Error() string { return e.msg }
+
+func (e *noRoomError) Unwrap() error { return errDiskReserve }
+
+func (e *noRoomError) GRPCStatus() *status.Status {
+	st := status.New(codes.Unavailable, e.msg)
+	if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter)}); err == nil {
+		return d
+	}
+	return st
+}
 
 func (r *reserve) register(mp metric.MeterProvider) error {
 	m := mp.Meter(scope)

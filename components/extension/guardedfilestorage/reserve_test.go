@@ -2,6 +2,7 @@ package guardedfilestorage
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -148,6 +149,12 @@ func TestBackstop(t *testing.T) {
 	require.ErrorIs(t, err, errDiskReserve)
 	require.ErrorIs(t, c.Set(ctx, "3", []byte("item")), errDiskReserve)
 	assert.EqualValues(t, 2, g.reserve.blocked.Load())
+	// Wrapped as upstream's queue and exporter return it, the receiver
+	// still finds Unavailable with RetryInfo.
+	st := status.Convert(fmt.Errorf("exporting failed: %w", err))
+	assert.Equal(t, codes.Unavailable, st.Code())
+	require.Len(t, st.Details(), 1)
+	assert.IsType(t, &errdetails.RetryInfo{}, st.Details()[0])
 
 	get := storage.GetOperation("1")
 	require.NoError(t, c.Batch(ctx, storage.SetOperation("qmv0", []byte("m2")), get), "recording a dispatch")
