@@ -26,6 +26,14 @@ func fillAgentVolume(t *testing.T, gw *harness.Sink, vol string) (*harness.Colle
 	t.Helper()
 	gw.SetFailure(outage)
 	c := startAgent(t, gw, vol)
+	return c, fillVolume(t, c, "load_balancing")
+}
+
+// fillVolume sends 64 KiB spans to c until its volume is full and checks
+// the refusals and exporter's queue_size; it returns the spans c
+// acknowledged.
+func fillVolume(t *testing.T, c *harness.Collector, exporter string) []string {
+	t.Helper()
 	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "agent-disk-full", workers: 4, spansPerBatch: 2,
 		interval: 10 * time.Millisecond, attrBytes: 64 << 10, deadline: 5 * time.Second})
 	require.True(t, waitFor(90*time.Second, func() bool {
@@ -39,7 +47,7 @@ func fillAgentVolume(t *testing.T, gw *harness.Sink, vol string) (*harness.Colle
 	l.Stop()
 	sent, refused := l.Accepted(), l.Refused()
 	require.NotEmpty(t, sent, "nothing acknowledged: %v", refused)
-	queued := metric(t, c, "otelcol_exporter_queue_size", `exporter="load_balancing"`)
+	queued := metric(t, c, "otelcol_exporter_queue_size", `exporter="`+exporter+`"`)
 	t.Logf("volume full: acknowledged %d spans, refused %v; queue_size %g", len(sent), refused, queued)
 	for code := range refused {
 		assert.Contains(t, []codes.Code{codes.Unavailable, codes.ResourceExhausted, codes.DeadlineExceeded}, code,
@@ -67,7 +75,7 @@ func fillAgentVolume(t *testing.T, gw *harness.Sink, vol string) (*harness.Colle
 	assert.NotEmpty(t, resp.Header.Get("Retry-After"), "HTTP refusal without Retry-After")
 	assert.Positive(t, metric(t, c, "otelcol_guarded_file_storage_refused_requests"))
 	assert.NotContains(t, c.Output(), "no space left on device", "the volume filled")
-	return c, sent
+	return sent
 }
 
 // TestAgentQueueDiskFull: the volume fills, then the gateway recovers.
@@ -103,4 +111,38 @@ func TestAgentQueueDiskFullRestart(t *testing.T) {
 	o.PeakRSS = peakRSS(c)
 	c.Kill()
 	restartAgentDelivers(t, o, gw, vol, sent)
+}
+
+// TestAgentHostQueueDiskFull is the same repro with configs/agent-host.yaml
+// (the deb/rpm agent: otlp_retry with upstream's persistent queue in
+// guarded_file_storage, and its dead letter, on one state volume).
+func TestAgentHostQueueDiskFull(t *testing.T) {
+	needBinary(t)
+	o := record(t)
+	vol := mountTmpfs(t, "64m")
+	gw := harness.StartSink(t)
+	gw.SetFailure(outage)
+	c := harness.Start(t, harness.Config("agent-host.yaml"), harness.Options{
+		Env: []string{"OTLP_ENDPOINT=" + gw.GRPCEndpoint(), "API_KEY=test", "OTLP_INSECURE=true"},
+		Set: []string{
+			"extensions::guarded_file_storage/queue::directory=" + vol + "/queue",
+			"extensions::guarded_file_storage/queue::compaction::directory=" + vol + "/queue",
+			"exporters::otlp_retry::dead_letter::directory=" + vol + "/deadletter",
+			"extensions::health::drain_delay=0s",
+			// Recovery within the scenario, not the shipped minutes.
+			"exporters::otlp_retry::retry_on_failure::initial_interval=100ms",
+			"exporters::otlp_retry::retry_on_failure::max_interval=1s",
+			"exporters::otlp_retry::circuit_breaker::open_duration=1s",
+			"exporters::otlp_retry::dead_letter::replay_interval=1s",
+		},
+	})
+	c.WaitReady(time.Minute)
+	sent := fillVolume(t, c, "otlp_retry")
+	gw.SetFailure(nil)
+	tl := waitDelivered(sent, 2*time.Minute, gw)
+	tl.fill(o)
+	o.PeakRSS = peakRSS(c)
+	t.Logf("gateway back: acknowledged %d, delivered %d, duplicates %d, lost %d", len(sent), tl.delivered, tl.duplicates, tl.lost)
+	require.Zero(t, tl.lost, "acknowledged spans lost, e.g. %v", tl.missing)
+	requireAlive(t, c)
 }
