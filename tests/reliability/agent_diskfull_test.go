@@ -53,7 +53,15 @@ func fillVolume(t *testing.T, c *harness.Collector, exporter string) []string {
 		assert.Contains(t, []codes.Code{codes.Unavailable, codes.ResourceExhausted, codes.DeadlineExceeded}, code,
 			"a refusal the applications do not retry")
 	}
-	assert.Equal(t, float64(len(sent)), queued, "queue_size is not what the agent acknowledged")
+	// A request whose client gave up (DeadlineExceeded) may still have
+	// been queued: a duplicate to be, not a count gone wrong.
+	late := float64(refused[codes.DeadlineExceeded])
+	if late == 0 {
+		assert.Equal(t, float64(len(sent)), queued, "queue_size is not what the agent acknowledged")
+	} else {
+		assert.True(t, queued >= float64(len(sent)) && queued <= float64(len(sent))+late,
+			"queue_size %g, acknowledged %d, timed out %g", queued, len(sent), late)
+	}
 
 	// The shape of a refusal, over both protocols.
 	b := genBatch("agent-disk-full-probe", 1, 2)
