@@ -15,6 +15,13 @@ import (
 	"github.com/otlpcol/otlpcol/tests/harness"
 )
 
+// smallVolumeCompaction lets compaction return a drained queue file's
+// space on the 64 MiB test volume, where the file never reaches the
+// shipped rebound_needed_threshold_mib (100): bbolt never shrinks a file
+// itself, so the agent would keep refusing after the queue drained (the
+// guard warns at start about a volume that small).
+const smallVolumeCompaction = "extensions::guarded_file_storage/queue::compaction::rebound_needed_threshold_mib=16"
+
 // fillAgentVolume is issue 26 item 1's repro up to the full disk:
 // configs/agent.yaml with its queue on a 64 MiB volume, the gateway (gw)
 // answering Unavailable, applications sending 64 KiB spans until the volume
@@ -25,7 +32,7 @@ import (
 func fillAgentVolume(t *testing.T, gw *harness.Sink, vol string) (*harness.Collector, []string) {
 	t.Helper()
 	gw.SetFailure(outage)
-	c := startAgent(t, gw, vol)
+	c := startAgent(t, gw, vol, smallVolumeCompaction)
 	return c, fillVolume(t, c, "load_balancing")
 }
 
@@ -103,6 +110,7 @@ func TestAgentQueueDiskFull(t *testing.T) {
 	t.Logf("gateway back: acknowledged %d, delivered %d, duplicates %d, lost %d", len(sent), tl.delivered, tl.duplicates, tl.lost)
 	require.Zero(t, tl.lost, "acknowledged spans lost, e.g. %v", tl.missing)
 	assert.Equal(t, 0.0, metric(t, c, "otelcol_exporter_queue_size", `exporter="load_balancing"`), "queue_size after delivering everything")
+	requireAcceptsAgain(t, c)
 	assert.NotContains(t, c.Output(), "no space left on device", "the volume filled")
 	requireAlive(t, c)
 }
@@ -142,6 +150,7 @@ func TestAgentHostQueueDiskFull(t *testing.T) {
 			"exporters::otlp_retry::retry_on_failure::max_interval=1s",
 			"exporters::otlp_retry::circuit_breaker::open_duration=1s",
 			"exporters::otlp_retry::dead_letter::replay_interval=1s",
+			smallVolumeCompaction,
 		},
 	})
 	c.WaitReady(time.Minute)
@@ -152,5 +161,22 @@ func TestAgentHostQueueDiskFull(t *testing.T) {
 	o.PeakRSS = peakRSS(c)
 	t.Logf("gateway back: acknowledged %d, delivered %d, duplicates %d, lost %d", len(sent), tl.delivered, tl.duplicates, tl.lost)
 	require.Zero(t, tl.lost, "acknowledged spans lost, e.g. %v", tl.missing)
+	requireAcceptsAgain(t, c)
 	requireAlive(t, c)
+}
+
+// requireAcceptsAgain: once the queue drained, the volume has room again
+// (compaction shrinks the queue file; bbolt never returns space itself) and
+// c accepts new data.
+func requireAcceptsAgain(t *testing.T, c *harness.Collector) {
+	t.Helper()
+	conn := grpcConn(t, c.GRPCEndpoint())
+	began := time.Now()
+	var err error
+	ok := waitFor(90*time.Second, func() bool {
+		err = exportGRPC(conn, genBatch("agent-disk-full-after", 1, 2).td)
+		return err == nil
+	})
+	require.True(t, ok, "still refusing 90 s after the queue drained: %v", err)
+	t.Logf("accepting again %s after the queue drained", time.Since(began).Round(100*time.Millisecond))
 }

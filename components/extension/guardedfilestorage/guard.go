@@ -74,6 +74,7 @@ func (g *guard) Start(ctx context.Context, host component.Host) error {
 	if err := g.checkDirectory(ctx); err != nil {
 		return err
 	}
+	g.reserve.checkVolume(g.cfg)
 	return g.inner.Start(ctx, host)
 }
 

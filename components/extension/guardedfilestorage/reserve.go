@@ -83,6 +83,31 @@ func (r *reserve) room(need uint64) (bool, uint64) {
 	return ok, free
 }
 
+// checkVolume warns about a volume too small for the reserve to let go:
+// bbolt never shrinks a file, so once a queue file has filled the volume
+// down to the reserve, room comes back only when compaction on rebound
+// rewrites the drained file, which it does only for a file of
+// rebound_needed_threshold_mib or more. (Compaction on start does it too.)
+func (r *reserve) checkVolume(cfg *Config) {
+	if !r.enabled() {
+		return
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(r.dir, &st); err != nil {
+		return
+	}
+	total := st.Blocks * uint64(st.Bsize)
+	need := r.bytes
+	if c := cfg.Compaction; c != nil && c.OnRebound {
+		need += uint64(c.ReboundNeededThresholdMiB) << 20
+	}
+	if c := cfg.Compaction; c == nil || !c.OnRebound || total < need {
+		r.logger.Warn("after the queue files fill this volume down to free_space_reserve_mib, new data stays refused until a restart compacts them: "+
+			"turn on compaction::on_rebound and keep the volume larger than free_space_reserve_mib + compaction::rebound_needed_threshold_mib",
+			zap.String("directory", r.dir), zap.Uint64("volume_bytes", total), zap.Uint64("needed_bytes", need))
+	}
+}
+
 // errNoRoom is what a refused request or write returns.
 func (r *reserve) errNoRoom(free uint64) error {
 	return &noRoomError{msg: fmt.Sprintf("%s: %d bytes free on the volume of %s, %d reserved for deliveries (free_space_reserve_mib)",
