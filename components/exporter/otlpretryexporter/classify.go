@@ -12,36 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Failure reasons, the `reason` attribute of the failures metric. Each says
-// what happens to the batch:
-//   - retryable, throttled: retried with backoff (or the server's delay);
-//   - auth: the credentials are refused, not the data: the batch is kept (dead
-//     letter, or held), the circuit opens for dead_letter::replay_interval;
-//   - rejected: the backend says the data is invalid: quarantined, never
-//     retried or replayed;
-//   - too_large: the backend takes smaller messages than this batch: split
-//     in two and each half sent (split.go), down to a single item;
-//   - permanent: any other refusal that retrying the same request cannot fix
-//     (404, Unimplemented, ...): kept like auth, but the circuit stays closed.
-const (
-	reasonRetryable = "retryable"
-	reasonThrottled = "throttled"
-	reasonAuth      = "auth"
-	reasonRejected  = "rejected"
-	reasonTooLarge  = "too_large"
-	reasonPermanent = "permanent"
-)
-
-// verdict is what one failed attempt means.
-type verdict struct {
-	reason string
-	// delay is the server's throttle (RetryInfo, Retry-After); 0: use backoff.
-	delay time.Duration
-	// why is a short, stable description for the log.
-	why string
-}
-
-// classify sorts a failed attempt into one of the reasons above.
+// classify sorts a failed attempt into one of the reasons of verdict.go.
 //
 // gRPC: Unavailable, Aborted, DeadlineExceeded, Canceled (per attempt),
 // OutOfRange and DataLoss are retryable; ResourceExhausted only with

@@ -1,8 +1,42 @@
 package otlpretryexporter
 
 import (
+	"context"
+
 	"google.golang.org/protobuf/encoding/protowire"
 )
+
+// splitSender is the stage above the attempt: a batch the backend refuses
+// as too large is halved, and each half goes through the chain again from
+// placement (top), with its own retry budget and its own place on disk. The
+// batch is settled when both halves are (joinVerdicts). A single item the
+// backend still refuses is quarantined. A replayed half that fails stops
+// the replay: the file stays until every piece is settled, so the next
+// replay sends the whole file again (duplicates, never loss).
+type splitSender struct {
+	next sender
+	top  sender
+}
+
+func (s *splitSender) Send(ctx context.Context, r *request) error {
+	err := s.next.Send(ctx, r)
+	act, v := actionOf(err)
+	if act != actSplit {
+		return err
+	}
+	a, b, ok := r.split()
+	if !ok {
+		// A single item the backend will never take.
+		return decide(actQuarantine, v, cause(err))
+	}
+	if r.replayed {
+		if err := s.top.Send(ctx, a); err != nil {
+			return settled(err)
+		}
+		return settled(s.top.Send(ctx, b))
+	}
+	return settled(joinVerdicts(s.top.Send(ctx, a), s.top.Send(ctx, b)))
+}
 
 // A backend whose receiver takes smaller messages than a batch (gRPC's
 // default limit is 4 MiB, a batch of 1000 spans with large attributes is
@@ -111,5 +145,6 @@ func (r *request) split() (a, b *request, ok bool) {
 	// Send the halves' bytes as they are: the decoded form only counted
 	// their items.
 	a.raw, b.raw = true, true
+	a.replayed, b.replayed = r.replayed, r.replayed
 	return a, b, true
 }

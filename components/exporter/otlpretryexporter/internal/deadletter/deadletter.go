@@ -36,7 +36,7 @@ const (
 	suffix    = ".pb"
 	tmpSuffix = ".tmp"
 	// CorruptDir is the subdirectory files that cannot be decoded are moved to.
-	CorruptDir = "corrupt"
+	CorruptDir = fsdir.CorruptDir
 )
 
 // ErrTooLarge is returned for a batch bigger than the whole directory bound.
@@ -68,6 +68,7 @@ type Store struct {
 	dir      string
 	maxBytes int64
 	fsync    bool
+	lock     *os.File // held while the store is open: one process a directory
 
 	mu      sync.Mutex
 	files   []Entry // oldest first
@@ -82,12 +83,27 @@ var (
 	registry   = map[string]*Store{}
 )
 
-// Acquire opens dir (creating it, checking it is writable, removing
-// half-written files) or returns the Store already open for it. Each
-// Acquire must be paired with a Release. With fsync, every file and the
-// directory after each rename are flushed to stable storage, so that what
-// was written survives a power loss, not only a process crash.
+// Acquire opens dir (creating it, checking it is writable, locking it
+// against other processes, removing half-written files) or returns the
+// Store already open for it in this process: the exporters of the three
+// signals share one. Their settings must agree; a second Acquire with
+// another maxBytes or fsync is refused rather than silently given the
+// first one's. Each Acquire must be paired with a Release. With fsync,
+// every file and the directory after each rename are flushed to stable
+// storage, so that what was written survives a power loss, not only a
+// process crash.
 func Acquire(dir string, maxBytes int64, fsync bool) (*Store, error) {
+	return acquire(dir, func(s *Store) error {
+		if s.maxBytes != maxBytes || s.fsync != fsync {
+			return fmt.Errorf("%s is already open in this process with max_bytes %d and fsync %v (asked: %d, %v): "+
+				"exporters sharing a directory must configure it alike", s.dir, s.maxBytes, s.fsync, maxBytes, fsync)
+		}
+		return nil
+	}, maxBytes, fsync)
+}
+
+// acquire returns the Store open for dir if agree accepts it, or opens one.
+func acquire(dir string, agree func(*Store) error, maxBytes int64, fsync bool) (*Store, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -95,6 +111,9 @@ func Acquire(dir string, maxBytes int64, fsync bool) (*Store, error) {
 	registryMu.Lock()
 	defer registryMu.Unlock()
 	if s, ok := registry[abs]; ok {
+		if err := agree(s); err != nil {
+			return nil, err
+		}
 		s.refs++
 		return s, nil
 	}
@@ -107,13 +126,15 @@ func Acquire(dir string, maxBytes int64, fsync bool) (*Store, error) {
 	return s, nil
 }
 
-// Release gives back a Store obtained from Acquire.
+// Release gives back a Store obtained from Acquire; the last Release
+// unlocks the directory.
 func (s *Store) Release() {
 	registryMu.Lock()
 	defer registryMu.Unlock()
 	s.refs--
 	if s.refs == 0 {
 		delete(registry, s.dir)
+		_ = fsdir.Unlock(s.lock)
 	}
 }
 
@@ -127,9 +148,17 @@ func open(dir string, maxBytes int64, fsync bool) (*Store, error) {
 	}
 	_ = probe.Close()
 	_ = os.Remove(probe.Name())
-	s := &Store{dir: dir, maxBytes: maxBytes, fsync: fsync}
+	// Like the write-ahead log: a second process on this directory would
+	// replay and delete files the first one is still accounting for. The
+	// directory itself is locked: no lock file among the spooled ones.
+	lock, err := fsdir.Lock(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s is in use by another process: %w", dir, err)
+	}
+	s := &Store{dir: dir, maxBytes: maxBytes, fsync: fsync, lock: lock}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
+		_ = fsdir.Unlock(lock)
 		return nil, err
 	}
 	for _, de := range ents {
@@ -226,13 +255,6 @@ func (s *Store) Write(signal string, items int, payload []byte) error {
 	return nil
 }
 
-// HasRoom says whether n more bytes would fit under max_bytes now.
-func (s *Store) HasRoom(n int64) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.maxBytes <= 0 || s.size+s.pending+n <= s.maxBytes
-}
-
 func writeFile(path string, payload []byte, fsync bool) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o640)
 	if err != nil {
@@ -292,21 +314,10 @@ func (s *Store) Remove(e Entry) error {
 
 // SetAside moves e into the corrupt/ subdirectory, out of the replay and
 // out of the max_bytes account, kept for inspection.
+// An earlier file of the same name in corrupt/ is kept (fsdir.SetAside).
 func (s *Store) SetAside(e Entry) error {
-	aside := filepath.Join(s.dir, CorruptDir)
-	if err := os.MkdirAll(aside, 0o750); err != nil {
+	if _, err := fsdir.SetAside(s.dir, filepath.Join(s.dir, e.Name), s.fsync); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
-	}
-	if err := os.Rename(filepath.Join(s.dir, e.Name), filepath.Join(aside, e.Name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	if s.fsync {
-		if err := fsdir.Sync(aside); err != nil {
-			return err
-		}
-		if err := fsdir.Sync(s.dir); err != nil {
-			return err
-		}
 	}
 	s.forget(e)
 	return nil
@@ -396,17 +407,4 @@ func (s *Store) Replay(ctx context.Context, signal string, send SendFunc) (Repla
 			st.Bytes += e.Size
 		}
 	}
-}
-
-// Replay opens dir and sends its files oldest first through send, deleting
-// each one once it was accepted. It is the library entry point for replaying
-// a dead-letter directory outside the exporter (the exporter itself replays
-// on start and after the backend recovers).
-func Replay(ctx context.Context, dir string, send SendFunc) (ReplayStats, error) {
-	s, err := Acquire(dir, 0, true)
-	if err != nil {
-		return ReplayStats{}, err
-	}
-	defer s.Release()
-	return s.Replay(ctx, "", send)
 }
