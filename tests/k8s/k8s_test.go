@@ -42,4 +42,5 @@ func TestControlPlane(t *testing.T) {
 	}
 	t.Run("RBAC", func(t *testing.T) { testRBAC(t, c) })
 	t.Run("Routing", func(t *testing.T) { testRouting(t, c) })
+	t.Run("AgentReadiness", func(t *testing.T) { testAgentReadiness(t, c) })
 }
