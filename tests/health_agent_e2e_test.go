@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,20 +24,22 @@ import (
 )
 
 // agentRecoveryBound is the documented longest time from the gateway's
-// return to /ready 200 on the agent (components/extension/healthextension
-// README, "Timing"): the exporter's next retry (agent.yaml's max_interval
-// 30 s, +50% jitter) on a reconnected gRPC channel (reconnect backoff, up
-// to about 27 s after a one-minute outage), plus one poll.
+// return to the agent's first delivery, when /status clears the failure
+// (components/extension/healthextension README, "Timing"): the exporter's
+// next retry (agent.yaml's max_interval 30 s, +50% jitter) on a reconnected
+// gRPC channel (reconnect backoff, up to about 27 s after a one-minute
+// outage), plus one poll.
 const agentRecoveryBound = 80 * time.Second
 
-// TestAgentReadinessFollowsGateway runs configs/agent.yaml in front of a
-// real gateway (configs/gateway.yaml, backend: an in-process sink) while an
-// application sends steadily. The gateway is killed: the agent's /ready
-// turns 503 once load_balancing has delivered nothing for
-// exporter_failure_threshold (read from agent.yaml), never before, while
-// /health stays 200. The gateway comes back on the same port: /ready is 200
-// again within agentRecoveryBound.
-func TestAgentReadinessFollowsGateway(t *testing.T) {
+// TestAgentReportsGatewayOutage runs configs/agent.yaml in front of a real
+// gateway (configs/gateway.yaml, backend: an in-process sink) while an
+// application sends steadily. The gateway is killed: once load_balancing
+// has delivered nothing for exporter_failure_threshold (read from
+// agent.yaml), never before, /status lists it under exporter_failures,
+// while /ready and /health stay 200 throughout (the agent is its node's
+// only endpoint: issue 22 section 4). The gateway comes back on the same
+// port: /status clears within agentRecoveryBound.
+func TestAgentReportsGatewayOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("about two minutes: skipped with -short")
 	}
@@ -73,45 +76,42 @@ func TestAgentReadinessFollowsGateway(t *testing.T) {
 	defer stop()
 	require.Positive(t, backend.WaitSpans(1, 30*time.Second), "nothing reached the backend through agent and gateway")
 	require.Equal(t, http.StatusOK, getCode(t, agent.HealthURL("/ready")))
+	probes := func() {
+		assert.Equal(t, http.StatusOK, getCode(t, agent.HealthURL("/ready")), "readiness never follows the gateway")
+		assert.Equal(t, http.StatusOK, getCode(t, agent.HealthURL("/health")), "liveness never follows an exporter")
+	}
 
 	// The gateway goes down.
 	gw.Kill()
 	down := time.Now()
-	notReady := waitCode(t, agent.HealthURL("/ready"), http.StatusServiceUnavailable, threshold+30*time.Second,
-		func() {
-			assert.Equal(t, http.StatusOK, getCode(t, agent.HealthURL("/health")), "liveness never follows an exporter")
-		})
-	after := notReady.Sub(down)
-	t.Logf("gateway down: agent /ready 503 after %s (exporter_failure_threshold %s)", after.Round(100*time.Millisecond), threshold)
-	assert.GreaterOrEqual(t, after, threshold, "/ready turned 503 before the threshold")
-	_, body, err := harness.Get(agent.HealthURL("/ready"))
-	require.NoError(t, err)
-	assert.Contains(t, body, "exporter:load_balancing sent nothing for")
-	assert.Equal(t, http.StatusOK, getCode(t, agent.HealthURL("/health")))
+	reported := waitStatus(t, agent.HealthURL("/status"), true, threshold+30*time.Second, probes)
+	after := reported.Sub(down)
+	t.Logf("gateway down: agent /status reports it after %s (exporter_failure_threshold %s); /ready stayed 200", after.Round(100*time.Millisecond), threshold)
+	assert.GreaterOrEqual(t, after, threshold, "/status reported the failure before the threshold")
+	probes()
 
 	// The gateway returns on the same port and queue.
 	startGateway()
 	up := time.Now()
-	ready := waitCode(t, agent.HealthURL("/ready"), http.StatusOK, agentRecoveryBound, nil)
-	t.Logf("gateway back: agent /ready 200 after %s (documented bound %s)", ready.Sub(up).Round(100*time.Millisecond), agentRecoveryBound)
+	cleared := waitStatus(t, agent.HealthURL("/status"), false, agentRecoveryBound, probes)
+	t.Logf("gateway back: agent /status clear after %s (documented bound %s)", cleared.Sub(up).Round(100*time.Millisecond), agentRecoveryBound)
 }
 
-// waitCode polls url every 250 ms until it answers want and returns when;
-// each round also runs check, if any. It fails the test after timeout.
-func waitCode(t *testing.T, url string, want int, timeout time.Duration, check func()) time.Time {
+// waitStatus polls /status every 250 ms until its exporter_failures names
+// load_balancing (failing true) or does not (false) and returns when; each
+// round also runs check. It fails the test after timeout.
+func waitStatus(t *testing.T, url string, failing bool, timeout time.Duration, check func()) time.Time {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		code, _, err := harness.Get(url)
-		if err == nil && code == want {
+		_, body, err := harness.Get(url)
+		if err == nil && strings.Contains(body, "exporter:load_balancing sent nothing for") == failing {
 			return time.Now()
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not answer %d within %s (last %d, %v)", url, want, timeout, code, err)
+			t.Fatalf("%s: load_balancing failing=%v not shown within %s (last %v: %s)", url, failing, timeout, err, body)
 		}
-		if check != nil {
-			check()
-		}
+		check()
 		time.Sleep(250 * time.Millisecond)
 	}
 }

@@ -105,8 +105,14 @@ func TestReceiversBounded(t *testing.T) {
 			require.NotNil(t, adm, "no admission extension")
 			require.Contains(t, c.Service.Extensions, "admission")
 			g, h := c.Receivers.OTLP.Protocols.GRPC, c.Receivers.OTLP.Protocols.HTTP
-			require.Equal(t, []map[string]any{{"id": "admission"}}, g.Middlewares)
-			require.Equal(t, []map[string]any{{"id": "admission"}}, h.Middlewares)
+			// The agents' queue volume keeps its free-space reserve
+			// (guarded_file_storage), checked before admission.
+			want := []map[string]any{{"id": "admission"}}
+			if name != "gateway.yaml" {
+				want = []map[string]any{{"id": "guarded_file_storage/queue"}, {"id": "admission"}}
+			}
+			require.Equal(t, want, g.Middlewares)
+			require.Equal(t, want, h.Middlewares)
 			require.GreaterOrEqual(t, adm.StreamReservationBytes, g.MaxRecvMsgSizeMiB<<20, "a gRPC stream must reserve its largest message")
 			require.LessOrEqual(t, h.MaxRequestBodySize, adm.MaxInFlightBytes)
 			require.Positive(t, g.MaxConcurrentStreams, "max_concurrent_streams")

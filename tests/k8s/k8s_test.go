@@ -45,4 +45,5 @@ func TestControlPlane(t *testing.T) {
 	t.Run("RBAC", func(t *testing.T) { testRBAC(t, c) })
 	t.Run("Routing", func(t *testing.T) { testRouting(t, c, shippedConfigs()) })
 	t.Run("RoutingChartMutualTLS", func(t *testing.T) { testRouting(t, c, chartMutualTLS(t)) })
+	t.Run("AgentReadiness", func(t *testing.T) { testAgentReadiness(t, c) })
 }

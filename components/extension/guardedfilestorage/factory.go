@@ -14,7 +14,13 @@ import (
 	"github.com/otlpcol/otlpcol/components/extension/guardedfilestorage/internal/metadata"
 )
 
-const defaultCheckTimeout = time.Minute
+const (
+	defaultCheckTimeout = time.Minute
+	// defaultFreeSpaceReserveMiB: twice compaction's default rebound
+	// trigger (10 MiB of live data copied), with room for the dispatch
+	// records and deletes of requests admitted as the line was crossed.
+	defaultFreeSpaceReserveMiB = 32
+)
 
 // NewFactory returns the guarded_file_storage factory.
 func NewFactory() extension.Factory {
@@ -23,7 +29,7 @@ func NewFactory() extension.Factory {
 
 func createDefaultConfig() component.Config {
 	upstream := filestorage.NewFactory().CreateDefaultConfig().(*filestorage.Config)
-	return &Config{Config: *upstream, CheckTimeout: defaultCheckTimeout}
+	return &Config{Config: *upstream, CheckTimeout: defaultCheckTimeout, FreeSpaceReserveMiB: defaultFreeSpaceReserveMiB}
 }
 
 func create(ctx context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {

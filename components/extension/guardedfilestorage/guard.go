@@ -12,6 +12,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/extensioncapabilities"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
 
@@ -37,9 +38,15 @@ type guard struct {
 	inner     storage.Extension
 	telemetry *telemetry
 	setAside  atomic.Int64
+	// reserve and the backstop's switch: reserve.go, backstop.go, admission.go.
+	reserve  *reserve
+	enforced atomic.Bool
 }
 
-var _ storage.Extension = (*guard)(nil)
+var (
+	_ storage.Extension                     = (*guard)(nil)
+	_ extensioncapabilities.PipelineWatcher = (*guard)(nil)
+)
 
 func newGuard(cfg *Config, set extension.Settings, inner extension.Extension) (*guard, error) {
 	s, ok := inner.(storage.Extension)
@@ -52,6 +59,11 @@ func newGuard(cfg *Config, set extension.Settings, inner extension.Extension) (*
 		return nil, err
 	}
 	g.telemetry = t
+	g.reserve = newReserve(cfg.Directory, cfg.FreeSpaceReserveMiB, set.Logger)
+	if err := g.reserve.register(set.MeterProvider); err != nil {
+		t.unregister()
+		return nil, err
+	}
 	return g, nil
 }
 
@@ -62,6 +74,7 @@ func (g *guard) Start(ctx context.Context, host component.Host) error {
 	if err := g.checkDirectory(ctx); err != nil {
 		return err
 	}
+	g.reserve.checkVolume(g.cfg)
 	return g.inner.Start(ctx, host)
 }
 
@@ -137,10 +150,23 @@ func (g *guard) corruptStored() (files, bytes int64) {
 }
 
 func (g *guard) GetClient(ctx context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
-	return g.inner.GetClient(ctx, kind, id, name)
+	c, err := g.inner.GetClient(ctx, kind, id, name)
+	if err != nil || !g.reserve.enabled() {
+		return c, err
+	}
+	return &backstopClient{Client: c, reserve: g.reserve, enforced: &g.enforced}, nil
 }
 
+// Ready (every pipeline started) turns the backstop on; see backstop.go.
+func (g *guard) Ready() error {
+	g.enforced.Store(true)
+	return nil
+}
+
+func (g *guard) NotReady() error { return nil }
+
 func (g *guard) Shutdown(ctx context.Context) error {
+	g.reserve.unregister()
 	g.telemetry.unregister()
 	return g.inner.Shutdown(ctx)
 }

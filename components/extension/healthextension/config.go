@@ -34,6 +34,14 @@ type Config struct {
 	// error continuously for longer than this. 0 (default) disables it.
 	ExporterFailureThreshold time.Duration `mapstructure:"exporter_failure_threshold"`
 
+	// ReadyWhenExporterFailing keeps /ready at 200 while an exporter fails
+	// past exporter_failure_threshold; /status lists the failure under
+	// exporter_failures instead. For a pod that is its clients' only
+	// endpoint (an agent behind a node-local Service) and queues on disk:
+	// turning unready would fail every client at once, while its queue has
+	// room. Default false.
+	ReadyWhenExporterFailing bool `mapstructure:"ready_when_exporter_failing"`
+
 	// RecoveryDuration is how long a component must stay OK after an error
 	// before it is shown as OK again; until then it is shown degraded.
 	// Default 30s.
@@ -62,6 +70,7 @@ type ownConfig struct {
 	DrainDelay               time.Duration `mapstructure:"drain_delay"`
 	ReadyWhenDegraded        bool          `mapstructure:"ready_when_degraded"`
 	ExporterFailureThreshold time.Duration `mapstructure:"exporter_failure_threshold"`
+	ReadyWhenExporterFailing bool          `mapstructure:"ready_when_exporter_failing"`
 	RecoveryDuration         time.Duration `mapstructure:"recovery_duration"`
 	MetricsEndpoint          string        `mapstructure:"metrics_endpoint"`
 	Access                   AccessConfig  `mapstructure:"access"`
@@ -82,6 +91,7 @@ func (c *Config) Unmarshal(conf *confmap.Conf) error {
 		DrainDelay:               c.DrainDelay,
 		ReadyWhenDegraded:        c.ReadyWhenDegraded,
 		ExporterFailureThreshold: c.ExporterFailureThreshold,
+		ReadyWhenExporterFailing: c.ReadyWhenExporterFailing,
 		RecoveryDuration:         c.RecoveryDuration,
 		MetricsEndpoint:          c.MetricsEndpoint,
 		Access:                   c.Access,
@@ -104,6 +114,7 @@ func (c *Config) Unmarshal(conf *confmap.Conf) error {
 	c.DrainDelay = own.DrainDelay
 	c.ReadyWhenDegraded = own.ReadyWhenDegraded
 	c.ExporterFailureThreshold = own.ExporterFailureThreshold
+	c.ReadyWhenExporterFailing = own.ReadyWhenExporterFailing
 	c.RecoveryDuration = own.RecoveryDuration
 	c.MetricsEndpoint = own.MetricsEndpoint
 	c.Access = own.Access
@@ -155,6 +166,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ExporterFailureThreshold < 0 {
 		errs = append(errs, errors.New("exporter_failure_threshold: must not be negative"))
+	}
+	if c.ReadyWhenExporterFailing && c.ExporterFailureThreshold == 0 {
+		errs = append(errs, errors.New("ready_when_exporter_failing: needs exporter_failure_threshold, which finds the failing exporters"))
 	}
 	if c.RecoveryDuration < 0 {
 		errs = append(errs, errors.New("recovery_duration: must not be negative"))

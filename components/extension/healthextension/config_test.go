@@ -41,6 +41,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "negative_drain", wantErr: "drain_delay: must not be negative"},
 		{name: "negative_threshold", wantErr: "exporter_failure_threshold: must not be negative"},
 		{name: "negative_recovery", wantErr: "recovery_duration: must not be negative"},
+		{name: "ready_when_failing_without_threshold", wantErr: "ready_when_exporter_failing: needs exporter_failure_threshold"},
 		{name: "bad_metrics_scheme", wantErr: `metrics_endpoint: scheme "ftp" is not http or https`},
 		{name: "bad_metrics_hostport", wantErr: "metrics_endpoint: want host:port or an http URL"},
 		{name: "access", want: func(c *Config) {

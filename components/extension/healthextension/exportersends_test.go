@@ -85,3 +85,42 @@ func TestSendPollInterval(t *testing.T) {
 	assert.Equal(t, 3*time.Second, sendPollInterval(30*time.Second))
 	assert.Equal(t, 5*time.Second, sendPollInterval(10*time.Minute))
 }
+
+// TestReadyWhenExporterFailing is the agent's setting: the same stalled
+// load_balancing past the threshold is reported under /status
+// exporter_failures while /ready stays 200; the report clears at the first
+// send again.
+func TestReadyWhenExporterFailing(t *testing.T) {
+	tel := &fakeTelemetry{}
+	srv := httptest.NewServer(tel)
+	t.Cleanup(srv.Close)
+	cfg := testConfig()
+	cfg.ExporterFailureThreshold = 30 * time.Second
+	cfg.ReadyWhenExporterFailing = true
+	cfg.MetricsEndpoint = srv.URL
+	h, clk := newTestHealth(t, cfg)
+	report(h, componentstatus.StatusOK, pipelineC...)
+	require.NoError(t, h.Ready())
+	poll := func(d time.Duration) {
+		t.Helper()
+		clk.add(d)
+		require.NoError(t, h.pollSends(context.Background()))
+	}
+
+	tel.set(100, 0)
+	poll(0)
+	tel.set(100, 500) // the gateway goes down
+	poll(3 * time.Second)
+	poll(31 * time.Second)
+	code, body := get(t, h, "/ready")
+	assert.Equal(t, http.StatusOK, code, "ready while the exporter fails")
+	assert.Empty(t, body["reasons"])
+	_, body = get(t, h, "/status")
+	assert.Equal(t, true, body["ready"])
+	assert.Contains(t, fmt.Sprint(body["exporter_failures"]), "exporter:load_balancing sent nothing for 31s while 500 items were queued")
+
+	tel.set(101, 499)
+	poll(3 * time.Second)
+	_, body = get(t, h, "/status")
+	assert.Nil(t, body["exporter_failures"], "cleared at the first send")
+}

@@ -100,6 +100,9 @@ type statusBody struct {
 	Healthy      bool     `json:"healthy"`
 	Phase        string   `json:"phase"`
 	ReadyReasons []string `json:"ready_reasons,omitempty"`
+	// ExporterFailures lists the exporters failing past
+	// exporter_failure_threshold, whether or not they affect readiness.
+	ExporterFailures []string `json:"exporter_failures,omitempty"`
 	status.Snapshot
 }
 
@@ -109,7 +112,7 @@ func (h *health) serveStatus(w http.ResponseWriter, _ *http.Request) {
 	v := h.evaluate()
 	writeJSON(w, http.StatusOK, statusBody{
 		Ready: v.ready, Healthy: v.alive, Phase: v.phase.String(),
-		ReadyReasons: v.readyReasons, Snapshot: v.snap,
+		ReadyReasons: v.readyReasons, ExporterFailures: v.exporterFailures, Snapshot: v.snap,
 	})
 }
 

@@ -246,6 +246,9 @@ type verdict struct {
 	aliveReasons []string
 	ready        bool
 	readyReasons []string
+	// exporterFailures: exporters failing past exporter_failure_threshold;
+	// among readyReasons too unless ready_when_exporter_failing.
+	exporterFailures []string
 }
 
 func (h *health) evaluate() verdict {
@@ -277,11 +280,14 @@ func (h *health) evaluate() verdict {
 			(c.Failing || c.Flapping) && c.FailingFor > h.cfg.ExporterFailureThreshold:
 			// An exporter that reports OK again is ready at once, unless
 			// it flaps: then recovery_duration of OK is needed.
-			v.readyReasons = append(v.readyReasons, fmt.Sprintf("%s failing for %s (exporter_failure_threshold %s)%s",
+			v.exporterFailures = append(v.exporterFailures, fmt.Sprintf("%s failing for %s (exporter_failure_threshold %s)%s",
 				key, c.FailingFor.Round(time.Second), h.cfg.ExporterFailureThreshold, lastErr(c)))
 		}
 	}
-	v.readyReasons = append(v.readyReasons, h.stalledExporters(v.snap.Time)...)
+	v.exporterFailures = append(v.exporterFailures, h.stalledExporters(v.snap.Time)...)
+	if !h.cfg.ReadyWhenExporterFailing {
+		v.readyReasons = append(v.readyReasons, v.exporterFailures...)
+	}
 	v.ready = len(v.readyReasons) == 0
 	return v
 }

@@ -1,0 +1,126 @@
+package reliability
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otlpcol/otlpcol/tests/harness"
+)
+
+// TestAgentAbsorbsGatewayOutage is issue 22 section 4: applications send
+// through configs/agent.yaml (as shipped: its retry pace, readiness and
+// queue) at a steady rate while the gateway (configs/gateway.yaml, a real
+// process) is killed for a minute (five with OTLPCOL_RELIABILITY_LONG=1)
+// and started again on the same port and state. Expected: the agent's
+// queue has room, so the applications see no failed export at all; its
+// /ready stays 200 throughout (its Service is node-local: an unready agent
+// leaves the node's applications no endpoint), while /status reports the
+// outage; and every acknowledged span arrives once the gateway is back.
+func TestAgentAbsorbsGatewayOutage(t *testing.T) {
+	needBinary(t)
+	o := record(t)
+	outageFor := scaled(time.Minute, 5*time.Minute)
+	backend := harness.StartSink(t)
+	gwPort := harness.FreePort(t)
+	gwDir := t.TempDir()
+	startGateway := func() *harness.Collector {
+		gw := harness.Start(t, harness.Config("gateway.yaml"), harness.Options{
+			Env: []string{"OTLP_ENDPOINT=" + backend.GRPCEndpoint(), "API_KEY=agent-outage"},
+			Set: append(harness.StateSets(t, harness.Config("gateway.yaml"), gwDir),
+				fmt.Sprintf("receivers::otlp::protocols::grpc::endpoint=127.0.0.1:%d", gwPort),
+				"exporters::otlp_retry::tls::insecure=true", // the sink speaks plain gRPC
+				"extensions::health::drain_delay=0s",
+			),
+		})
+		gw.WaitReady(30 * time.Second)
+		return gw
+	}
+	gw := startGateway()
+	agent := harness.Start(t, harness.Config("agent.yaml"), harness.Options{Set: append(
+		harness.StateSets(t, harness.Config("agent.yaml"), t.TempDir()),
+		"exporters::load_balancing::resolver::k8s=null",
+		fmt.Sprintf("exporters::load_balancing::resolver::static::hostnames=[127.0.0.1:%d]", gwPort),
+		fmt.Sprintf("exporters::otlp_grpc/gateway::endpoint=127.0.0.1:%d", gwPort),
+		"extensions::health::drain_delay=0s",
+	)})
+	agent.WaitReady(30 * time.Second)
+
+	// Applications: 2 × 10 spans every 100 ms, an SDK's 10 s deadline.
+	l := startLoad(t, agent.GRPCEndpoint(), loadSpec{scenario: "agent-outage", workers: 2, spansPerBatch: 10,
+		interval: 100 * time.Millisecond, deadline: 10 * time.Second})
+	ready := watchReady(agent)
+	require.Positive(t, backend.WaitSpans(1, 30*time.Second), "nothing reached the backend through agent and gateway")
+
+	gw.Kill()
+	t.Logf("gateway down for %s", outageFor)
+	time.Sleep(outageFor)
+	queued := metric(t, agent, "otelcol_exporter_queue_size", `exporter="load_balancing"`)
+	_, status, err := harness.Get(agent.HealthURL("/status"))
+	require.NoError(t, err)
+	acceptedDuring, refusedDuring := len(l.Accepted()), l.Refused()
+	startGateway()
+	time.Sleep(10 * time.Second)
+	l.Stop()
+	notReady := ready.Stop()
+
+	sent, refused := l.Accepted(), l.Refused()
+	tl := waitDelivered(sent, 3*time.Minute, backend)
+	tl.fill(o)
+	o.PeakRSS = peakRSS(agent)
+	t.Logf("outage %s: %d spans acknowledged by its end, %g queued; refused %v (during the outage %v); /ready not 200 %d times",
+		outageFor, acceptedDuring, queued, refused, refusedDuring, len(notReady))
+	t.Logf("gateway back: acknowledged %d, delivered %d, duplicates %d, lost %d", len(sent), tl.delivered, tl.duplicates, tl.lost)
+	assert.Empty(t, refused, "an application's export failed while the agent's queue had room")
+	assert.Empty(t, notReady, "the agent's /ready left 200 during the outage")
+	assert.Positive(t, queued, "the outage never reached the agent's queue")
+	assert.Contains(t, status, "exporter:load_balancing sent nothing for", "/status did not report the outage")
+	require.Zero(t, tl.lost, "acknowledged spans lost, e.g. %v", tl.missing)
+	requireAlive(t, agent)
+}
+
+// readyWatch polls a collector's /ready every 250 ms and keeps every answer
+// other than 200.
+type readyWatch struct {
+	stop chan struct{}
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	bad  []string
+}
+
+func watchReady(c *harness.Collector) *readyWatch {
+	w := &readyWatch{stop: make(chan struct{})}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		for {
+			select {
+			case <-w.stop:
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+			code, body, err := harness.Get(c.HealthURL("/ready"))
+			if err != nil || code != http.StatusOK {
+				w.mu.Lock()
+				w.bad = append(w.bad, fmt.Sprintf("%d %v %s", code, err, strings.TrimSpace(body)))
+				w.mu.Unlock()
+			}
+		}
+	}()
+	return w
+}
+
+// Stop ends the watch and returns the answers that were not 200.
+func (w *readyWatch) Stop() []string {
+	close(w.stop)
+	w.wg.Wait()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.bad
+}
