@@ -93,6 +93,18 @@ func TestEveryMonitoredMetricIsExposed(t *testing.T) {
 		"exporters::otlp_retry::retry_on_failure::max_elapsed_time=1s",
 		"exporters::otlp_retry::circuit_breaker::min_attempts=2",
 	)
+	// The same hanging backend with a dead letter and a 1 s retry budget:
+	// what the budget gives up on is spooled (dead_letter_items). The
+	// healthy gateway's refusing backend no longer spools: a permanent
+	// refusal is isolated and quarantined.
+	spooling := start("spooling",
+		"exporters::otlp_retry::endpoint="+hang.Addr().String(),
+		"exporters::otlp_retry::timeout=1s",
+		"exporters::otlp_retry::retry_on_failure::initial_interval=10ms",
+		"exporters::otlp_retry::retry_on_failure::max_interval=100ms",
+		"exporters::otlp_retry::retry_on_failure::max_elapsed_time=1s",
+		"exporters::otlp_retry::circuit_breaker::min_attempts=1000",
+	)
 	// The same against a backend that refuses at once, as invalid. On
 	// sending_queue: exporterhelper's otelcol_exporter_* series (sent,
 	// send_failed, queue size) exist only on that path (the agent's
@@ -129,11 +141,12 @@ func TestEveryMonitoredMetricIsExposed(t *testing.T) {
 	}})
 	agent.WaitReady(30 * time.Second)
 
-	all := []*harness.Collector{healthy, outage, refusing, starved, agent}
+	all := []*harness.Collector{healthy, outage, spooling, refusing, starved, agent}
 	var missingHealth, missingTelemetry []string
 	deadline := time.Now().Add(60 * time.Second)
 	for round := 0; ; round++ {
 		sendAll(t, outage, 10+round)
+		sendAll(t, spooling, 30+round)
 		sendAll(t, refusing, 50+round)
 		sendAll(t, starved, 100+round)
 		if round%5 == 0 {
