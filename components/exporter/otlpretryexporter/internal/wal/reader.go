@@ -193,7 +193,9 @@ func (l *Log) Release(recs []Record) {
 func (l *Log) Ack(recs []Record) {
 	l.mu.Lock()
 	for i := range recs {
-		l.ackOne(recs[i].Seq)
+		if l.ackOne(recs[i].Seq) {
+			l.unackedItems -= int64(recs[i].Items)
+		}
 	}
 	done := l.fullyAcked()
 	l.mu.Unlock()
@@ -266,6 +268,16 @@ func (l *Log) removeSegment(s *segment) {
 		return // keep counting its bytes: the space is still used
 	}
 	l.used.Add(-s.size)
+}
+
+// PendingItems is the items of the records appended and not yet
+// acknowledged (those in flight with consumers included). The records of a
+// damaged segment given up on while reading stay counted: their items are
+// unknown, and they were not delivered.
+func (l *Log) PendingItems() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.unackedItems
 }
 
 // Pending is the number of records appended and not yet acknowledged.
