@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/deadletter"
+	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/ledger"
 )
 
 // placement is the stage under the queue. It decides where a batch goes
@@ -52,6 +53,7 @@ func (p *placement) Send(ctx context.Context, r *request) error {
 		act, _ := actionOf(err)
 		switch act {
 		case actDeliver:
+			e.delivered(r) // ledger
 			return nil
 		case actSettled:
 			// Each part was placed by its own Send.
@@ -88,6 +90,7 @@ func (p *placement) replay(ctx context.Context, r *request) error {
 	err := p.next.Send(ctx, r)
 	switch act, _ := actionOf(err); act {
 	case actDeliver:
+		p.e.delivered(r) // ledger
 		return nil
 	case actSettled:
 		return cause(err)
@@ -127,13 +130,17 @@ func (p *placement) overflow(ctx context.Context, r *request, qerr error) error 
 	}
 	ok, spoolReason := p.spool(ctx, r)
 	if ok {
+		e.led.l.Accept(r.items) // ledger
 		return nil
 	}
 	if reason == "" {
 		reason = spoolReason
 	}
 	if p.mustWait(ctx) {
-		return p.Send(ctx, r)
+		e.take(r.items) // ledger: accepted, in flight while the caller waits
+		err := p.Send(ctx, r)
+		e.finish(r.items, err)
+		return err
 	}
 	return e.refuse(ctx, r, reason, fmt.Errorf("sending queue did not take the batch, dead letter: %s: %w", spoolReason, qerr))
 }
@@ -212,6 +219,7 @@ func (p *placement) quarantine(ctx context.Context, r *request, cause error) err
 		if err == nil {
 			e.diskFull.Store(false)
 			e.tel.quarantineItems.Add(ctx, int64(r.items), e.tel.signal)
+			e.led.l.Quarantine(r.items) // ledger
 			e.warnOnce("quarantined", "the backend refused a batch as invalid; kept in the quarantine directory, not retried",
 				zap.String("directory", p.quar.Dir()), zap.Int("items", r.items), zap.Error(cause))
 			return nil
@@ -220,6 +228,7 @@ func (p *placement) quarantine(ctx context.Context, r *request, cause error) err
 		cause = errors.Join(cause, err)
 	}
 	e.tel.droppedItems.Add(ctx, int64(r.items), e.tel.dropReason[dropRejected])
+	e.led.l.Drop(ledger.Rejected, r.items) // ledger
 	e.warnOnce("rejected-dropped", "the backend refused a batch as invalid and the quarantine is absent or full; dropped",
 		zap.Int("items", r.items), zap.Error(cause))
 	return consumererror.NewPermanent(cause)
@@ -242,6 +251,7 @@ func (p *placement) keep(ctx context.Context, r *request, cause error) error {
 		return cause
 	}
 	e.tel.droppedItems.Add(ctx, int64(r.items), e.tel.dropReason[dropShutdown])
+	e.led.l.Drop(ledger.Shutdown, r.items) // ledger
 	e.logger.Error("shutting down with a batch that could not be delivered nor written to disk; the in-memory queue loses it",
 		zap.Int("items", r.items), zap.Error(cause))
 	return cause
