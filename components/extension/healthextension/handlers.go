@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/otlpcol/otlpcol/components/extension/healthextension/internal/status"
+	"github.com/otlpcol/otlpcol/components/pkg/ledgerview"
 )
 
 const (
@@ -101,6 +102,9 @@ type statusBody struct {
 	Phase        string   `json:"phase"`
 	ReadyReasons []string `json:"ready_reasons,omitempty"`
 	status.Snapshot
+	// Ledgers: each otlp_retry exporter's conservation ledger per signal
+	// (component ID -> signal -> terms), from ledgerview.
+	Ledgers map[string]map[string]ledgerview.Terms `json:"ledgers,omitempty"`
 }
 
 // serveStatus shows every pipeline and component. It answers 200 whatever
@@ -109,7 +113,7 @@ func (h *health) serveStatus(w http.ResponseWriter, _ *http.Request) {
 	v := h.evaluate()
 	writeJSON(w, http.StatusOK, statusBody{
 		Ready: v.ready, Healthy: v.alive, Phase: v.phase.String(),
-		ReadyReasons: v.readyReasons, Snapshot: v.snap,
+		ReadyReasons: v.readyReasons, Snapshot: v.snap, Ledgers: ledgerview.All(),
 	})
 }
 
