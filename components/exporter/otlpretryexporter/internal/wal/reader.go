@@ -251,6 +251,12 @@ func (l *Log) fullyAcked() []*segment {
 }
 
 func (l *Log) removeSegments(done []*segment) {
+	if len(done) > 0 && l.opts.Ledger != nil {
+		// The checkpoint first: with its records gone from disk, only the
+		// checkpoint's ledger can still account for them (a failure: the
+		// next recovery shows them as a gap, not as a loss of data).
+		_ = l.checkpoint()
+	}
 	for _, s := range done {
 		l.removeSegment(s)
 	}
