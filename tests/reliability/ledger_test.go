@@ -77,11 +77,7 @@ func TestLedgerHoldsAcrossSIGKILLAndOutage(t *testing.T) {
 	tl.fill(o)
 	o.PeakRSS = max(peak, peakRSS(c2))
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
-	var end ledgerTerms
-	require.True(t, waitFor(60*time.Second, func() bool {
-		end, ok = statusLedger(t, c2)
-		return ok && end.Holds && end.Pending == 0
-	}), "ledger not drained and balanced: %+v", end)
+	end := requireLedgerDrained(t, c2, int64(len(sent)))
 
 	received := 0
 	for _, n := range sink.SpanIDs() {
@@ -99,4 +95,20 @@ func TestLedgerHoldsAcrossSIGKILLAndOutage(t *testing.T) {
 	// records acknowledged after the last checkpoint before the kill.
 	t.Logf("re-deliveries the ledger could not see: %d", int64(received)-end.Delivered-end.Duplicates)
 	requireAlive(t, c2)
+}
+
+// requireLedgerDrained waits until c's traces ledger holds with nothing
+// pending, and checks that it accepted at least what the clients were told
+// OK for (ok: spans).
+func requireLedgerDrained(t *testing.T, c *harness.Collector, ok int64) ledgerTerms {
+	t.Helper()
+	var lt ledgerTerms
+	var found bool
+	require.True(t, waitFor(60*time.Second, func() bool {
+		lt, found = statusLedger(t, c)
+		return found && lt.Holds && lt.Pending == 0
+	}), "ledger not drained and balanced: %+v", lt)
+	require.GreaterOrEqual(t, lt.Accepted, ok, "the ledger accepted less than the clients were told OK for: %+v", lt)
+	t.Logf("ledger: %+v", lt)
+	return lt
 }
