@@ -255,3 +255,47 @@ func TestLedgerShutdownDropCounted(t *testing.T) {
 	require.True(t, holds, "%+v", s)
 	require.EqualValues(t, 3, s.Dropped[ledger.Shutdown])
 }
+
+// TestLedgerCountsDuplicatesFoundOnDisk: the crash image of a batch that
+// was written to the dead letter while the log's checkpoint still called
+// its record unacknowledged (the log from before the spool, the dead
+// letter from after it). At start the batch is on disk twice: pending
+// counts it once, and its second delivery is counted as a duplicate.
+func TestLedgerCountsDuplicatesFoundOnDisk(t *testing.T) {
+	dir := t.TempDir()
+	srv := startGRPCServer(t)
+	srv.setDown(true)
+	c := fastConfig(srv.addr)
+	c.PersistentQueue.Directory = filepath.Join(dir, "wal")
+	c.PersistentQueue.DrainTimeout = 100 * time.Millisecond
+	c.RetryConfig.MaxElapsedTime = 1500 * time.Millisecond
+	c.DeadLetter.Directory = filepath.Join(dir, "dl")
+	c.DeadLetter.ReplayInterval = time.Hour
+	exp := startLedgerExporter(t, c)
+	require.NoError(t, exp.ConsumeTraces(context.Background(), tracesWithPrefix(1, 30)))
+	time.Sleep(400 * time.Millisecond) // checkpointed: accepted 30, its record unacknowledged
+	image := filepath.Join(t.TempDir(), "image")
+	copyTree(t, filepath.Join(dir, "wal"), filepath.Join(image, "wal"))
+	waitFor(t, "the batch in the dead letter", func() bool {
+		files, _ := filepath.Glob(filepath.Join(dir, "dl", "*.traces.pb"))
+		return len(files) == 1
+	})
+	exp.settled(t, "spooled", 30)
+	copyTree(t, filepath.Join(dir, "dl"), filepath.Join(image, "dl"))
+
+	srv.setDown(false)
+	c2 := *c
+	c2.PersistentQueue.Directory = filepath.Join(image, "wal")
+	c2.DeadLetter.Directory = filepath.Join(image, "dl")
+	c2.DeadLetter.ReplayInterval = 20 * time.Millisecond
+	exp2 := startLedgerExporter(t, &c2)
+	got := exp2.settled(t, "drained", 0)
+	require.EqualValues(t, 30, got.Accepted)
+	require.EqualValues(t, 30, got.Delivered)
+	require.EqualValues(t, 30, got.Duplicates)
+	n := 0
+	for _, k := range srv.Received() {
+		n += k
+	}
+	require.Equal(t, 60, n, "the backend got each span twice")
+}
