@@ -140,8 +140,10 @@ func (s Snapshot) Holds() bool { return s.Gap() == 0 }
 func (l *Ledger) read() Snapshot {
 	var s Snapshot
 	s.Accepted = l.accepted.Load()
-	debt := l.debt.Load()
-	s.Pending = l.pending() - debt
+	// The debt after pending: a duplicate's delivery lowers the debt
+	// before its copy leaves the disk.
+	s.Pending = l.pending()
+	s.Pending -= l.debt.Load()
 	s.Duplicates = l.duplicates.Load()
 	s.Delivered = l.delivered.Load()
 	s.Quarantined = l.quarantined.Load()
