@@ -5,10 +5,7 @@
 // at Shutdown; the extension lists what is registered when asked.
 package ledgerview
 
-import (
-	"sort"
-	"sync"
-)
+import "sync"
 
 // Terms is one ledger as /status shows it, in items (spans, data points,
 // log records). The identity is
@@ -78,20 +75,4 @@ func All() map[string]map[string]Terms {
 		out[k.component][k.signal] = reads[i]()
 	}
 	return out
-}
-
-// Components lists the registered component IDs, sorted (for tests and logs).
-func Components() []string {
-	mu.Lock()
-	defer mu.Unlock()
-	seen := map[string]bool{}
-	var ids []string
-	for k := range readers {
-		if !seen[k.component] {
-			seen[k.component] = true
-			ids = append(ids, k.component)
-		}
-	}
-	sort.Strings(ids)
-	return ids
 }
