@@ -147,7 +147,11 @@ var scenarios = []fault{
 		// Node loss: a segment of the log comes back damaged; the pod is
 		// recreated (new address) on the same claim.
 		s.run(t, scenario{name: "recreated pod finds a damaged log segment at start", pod: gw.name,
-			fire: []string{"OtlpcolWriteAheadLogDamaged"}, within: fireWithin, healAll: 200 * time.Second},
+			// The damaged segment's records are set aside: accepted items
+			// found nowhere, a gap the ledger keeps (it never resolves by
+			// itself; docs/runbook.md says how to clear it).
+			fire: []string{"OtlpcolWriteAheadLogDamaged", "OtlpcolLedgerUnbalanced"}, resolve: []string{"OtlpcolWriteAheadLogDamaged"},
+			within: fireWithin, healAll: 200 * time.Second},
 			func() {
 				t.Logf("damaged %s", flipSegmentByte(t, gw.dir))
 				b.Set(backendUp)

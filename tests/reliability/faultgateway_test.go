@@ -176,5 +176,6 @@ func deliveredAfterKill(t *testing.T, o *outcome, sink *harness.Sink, dir string
 	o.PeakRSS = max(peak, peakRSS(c2))
 	t.Logf("accepted %d spans before SIGKILL; delivered %d after the restart, duplicates %d", len(sent), tl.delivered, tl.duplicates)
 	require.Zero(t, tl.lost, "lost spans, e.g. %v", tl.missing)
+	requireLedgerDrained(t, c2, int64(len(sent)))
 	requireAlive(t, c2)
 }

@@ -200,6 +200,8 @@ func TestGuaranteeInvalidDataQuarantined(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(dir, "deadletter-quarantine", "*.traces.pb"))
 	assert.NotEmpty(t, files, "quarantine directory empty")
 	requireNothingDropped(t, c)
+	lt := requireLedgerDrained(t, c, int64(len(invalid)+len(sent)))
+	assert.EqualValues(t, len(invalid), lt.Quarantined, "ledger: quarantined")
 	// guarantees.yaml exposes names without unit suffixes (gateway.yaml:
 	// otelcol_otlp_retry_quarantine_stored_bytes).
 	assert.Positive(t, metric(t, c, "otelcol_otlp_retry_quarantine_stored"))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/circuitbreaker"
 	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/deadletter"
+	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/ledger"
 )
 
 // otlpExporter is one otlp_retry instance for one signal: the chain of
@@ -50,6 +51,8 @@ type otlpExporter struct {
 	wg         sync.WaitGroup
 	closeOnce  sync.Once
 
+	led ledgerState // the conservation ledger (ledger.go)
+
 	helperShutdown    sync.Once
 	helperShutdownErr error
 
@@ -79,6 +82,9 @@ func newExporter(cfg *Config, set exporter.Settings, signal string) (*otlpExport
 	}
 	e.place = &placement{e: e, block: cfg.QueueConfig.HasValue() && cfg.QueueConfig.Get().BlockOnOverflow,
 		backoff: newFileBackoff(e.replayInterval())}
+	e.led.l = ledger.New(e.measurePending)
+	e.led.atPush = !cfg.PersistentQueue.enabled() &&
+		(!cfg.QueueConfig.HasValue() || cfg.QueueConfig.Get().WaitForResult || cfg.QueueConfig.Get().StorageID != nil)
 	e.place.next = &retrySender{e: e, next: &splitSender{top: e.place, next: &attemptSender{e: e}, quarantine: e.place.quarantine}}
 	if cfg.PersistentQueue.enabled() {
 		e.queue = &walQueue{e: e, place: e.place}
@@ -120,10 +126,16 @@ func (e *otlpExporter) start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	e.transport = t
+	if _, ok := e.queue.(*walQueue); !ok {
+		e.restoreLedger(nil) // the write-ahead log restores it as it opens
+	}
 	if e.queue != nil {
 		if err := e.queue.start(); err != nil {
 			return err
 		}
+	}
+	if err := e.registerLedger(); err != nil {
+		return err
 	}
 	if e.place.store != nil {
 		e.place.replayable.Store(true) // what a previous run left
@@ -164,10 +176,13 @@ func (e *otlpExporter) shutdown(context.Context) error {
 	e.beginShutdown()
 	var err error
 	e.closeOnce.Do(func() {
+		e.unregisterLedger()
+		// The replay loop ends first: its last counts reach the log's
+		// final checkpoint.
+		e.wg.Wait()
 		if e.queue != nil {
 			err = e.queue.close()
 		}
-		e.wg.Wait()
 		if e.transport != nil {
 			err = errors.Join(err, e.transport.close())
 		}
@@ -185,15 +200,15 @@ func (e *otlpExporter) shutdown(context.Context) error {
 // pushTraces, pushMetrics and pushLogs are the chain below the queue, as
 // exporterhelper's queue consumers call it.
 func (e *otlpExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
-	return e.place.Send(ctx, tracesRequest(td))
+	return e.push(ctx, tracesRequest(td))
 }
 
 func (e *otlpExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
-	return e.place.Send(ctx, metricsRequest(md))
+	return e.push(ctx, metricsRequest(md))
 }
 
 func (e *otlpExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
-	return e.place.Send(ctx, logsRequest(ld))
+	return e.push(ctx, logsRequest(ld))
 }
 
 // storedBytes is what s holds for signal now, -1 without a store.

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/deadletter"
+	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/ledger"
 )
 
 // placement is the stage under the queue. It decides where a batch goes
@@ -60,6 +61,7 @@ func (p *placement) Send(ctx context.Context, r *request) error {
 		act, v := actionOf(err)
 		switch act {
 		case actDeliver:
+			e.delivered(r) // ledger
 			p.delivered()
 			return nil
 		case actSettled:
@@ -101,6 +103,7 @@ func (p *placement) replay(ctx context.Context, r *request) error {
 	err := p.next.Send(ctx, r)
 	switch act, v := actionOf(err); act {
 	case actDeliver:
+		p.e.delivered(r) // ledger
 		return nil
 	case actSettled:
 		return cause(err)
@@ -192,13 +195,17 @@ func (p *placement) overflow(ctx context.Context, r *request, qerr error) error 
 	}
 	ok, spoolReason := p.spool(ctx, r)
 	if ok {
+		e.led.l.Accept(r.items) // ledger
 		return nil
 	}
 	if reason == "" {
 		reason = spoolReason
 	}
 	if p.mustWait(ctx) {
-		return p.Send(ctx, r)
+		e.take(r.items) // ledger: accepted, in flight while the caller waits
+		err := p.Send(ctx, r)
+		e.finish(r.items, err)
+		return err
 	}
 	return e.refuse(ctx, r, reason, fmt.Errorf("sending queue did not take the batch, dead letter: %s: %w", spoolReason, qerr))
 }
@@ -284,6 +291,7 @@ func (p *placement) quarantine(ctx context.Context, r *request, v verdict, cause
 		if err == nil {
 			e.diskFull.Store(false)
 			e.tel.quarantineItems.Add(ctx, int64(r.items), e.tel.signal)
+			e.led.l.Quarantine(r.items) // ledger
 			e.warnOnce("quarantined:"+why, "the backend refused data as invalid; the refused piece is kept in the quarantine directory "+
 				"(a .txt note beside each file says why), not retried; the rest of its batch is delivered",
 				zap.String("directory", p.quar.Dir()), zap.String("reason", why), zap.Int("items", r.items), zap.Error(cause))
@@ -293,6 +301,7 @@ func (p *placement) quarantine(ctx context.Context, r *request, v verdict, cause
 		cause = errors.Join(cause, err)
 	}
 	e.tel.droppedItems.Add(ctx, int64(r.items), e.tel.dropReason[dropRejected])
+	e.led.l.Drop(ledger.Rejected, r.items) // ledger
 	e.warnOnce("rejected-dropped:"+why, "the backend refused data as invalid and the quarantine is absent or full; dropped",
 		zap.String("reason", why), zap.Int("items", r.items), zap.Error(cause))
 	return consumererror.NewPermanent(cause)
@@ -331,6 +340,7 @@ func (p *placement) keep(ctx context.Context, r *request, cause error) error {
 		return cause
 	}
 	e.tel.droppedItems.Add(ctx, int64(r.items), e.tel.dropReason[dropShutdown])
+	e.led.l.Drop(ledger.Shutdown, r.items) // ledger
 	e.logger.Error("shutting down with a batch that could not be delivered nor written to disk; the in-memory queue loses it",
 		zap.Int("items", r.items), zap.Error(cause))
 	return cause

@@ -24,7 +24,19 @@ type helperQueue struct {
 }
 
 func (q *helperQueue) offer(ctx context.Context, r *request) error {
+	e := q.place.e
+	count := !e.led.atPush // the in-memory queue: accepted as it takes r
+	if count {
+		e.led.inflight.Add(int64(r.items)) // before a consumer can finish it
+	}
 	err := q.consume(ctx, r)
+	if count {
+		if err == nil {
+			e.led.l.Accept(r.items)
+		} else {
+			e.led.inflight.Add(-int64(r.items))
+		}
+	}
 	if err == nil || q.direct {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/deadletter"
+	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/ledger"
 )
 
 func (e *otlpExporter) kickReplay() {
@@ -77,12 +78,18 @@ func (e *otlpExporter) replayOne(ctx context.Context, ent deadletter.Entry, body
 	r, err := requestFromBody(ent.Signal, body)
 	if err != nil {
 		e.tel.corruptFiles.Add(ctx, 1, e.tel.signal)
+		e.led.l.Drop(ledger.Corrupt, ent.Items)
+		e.persistLedger()
 		e.warnOnce("corrupt", "dead letter file is not valid OTLP protobuf; moved aside into "+deadletter.CorruptDir+"/ (kept, not replayed)",
 			zap.String("file", ent.Name), zap.Error(err))
 		return fmt.Errorf("%w: %w", deadletter.ErrCorrupt, err)
 	}
 	r.replayed = true
-	return e.place.Send(ctx, r)
+	if err := e.place.Send(ctx, r); err != nil {
+		return err
+	}
+	e.persistLedger() // the file goes: its outcome is on disk first
+	return nil
 }
 
 // replayInterval is dead_letter::replay_interval with its default.

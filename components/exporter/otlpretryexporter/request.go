@@ -42,6 +42,9 @@ type request struct {
 	part bool
 	// attempts made for r so far (the retry stage counts retries).
 	attempts int
+	// rejected: items the backend refused in the partial success of the
+	// attempt that delivered r (the ledger's dropped{partial}).
+	rejected int64
 }
 
 // requestFromRecords builds one request from write-ahead log records. Each

@@ -17,6 +17,7 @@ func (e *otlpExporter) settle(ctx context.Context, r *request, p partial, err er
 		e.breaker.Success()
 		e.consecutive.Store(0)
 		accepted := int64(r.items)
+		r.rejected = p.rejected // ledger: dropped{partial}
 		if p.rejected > 0 {
 			e.tel.rejectedItems.Add(ctx, p.rejected, e.tel.signal)
 			accepted -= p.rejected

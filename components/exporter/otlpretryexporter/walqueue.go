@@ -39,14 +39,16 @@ func (q *walQueue) start() error {
 	e := q.e
 	pq := e.cfg.PersistentQueue
 	dir := filepath.Join(pq.Directory, e.signal)
-	l, rec, err := wal.Open(dir, wal.Options{
+	opts := wal.Options{
 		MaxBytes:      pq.MaxBytes,
 		SegmentBytes:  pq.SegmentBytes,
 		MemoryBudget:  pq.MemoryBudget,
 		Fsync:         wal.FsyncMode(pq.Fsync),
 		FsyncInterval: pq.FsyncInterval,
 		OnFsync:       e.tel.walFsync,
-	})
+	}
+	e.walLedgerOptions(&opts)
+	l, rec, err := wal.Open(dir, opts)
 	if err != nil {
 		return fmt.Errorf("persistent_queue::directory: %q: %w", dir, err)
 	}
@@ -66,6 +68,7 @@ func (q *walQueue) start() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	q.log, q.cancel = l, cancel
+	e.restoreLedger(&rec) // before any consumer or replay
 	for i := 0; i < pq.NumConsumers; i++ {
 		q.wg.Add(1)
 		go q.consume(ctx)

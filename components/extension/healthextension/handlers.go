@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/otlpcol/otlpcol/components/extension/healthextension/internal/status"
+	"github.com/otlpcol/otlpcol/components/pkg/ledgerview"
 )
 
 const (
@@ -104,6 +105,9 @@ type statusBody struct {
 	// exporter_failure_threshold, whether or not they affect readiness.
 	ExporterFailures []string `json:"exporter_failures,omitempty"`
 	status.Snapshot
+	// Ledgers: each otlp_retry exporter's conservation ledger per signal
+	// (component ID -> signal -> terms), from ledgerview.
+	Ledgers map[string]map[string]ledgerview.Terms `json:"ledgers,omitempty"`
 }
 
 // serveStatus shows every pipeline and component. It answers 200 whatever
@@ -112,7 +116,7 @@ func (h *health) serveStatus(w http.ResponseWriter, _ *http.Request) {
 	v := h.evaluate()
 	writeJSON(w, http.StatusOK, statusBody{
 		Ready: v.ready, Healthy: v.alive, Phase: v.phase.String(),
-		ReadyReasons: v.readyReasons, ExporterFailures: v.exporterFailures, Snapshot: v.snap,
+		ReadyReasons: v.readyReasons, ExporterFailures: v.exporterFailures, Snapshot: v.snap, Ledgers: ledgerview.All(),
 	})
 }
 

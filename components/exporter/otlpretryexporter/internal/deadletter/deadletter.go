@@ -362,6 +362,19 @@ func (s *Store) BytesOf(signal string) int64 {
 	return n
 }
 
+// ItemsOf is the items of the spooled files of signal (from their names).
+func (s *Store) ItemsOf(signal string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for _, e := range s.files {
+		if e.Signal == signal {
+			n += int64(e.Items)
+		}
+	}
+	return n
+}
+
 // Bytes is the total size of the spooled files.
 func (s *Store) Bytes() int64 { s.mu.Lock(); defer s.mu.Unlock(); return s.size }
 

@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"bytes"
 	"encoding/binary"
 	"hash/crc32"
 	"os"
@@ -23,6 +24,17 @@ import (
 //	               range's to < the next range's from
 //	16+16n   4     CRC32C of everything before it
 //
+// Version 3 (written when the log carries a ledger, Options.Ledger): as
+// version 2 with, between the ranges and the CRC,
+//
+//	16+16n   8     next sequence number when the checkpoint was taken: the
+//	               records at or above it were appended after it
+//	24+16n   4     m, the length of the ledger's bytes (<= maxCheckpointLedger)
+//	28+16n   m     the ledger's bytes, opaque to the log, taken under the same
+//	               lock as the ranges (see Options.Ledger)
+//
+// and "OWC3" as its first 4 bytes.
+//
 // Version 1 (still read): "OWCK" | low-water mark u64 | CRC32C of the first
 // 12 bytes, 16 bytes. Everything little endian. A file that is neither, or
 // whose checksum or ranges do not hold, is ignored as a whole.
@@ -35,7 +47,19 @@ const (
 	// maxCheckpointRanges bounds the file (64 KiB of ranges). Ranges beyond
 	// it are left out: their records are replayed.
 	maxCheckpointRanges = 4096
+	// maxCheckpointLedger bounds the ledger's bytes.
+	maxCheckpointLedger = 4096
 )
+
+// checkpointData is what a checkpoint file records.
+type checkpointData struct {
+	lwm   uint64
+	acked ackSet
+	// v3 only: next is the next sequence number at checkpoint time and
+	// ledger the ledger's bytes (nil in older versions).
+	next   uint64
+	ledger []byte
+}
 
 // encodeCheckpoint appends a version 2 checkpoint of lwm and the first
 // maxCheckpointRanges ranges of acked to dst.
@@ -52,10 +76,78 @@ func encodeCheckpoint(dst []byte, lwm uint64, acked ackSet) []byte {
 	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
 }
 
+// encodeCheckpointV3 appends a version 3 checkpoint: version 2's fields,
+// next and the ledger's bytes.
+func encodeCheckpointV3(dst []byte, lwm uint64, acked ackSet, next uint64, ledger []byte) []byte {
+	acked = acked[:min(len(acked), maxCheckpointRanges)]
+	if len(ledger) > maxCheckpointLedger {
+		ledger = nil
+	}
+	start := len(dst)
+	dst = append(dst, "OWC3"...)
+	dst = binary.LittleEndian.AppendUint64(dst, lwm)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(acked)))
+	for _, r := range acked {
+		dst = binary.LittleEndian.AppendUint64(dst, r.from)
+		dst = binary.LittleEndian.AppendUint64(dst, r.to)
+	}
+	dst = binary.LittleEndian.AppendUint64(dst, next)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(ledger)))
+	dst = append(dst, ledger...)
+	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
+}
+
 // decodeCheckpoint returns the low-water mark and the acknowledged ranges
 // above it that b records; ok is false (nothing is known to be acknowledged)
 // when b is not a well-formed checkpoint.
 func decodeCheckpoint(b []byte) (lwm uint64, acked ackSet, ok bool) {
+	c, ok := decodeCheckpointData(b)
+	return c.lwm, c.acked, ok
+}
+
+// decodeCheckpointData decodes every version.
+func decodeCheckpointData(b []byte) (c checkpointData, ok bool) {
+	if len(b) < checkpointV1Size {
+		return c, false
+	}
+	le := binary.LittleEndian
+	if string(b[:4]) == "OWC3" {
+		if len(b) < checkpointV2Head+checkpointCRC {
+			return c, false
+		}
+		n := le.Uint32(b[12:16])
+		tail := checkpointV2Head + int(n)*checkpointRange
+		if n > maxCheckpointRanges || len(b) < tail+12+checkpointCRC {
+			return c, false
+		}
+		m := le.Uint32(b[tail+8:])
+		if m > maxCheckpointLedger || len(b) != tail+12+int(m)+checkpointCRC {
+			return c, false
+		}
+		// Checked as version 2 would be: the same head and ranges.
+		body := len(b) - checkpointCRC
+		if crc32.Checksum(b[:body], castagnoli) != le.Uint32(b[body:]) {
+			return c, false
+		}
+		v2 := make([]byte, 0, tail+checkpointCRC)
+		v2 = append(append(v2, "OWC2"...), b[4:tail]...)
+		v2 = le.AppendUint32(v2, crc32.Checksum(v2, castagnoli))
+		lwm, acked, ok := decodeCheckpointV12(v2)
+		if !ok {
+			return c, false
+		}
+		c = checkpointData{lwm: lwm, acked: acked, next: le.Uint64(b[tail:])}
+		if m > 0 {
+			c.ledger = append([]byte(nil), b[tail+12:tail+12+int(m)]...)
+		}
+		return c, true
+	}
+	c.lwm, c.acked, ok = decodeCheckpointV12(b)
+	return c, ok
+}
+
+// decodeCheckpointV12 decodes versions 1 and 2.
+func decodeCheckpointV12(b []byte) (lwm uint64, acked ackSet, ok bool) {
 	if len(b) < checkpointV1Size {
 		return 0, nil, false
 	}
@@ -95,30 +187,52 @@ func decodeCheckpoint(b []byte) (lwm uint64, acked ackSet, ok bool) {
 }
 
 // readCheckpoint reads dir's checkpoint; a missing or damaged one is an
-// empty one (then more is replayed).
-func readCheckpoint(path string) (uint64, ackSet) {
+// empty one (then more is replayed, and no ledger is known).
+func readCheckpoint(path string) checkpointData {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, nil
+		return checkpointData{}
 	}
-	lwm, acked, ok := decodeCheckpoint(b)
+	c, ok := decodeCheckpointData(b)
 	if !ok {
-		return 0, nil
+		return checkpointData{}
 	}
-	return lwm, acked
+	return c
+}
+
+// Checkpoint writes the checkpoint now if anything it records changed. The
+// exporter calls it before a dead-letter file goes, so that the ledger on
+// disk counts the file's outcome before the file is gone. Nil after Close.
+func (l *Log) Checkpoint() error {
+	if l.closed.Load() {
+		return nil
+	}
+	return l.checkpoint()
 }
 
 // checkpoint records the low-water mark and the acknowledged ranges above
-// it, when they changed since the last checkpoint. Only one goroutine calls
-// it at a time (background, then Close after background ended).
+// it (and the ledger's bytes, with Options.Ledger), when they changed since
+// the last checkpoint. ckptMu serializes its callers (background, Close,
+// Checkpoint).
 func (l *Log) checkpoint() error {
+	l.ckptMu.Lock()
+	defer l.ckptMu.Unlock()
 	l.mu.Lock()
 	gen := l.ackGen
-	if gen == l.ckptGen {
-		l.mu.Unlock()
-		return nil
+	if l.opts.Ledger != nil {
+		l.ledgerBuf = l.opts.Ledger(l.ledgerBuf[:0])
+		if gen == l.ckptGen && bytes.Equal(l.ledgerBuf, l.ckptLedger) {
+			l.mu.Unlock()
+			return nil
+		}
+		l.ckptBuf = encodeCheckpointV3(l.ckptBuf[:0], l.lwm, l.acked, l.nextSeq, l.ledgerBuf)
+	} else {
+		if gen == l.ckptGen {
+			l.mu.Unlock()
+			return nil
+		}
+		l.ckptBuf = encodeCheckpoint(l.ckptBuf[:0], l.lwm, l.acked)
 	}
-	l.ckptBuf = encodeCheckpoint(l.ckptBuf[:0], l.lwm, l.acked)
 	l.mu.Unlock()
 	path := filepath.Join(l.dir, checkpointName)
 	if err := os.WriteFile(path+".tmp", l.ckptBuf, 0o640); err != nil {
@@ -130,5 +244,7 @@ func (l *Log) checkpoint() error {
 	l.mu.Lock()
 	l.ckptGen = gen
 	l.mu.Unlock()
+	// ledgerBuf and ckptLedger are only touched under ckptMu.
+	l.ckptLedger = append(l.ckptLedger[:0], l.ledgerBuf...)
 	return nil
 }

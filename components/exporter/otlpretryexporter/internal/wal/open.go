@@ -73,7 +73,9 @@ func Open(dir string, opts Options) (*Log, Recovery, error) {
 }
 
 func (l *Log) recover(rec *Recovery) error {
-	ckpt, ckptAcked := readCheckpoint(filepath.Join(l.dir, checkpointName))
+	cd := readCheckpoint(filepath.Join(l.dir, checkpointName))
+	ckpt, ckptAcked := cd.lwm, cd.acked
+	rec.Ledger = cd.ledger
 	segs, err := listSegments(l.dir)
 	if err != nil {
 		return err
@@ -112,6 +114,9 @@ func (l *Log) recover(rec *Recovery) error {
 			}
 			records++
 			items += int64(h.items)
+			if h.seq >= cd.next {
+				rec.ItemsAfterCheckpoint += int64(h.items)
+			}
 			bytes += int64(len(payload))
 		})
 		if res.records > 0 {
@@ -172,6 +177,7 @@ func (l *Log) recover(rec *Recovery) error {
 		l.cur = *first
 		l.spill = rec.Records
 		l.unacked = rec.Records
+		l.unackedItems = rec.Items
 	}
 	// Above the low-water mark, what the checkpoint lists and the numbers
 	// not in the log (between kept segments and after the last one) count

@@ -193,7 +193,9 @@ func (l *Log) Release(recs []Record) {
 func (l *Log) Ack(recs []Record) {
 	l.mu.Lock()
 	for i := range recs {
-		l.ackOne(recs[i].Seq)
+		if l.ackOne(recs[i].Seq) {
+			l.unackedItems -= int64(recs[i].Items)
+		}
 	}
 	done := l.fullyAcked()
 	l.mu.Unlock()
@@ -249,6 +251,12 @@ func (l *Log) fullyAcked() []*segment {
 }
 
 func (l *Log) removeSegments(done []*segment) {
+	if len(done) > 0 && l.opts.Ledger != nil {
+		// The checkpoint first: with its records gone from disk, only the
+		// checkpoint's ledger can still account for them (a failure: the
+		// next recovery shows them as a gap, not as a loss of data).
+		_ = l.checkpoint()
+	}
 	for _, s := range done {
 		l.removeSegment(s)
 	}
@@ -266,6 +274,16 @@ func (l *Log) removeSegment(s *segment) {
 		return // keep counting its bytes: the space is still used
 	}
 	l.used.Add(-s.size)
+}
+
+// PendingItems is the items of the records appended and not yet
+// acknowledged (those in flight with consumers included). The records of a
+// damaged segment given up on while reading stay counted: their items are
+// unknown, and they were not delivered.
+func (l *Log) PendingItems() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.unackedItems
 }
 
 // Pending is the number of records appended and not yet acknowledged.

@@ -77,6 +77,17 @@ type Options struct {
 	FsyncInterval time.Duration
 	// OnFsync, when set, is called after every fdatasync with its duration.
 	OnFsync func(time.Duration)
+	// OnAppend, when set, is called with each record's items once it is in
+	// the log, under the log's lock (it must only count: no blocking, no
+	// call into the log). A count kept by it is consistent with the
+	// sequence numbers the checkpoint records.
+	OnAppend func(items int)
+	// Ledger, when set, appends the bytes the checkpoint keeps with the
+	// acknowledged position (version 3), called under the same lock (the
+	// same rules as OnAppend). The next Open returns them in
+	// Recovery.Ledger. The checkpoint is then also rewritten when only
+	// these bytes changed.
+	Ledger func(dst []byte) []byte
 }
 
 // Record is one appended payload.
@@ -97,6 +108,12 @@ type Recovery struct {
 	TornBytes       int64         // bytes truncated
 	CorruptSegments int           // segments set aside into corrupt/
 	Duration        time.Duration // time the scan took
+	// Ledger is the bytes Options.Ledger gave to the last checkpoint; nil
+	// without one (no checkpoint, a damaged one, or an older version).
+	Ledger []byte
+	// ItemsAfterCheckpoint: items of the records to replay that were
+	// appended after that checkpoint was taken (all of them without one).
+	ItemsAfterCheckpoint int64
 }
 
 // Stats is a snapshot of the log's state and counters.
@@ -148,7 +165,13 @@ type Log struct {
 	ckptGen  uint64 // ackGen the checkpoint file holds
 	ckptBuf  []byte // owned by checkpoint
 	unacked  int64
-	avail    chan struct{}
+	// unackedItems: items of the unacknowledged records (PendingItems).
+	unackedItems int64
+
+	ckptMu     sync.Mutex // serializes checkpoint
+	ledgerBuf  []byte     // owned by checkpoint
+	ckptLedger []byte     // ledger bytes the checkpoint file holds
+	avail      chan struct{}
 
 	fsyncs          atomic.Int64
 	corruptSegments atomic.Int64

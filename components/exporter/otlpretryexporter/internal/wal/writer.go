@@ -182,6 +182,10 @@ func (l *Log) publish(seg *segment, reqs []*appendReq) {
 	l.mu.Lock()
 	off := seg.size
 	for _, r := range reqs {
+		l.unackedItems += int64(r.items)
+		if l.opts.OnAppend != nil {
+			l.opts.OnAppend(int(r.items))
+		}
 		n := int64(len(r.payload))
 		if l.spill == 0 && l.memBytes+n <= l.opts.MemoryBudget {
 			l.mem.push(Record{Seq: r.seq, Items: r.items, Payload: r.payload})
