@@ -125,7 +125,7 @@ func TestLedgerMemoryQueueEveryExit(t *testing.T) {
 // rejected batch is dropped{rejected}, and the identity still holds.
 func TestLedgerQuarantineFullDropsRejected(t *testing.T) {
 	srv := startGRPCServer(t, refusedEverywhere(11)...) // 6 spans split down to single ones: 1 + 2 + 4 + 4 calls
-	cfg := fastConfig(srv.addr) // no dead letter, no quarantine
+	cfg := fastConfig(srv.addr)                         // no dead letter, no quarantine
 	exp := startLedgerExporter(t, cfg)
 	require.NoError(t, exp.ConsumeTraces(context.Background(), testTraces(6)))
 	got := exp.settled(t, "rejected", 0)
