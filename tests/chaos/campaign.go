@@ -72,6 +72,7 @@ func Run(t *testing.T, plan Plan) *Result {
 		return res
 	}
 	defer w.close()
+	defer w.summarize(res)
 	if err := w.startLoad(); err != nil {
 		fail(0, "clients: "+err.Error())
 		return res
@@ -136,7 +137,6 @@ func Run(t *testing.T, plan Plan) *Result {
 	w.close()
 	bad = append(bad, w.takeViolations()...)
 	fail(end, bad...)
-	w.summarize(res)
 	return res
 }
 

@@ -196,7 +196,9 @@ func readProc(pid int) (procStats, error) {
 }
 
 // goroutines reads the Go runtime's goroutine count from a process's
-// telemetry, when it exposes one (-1 otherwise).
+// telemetry, when it exposes one (-1 otherwise: the collector's internal
+// telemetry at v0.161.0 has none, and /proc shows threads, not goroutines;
+// the check runs once a build exposes go_goroutines).
 func goroutines(p *proc) int {
 	_, body, err := harness.Get(p.c.TelemetryURL())
 	if err != nil {
@@ -216,6 +218,7 @@ func (w *world) setBaselines() {
 		if s, err := readProc(p.c.PID()); err == nil {
 			p.baseFDs, p.baseThreads = s.fds, s.threads
 		}
+		p.baseGoroutines = goroutines(p)
 	}
 }
 
@@ -241,6 +244,14 @@ func (w *world) checkResources(fdMargin int) []string {
 		}
 		if p.baseFDs > 0 && s.fds > p.baseFDs+fdMargin {
 			bad = append(bad, fmt.Sprintf("%s: %d file descriptors open, baseline %d + margin %d", p.name, s.fds, p.baseFDs, fdMargin))
+		}
+		if s.threads > p.peakThreads {
+			p.peakThreads = s.threads
+		}
+		if fdMargin == fdFinalMargin && p.baseGoroutines >= 0 {
+			if g := goroutines(p); g > p.baseGoroutines+max(p.baseGoroutines/2, 50) {
+				bad = append(bad, fmt.Sprintf("%s: %d goroutines after the drain, baseline %d", p.name, g, p.baseGoroutines))
+			}
 		}
 	}
 	return bad

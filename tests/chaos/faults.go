@@ -25,7 +25,8 @@ const (
 	FaultAuth        = "auth"         // backend answers Unauthenticated
 	FaultSizeLimit   = "sizelimit"    // backend's message-size limit below a batch
 	FaultMarker      = "marker"       // a client sends data the backend refuses (invalid UTF-8)
-	FaultDiskFull    = "diskfull"     // gateway0's tmpfs full; Param 0: no room, 1: room up to a segment boundary
+	FaultDiskFull    = "diskfull"     // gateway0's tmpfs full, away from a segment boundary
+	FaultDiskFullSeg = "diskfullseg"  // gateway0's tmpfs full at a segment boundary: the next rotation fails
 	FaultDamageSeg   = "damageseg"    // a byte of a write-ahead-log segment flipped while stopped
 	FaultDamageCkpt  = "damageckpt"   // the write-ahead-log checkpoint damaged while stopped
 	FaultReplica     = "replica"      // gateway1 removed from the agent's ring, then added back
@@ -36,15 +37,15 @@ const (
 // AllFaults lists every fault kind, in the order the generator indexes them.
 var AllFaults = []string{
 	FaultKill, FaultTerm, FaultDown, FaultBlackHole, FaultSlow, FaultFlaky, FaultAuth,
-	FaultSizeLimit, FaultMarker, FaultDiskFull, FaultDamageSeg, FaultDamageCkpt, FaultReplica, FaultHostile,
+	FaultSizeLimit, FaultMarker, FaultDiskFull, FaultDiskFullSeg, FaultDamageSeg, FaultDamageCkpt, FaultReplica, FaultHostile,
 }
 
 // DefaultFaults is what a campaign draws from unless CHAOS_FAULTS says
 // otherwise: every kind except the ones that still find an open violation
-// (see README.md, "Open violations").
+// (see README.md, "Open violations"): marker and diskfullseg.
 var DefaultFaults = []string{
 	FaultKill, FaultTerm, FaultDown, FaultBlackHole, FaultSlow, FaultFlaky, FaultAuth,
-	FaultSizeLimit, FaultDamageSeg, FaultDamageCkpt, FaultReplica, FaultHostile,
+	FaultSizeLimit, FaultDiskFull, FaultDamageSeg, FaultDamageCkpt, FaultReplica, FaultHostile,
 }
 
 // Step is one fault of a schedule. Target is the process (0, 1: gateways,
@@ -127,8 +128,6 @@ func (g *Generator) Next() Step {
 	case FaultDamageSeg, FaultDamageCkpt:
 		s.Target = g.rng.IntN(2)
 		s.Param = g.rng.IntN(1 << 20)
-	case FaultDiskFull:
-		s.Param = g.rng.IntN(2)
 	}
 	return s
 }
@@ -185,12 +184,12 @@ func (w *world) apply(s Step) (heal func() error, err error) {
 	case FaultMarker:
 		w.marker.active.Store(true)
 		return func() error { w.marker.active.Store(false); return nil }, nil
-	case FaultDiskFull:
+	case FaultDiskFull, FaultDiskFullSeg:
 		if w.tmpfs == "" {
 			w.t.Logf("chaos: %s skipped: gateway0 has no tmpfs", s)
 			return nop, nil
 		}
-		if err := w.fillDisk(s.Param == 1); err != nil {
+		if err := w.fillDisk(s.Kind == FaultDiskFullSeg); err != nil {
 			return nil, err
 		}
 		return func() error { return os.Remove(w.filler) }, nil

@@ -47,10 +47,14 @@ type proc struct {
 	// up says the process is meant to be running and serving: the health
 	// monitor expects /health 200 only then.
 	up atomic.Bool
-	// baseline file descriptors and threads, read once healthy and drained.
-	baseFDs, baseThreads int
-	// peak is the highest VmHWM of any run of this role.
-	peak int64
+	// baseline file descriptors, threads and goroutines (-1: not exposed),
+	// read once healthy and drained.
+	baseFDs, baseThreads, baseGoroutines int
+	// peak is the highest VmHWM of any run of this role; peakThreads the
+	// most OS threads seen (reported, not bounded: the Go runtime keeps
+	// the threads blocking syscalls such as fdatasync made it start).
+	peak        int64
+	peakThreads int
 }
 
 // world is the system under test: clients -> agent -> two gateways ->
