@@ -18,7 +18,7 @@ PKG_ARCHES ?= amd64 arm64
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
 GOFILES     = $(shell git ls-files --cached --others --exclude-standard '*.go' | grep -v '^distribution/')
 
-.PHONY: all build generate run test test-e2e test-k8s test-package fuzz deps deps-package package bench lint fmt validate vuln docker docker-push check-generated clean
+.PHONY: all build generate run test test-e2e chaos test-k8s test-package fuzz deps deps-package package bench lint fmt validate vuln docker docker-push check-generated clean
 
 all: build
 
@@ -80,6 +80,17 @@ test-e2e: build
 	@OTLPCOL_RELIABILITY_LONG=1 OTLPCOL_RELIABILITY_TABLE=$(CURDIR)/bin/reliability-long.md \
 		$(GO) test -count=1 -timeout 20m ./tests/reliability/
 	@cat bin/reliability-long.md
+
+## chaos: the randomized fault campaign (tests/chaos) against bin/otlpcol:
+## SEED= (empty: a fresh one, printed), STEPS= or DURATION= (e.g. 10m),
+## CHAOS_FAULTS= (kinds, comma-separated, or all), CHAOS_SCHEDULE= (replay a
+## printed schedule), CHAOS_SHRINK= (shrink budget, default 15m),
+## CHAOS_RESULTS= (write the results table there). Needs root (tmpfs).
+chaos: build
+	@echo ">> chaos campaign (seed $(if $(SEED),$(SEED),fresh), $(if $(DURATION),$(DURATION),$(if $(STEPS),$(STEPS),20) steps))"
+	@CHAOS_RUN=1 CHAOS_SEED=$(SEED) CHAOS_STEPS=$(STEPS) CHAOS_DURATION=$(DURATION) \
+		$(GO) test -count=1 -v -timeout 90m -run '^TestCampaign$$' ./tests/chaos/ 2>&1 | \
+		grep --line-buffered -vE '^\s*$$|^=== (RUN|NAME)' ; exit $${PIPESTATUS[0]}
 
 ## test-k8s: deploy/ on a real control plane (built from Go modules into
 ## OTLPCOL_K8S_CACHE, default ~/.cache/otlpcol-k8s: slow once, then cached):

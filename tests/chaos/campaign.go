@@ -27,19 +27,21 @@ type Violation struct {
 
 // Result is what a run saw.
 type Result struct {
-	Seed       uint64
-	Ran        []Step // the steps applied, in order
-	Violations []Violation
-	ByKind     map[string]int
-	Acked      map[string]int // per signal name
-	Delivered  int            // distinct acknowledged items at the backend
-	Duplicates int            // deliveries beyond the first of an item
-	Quarantine int            // marker items quarantined
-	SetAside   int            // items in segments a damage fault hit
-	PeakRSS    map[string]int64
-	Answers    map[string]int
-	Ledger     bool // whether a ledger was found on /status and checked
-	Took       time.Duration
+	Seed                uint64
+	Ran                 []Step // the steps applied, in order
+	Violations          []Violation
+	ByKind              map[string]int
+	Acked               map[string]int // per signal name
+	Delivered           int            // distinct acknowledged items at the backend
+	Duplicates          int            // deliveries beyond the first of an item
+	Quarantine          int            // marker items quarantined
+	SetAside            int            // items in segments a damage fault hit
+	SetAsideUndelivered int            // of those, not at the backend (kept in corrupt/)
+	PeakRSS             map[string]int64
+	Threads             map[string]int // most OS threads seen, per process
+	Answers             map[string]int
+	Ledger              bool // whether a ledger was found on /status and checked
+	Took                time.Duration
 }
 
 // Failed reports whether the run saw a violation.
@@ -58,7 +60,7 @@ func (r *Result) FirstFailingStep() int {
 // step with a violation (the schedule up to it is what shrinking works on).
 func Run(t *testing.T, plan Plan) *Result {
 	start := time.Now()
-	res := &Result{Seed: plan.Seed, ByKind: map[string]int{}, Acked: map[string]int{}, PeakRSS: map[string]int64{}}
+	res := &Result{Seed: plan.Seed, ByKind: map[string]int{}, Acked: map[string]int{}, PeakRSS: map[string]int64{}, Threads: map[string]int{}}
 	defer func() { res.Took = time.Since(start) }()
 	fail := func(step int, what ...string) {
 		for _, s := range what {
@@ -145,6 +147,7 @@ func (w *world) checkStep(step int, drain time.Duration, fdMargin int, res *Resu
 	bad := w.checkExited()
 	bad = append(bad, w.checkDelivered(w.ledger.Snapshot(), drain)...)
 	bad = append(bad, w.checkQuarantine()...)
+	bad = append(bad, w.checkDamaged()...)
 	bad = append(bad, w.checkResources(fdMargin)...)
 	lbad, found := w.checkLedger(step > 0 && fdMargin == fdFinalMargin)
 	if found {
@@ -179,9 +182,15 @@ func (w *world) summarize(res *Result) {
 	}
 	w.mu.Lock()
 	res.SetAside = len(w.setAside)
+	for k := range w.setAside {
+		if got[k] == 0 {
+			res.SetAsideUndelivered++
+		}
+	}
 	w.mu.Unlock()
 	for _, p := range w.procs {
 		res.PeakRSS[p.name] = p.peak
+		res.Threads[p.name] = p.peakThreads
 	}
 	w.answers.mu.Lock()
 	res.Answers = map[string]int{}
@@ -223,13 +232,14 @@ func Shrink(t *testing.T, seed uint64, failing []Step, budget time.Duration) []S
 func (r *Result) Report() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "seed %d: %d steps in %s; faults: %s\n", r.Seed, len(r.Ran), r.Took.Round(time.Second), countsString(r.ByKind))
-	fmt.Fprintf(&b, "acknowledged: %s; at the backend: %d (duplicates %d); marker items quarantined: %d; set aside by damage: %d\n",
-		countsString(r.Acked), r.Delivered, r.Duplicates, r.Quarantine, r.SetAside)
+	fmt.Fprintf(&b, "acknowledged: %s; at the backend: %d (duplicates %d); marker items quarantined: %d; in damaged segments: %d (%d of them undelivered, kept in corrupt/)\n",
+		countsString(r.Acked), r.Delivered, r.Duplicates, r.Quarantine, r.SetAside, r.SetAsideUndelivered)
 	peaks := map[string]int{}
 	for k, v := range r.PeakRSS {
 		peaks[k] = int(v >> 20)
 	}
-	fmt.Fprintf(&b, "peak RSS (MiB): %s; client answers: %s; ledger checked: %v\n", countsString(peaks), countsString(r.Answers), r.Ledger)
+	fmt.Fprintf(&b, "peak RSS (MiB): %s; most threads: %s; client answers: %s; ledger checked: %v\n",
+		countsString(peaks), countsString(r.Threads), countsString(r.Answers), r.Ledger)
 	if !r.Failed() {
 		b.WriteString("violations: none\n")
 		return b.String()

@@ -15,8 +15,8 @@ import (
 
 // Short campaign of `make test`: a fixed seed and a few steps (~60 s).
 const (
-	shortSeed  = 21
-	shortSteps = 6
+	shortSeed  = 11
+	shortSteps = 12
 )
 
 // TestCampaign is `make chaos`: CHAOS_SEED (empty: a fresh one, printed),

@@ -16,21 +16,21 @@ import (
 
 // The fault kinds a step draws from.
 const (
-	FaultKill        = "kill"         // SIGKILL, restart; Param > 0: SIGKILL again Param ms into recovery
-	FaultTerm        = "term"         // SIGTERM (a hang is a violation), restart
-	FaultDown        = "down"         // backend down
-	FaultBlackHole   = "blackhole"    // backend accepts connections, never answers
-	FaultSlow        = "slow"         // backend answers after 1.5 s
-	FaultFlaky       = "flaky"        // backend answers 50% Unavailable
-	FaultAuth        = "auth"         // backend answers Unauthenticated
-	FaultSizeLimit   = "sizelimit"    // backend's message-size limit below a batch
-	FaultMarker      = "marker"       // a client sends data the backend refuses (invalid UTF-8)
-	FaultDiskFull    = "diskfull"     // gateway0's tmpfs full, away from a segment boundary
-	FaultDiskFullSeg = "diskfullseg"  // gateway0's tmpfs full at a segment boundary: the next rotation fails
-	FaultDamageSeg   = "damageseg"    // a byte of a write-ahead-log segment flipped while stopped
-	FaultDamageCkpt  = "damageckpt"   // the write-ahead-log checkpoint damaged while stopped
-	FaultReplica     = "replica"      // gateway1 removed from the agent's ring, then added back
-	FaultHostile     = "hostile"      // a burst of hostile input
+	FaultKill        = "kill"        // SIGKILL, restart; Param > 0: SIGKILL again Param ms into recovery
+	FaultTerm        = "term"        // SIGTERM (a hang is a violation), restart
+	FaultDown        = "down"        // backend down
+	FaultBlackHole   = "blackhole"   // backend accepts connections, never answers
+	FaultSlow        = "slow"        // backend answers after 1.5 s
+	FaultFlaky       = "flaky"       // backend answers 50% Unavailable
+	FaultAuth        = "auth"        // backend answers Unauthenticated
+	FaultSizeLimit   = "sizelimit"   // backend's message-size limit below a batch
+	FaultMarker      = "marker"      // a client sends data the backend refuses (invalid UTF-8)
+	FaultDiskFull    = "diskfull"    // gateway0's tmpfs full, away from a segment boundary
+	FaultDiskFullSeg = "diskfullseg" // gateway0's tmpfs full at a segment boundary: the next rotation fails
+	FaultDamageSeg   = "damageseg"   // a byte of a write-ahead-log segment flipped while stopped
+	FaultDamageCkpt  = "damageckpt"  // the write-ahead-log checkpoint damaged while stopped
+	FaultReplica     = "replica"     // gateway1 removed from the agent's ring, then added back
+	FaultHostile     = "hostile"     // a burst of hostile input
 	faultWindowParts = 3
 )
 
@@ -194,7 +194,16 @@ func (w *world) apply(s Step) (heal func() error, err error) {
 		}
 		return func() error { return os.Remove(w.filler) }, nil
 	case FaultDamageSeg, FaultDamageCkpt:
+		// The backend is away for a moment first, so that the log holds
+		// records not yet delivered when the process dies.
+		if err := w.backend.SetMode(ModeDown); err != nil {
+			return nil, err
+		}
+		time.Sleep(1500 * time.Millisecond)
 		w.kill(s.Target)
+		if err := w.backend.SetMode(ModeNormal); err != nil {
+			return nil, err
+		}
 		if s.Kind == FaultDamageSeg {
 			w.damageSegment(s.Target, s.Param)
 		} else {
@@ -308,13 +317,16 @@ func (w *world) damageSegment(g, param int) {
 		return
 	}
 	sig := sigOfDir(filepath.Base(filepath.Dir(path)))
-	w.mu.Lock()
+	d := damaged{path: path}
 	for _, p := range payloads {
 		keys, _ := keysOfProto(sig, p)
-		for _, k := range keys {
-			w.setAside[k] = true
-		}
+		d.keys = append(d.keys, keys...)
 	}
+	w.mu.Lock()
+	for _, k := range d.keys {
+		w.setAside[k] = true
+	}
+	w.damaged = append(w.damaged, d)
 	w.mu.Unlock()
 	r := (param / 7) % len(offs)
 	b[offs[r]+24+len(payloads[r])/2] ^= 0x40
@@ -322,6 +334,38 @@ func (w *world) damageSegment(g, param int) {
 		w.t.Logf("chaos: damageseg: %v", err)
 	}
 	w.t.Logf("chaos: damaged record %d of %d in %s", r+1, len(offs), path)
+}
+
+// damaged is a segment a damage fault hit, and the items it held.
+type damaged struct {
+	path string
+	keys []string
+}
+
+// checkDamaged: the items of a damaged segment that did not reach the
+// backend must still be on disk: the segment moved into corrupt/ beside it.
+func (w *world) checkDamaged() []string {
+	w.mu.Lock()
+	ds := append([]damaged(nil), w.damaged...)
+	w.mu.Unlock()
+	var bad []string
+	for _, d := range ds {
+		missing := 0
+		for _, k := range d.keys {
+			if !w.backend.Has(k) {
+				missing++
+			}
+		}
+		if missing == 0 {
+			continue
+		}
+		kept, _ := filepath.Glob(filepath.Join(filepath.Dir(d.path), "corrupt", filepath.Base(d.path)+"*"))
+		if _, err := os.Stat(d.path); err != nil && len(kept) == 0 {
+			bad = append(bad, fmt.Sprintf("damaged segment %s: %d of its items undelivered, and the segment is neither in place nor in corrupt/",
+				d.path, missing))
+		}
+	}
+	return bad
 }
 
 // damageCheckpoint truncates, flips or overwrites the checkpoint of every

@@ -81,6 +81,7 @@ type world struct {
 	mu         sync.Mutex
 	violations []string // found by monitors between checks
 	setAside   map[string]bool
+	damaged    []damaged
 	duplicates int
 }
 
