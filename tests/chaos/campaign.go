@@ -44,6 +44,21 @@ type Result struct {
 	Took                time.Duration
 }
 
+// violationClass names what kind of invariant a violation broke, so that
+// shrinking keeps a removal only when the same kind of failure remains.
+func violationClass(what string) string {
+	for _, c := range []string{
+		"not delivered", "quarantine holds", "damaged segment", "shutdown hang", "unclean exit",
+		"/health", "exited on its own", "peak RSS", "file descriptors", "goroutines", "ledger",
+		"hostile input", "no answer", "took", "non-retryable", "start", "heal",
+	} {
+		if strings.Contains(what, c) {
+			return c
+		}
+	}
+	return "other"
+}
+
 // Failed reports whether the run saw a violation.
 func (r *Result) Failed() bool { return len(r.Violations) > 0 }
 
@@ -114,7 +129,7 @@ func Run(t *testing.T, plan Plan) *Result {
 		}
 		res.Ran = append(res.Ran, s)
 		res.ByKind[s.Kind]++
-		t.Logf("chaos: seed %d step %d: %s (acknowledged so far: %d)", plan.Seed, i, s, w.ledger.Len())
+		t.Logf("chaos: %s seed %d step %d: %s (acknowledged so far: %d)", time.Now().UTC().Format("15:04:05.000"), plan.Seed, i, s, w.ledger.Len())
 		heal, err := w.apply(s)
 		if err != nil {
 			fail(i, fmt.Sprintf("%s: %v", s, err))
@@ -202,8 +217,10 @@ func (w *world) summarize(res *Result) {
 
 // Shrink reruns a failing schedule with steps removed, one at a time, and
 // keeps each removal after which a run still fails, until no single
-// removal does or budget has passed. It returns the minimal schedule found.
-func Shrink(t *testing.T, seed uint64, failing []Step, budget time.Duration) []Step {
+// removal does or budget has passed; a run that fails otherwise than class
+// (violationClass of the original failure) does not count. It returns the
+// minimal schedule found.
+func Shrink(t *testing.T, seed uint64, failing []Step, class string, budget time.Duration) []Step {
 	deadline := time.Now().Add(budget)
 	cur := append([]Step(nil), failing...)
 	for i := len(cur) - 1; i >= 0 && len(cur) > 1; i-- {
@@ -216,7 +233,7 @@ func Shrink(t *testing.T, seed uint64, failing []Step, budget time.Duration) []S
 		t.Run(fmt.Sprintf("shrink-%d-steps", len(cand)), func(t *testing.T) {
 			res = Run(t, Plan{Seed: seed, Schedule: cand})
 		})
-		if res != nil && res.Failed() {
+		if res != nil && res.Failed() && violationClass(res.Violations[0].What) == class {
 			t.Logf("chaos: still fails without step %d (%s): %s", i+1, cur[i], FormatSchedule(cand))
 			cur = cand
 			if s := res.FirstFailingStep(); s >= 1 && s <= len(cur) {
@@ -232,7 +249,7 @@ func Shrink(t *testing.T, seed uint64, failing []Step, budget time.Duration) []S
 func (r *Result) Report() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "seed %d: %d steps in %s; faults: %s\n", r.Seed, len(r.Ran), r.Took.Round(time.Second), countsString(r.ByKind))
-	fmt.Fprintf(&b, "acknowledged: %s; at the backend: %d (duplicates %d); marker items quarantined: %d; in damaged segments: %d (%d of them undelivered, kept in corrupt/)\n",
+	fmt.Fprintf(&b, "acknowledged: %s; at the backend: %d (duplicates %d); marker items quarantined: %d; in damaged segments: %d (%d of them never reached the backend)\n",
 		countsString(r.Acked), r.Delivered, r.Duplicates, r.Quarantine, r.SetAside, r.SetAsideUndelivered)
 	peaks := map[string]int{}
 	for k, v := range r.PeakRSS {

@@ -152,7 +152,8 @@ func (c *rawClient) sendOne(sig string, n int, p payload) {
 		limit = httpDeadline
 	}
 	if took > limit+answerMargin {
-		c.answers.violation("%s: a %s request took %s (deadline %s + margin %s)", c.name, signalName(sig), took.Round(time.Millisecond), limit, answerMargin)
+		c.answers.violation("%s: a %s request sent at %s took %s (deadline %s + margin %s)", c.name, signalName(sig),
+			start.UTC().Format("15:04:05.000"), took.Round(time.Millisecond), limit, answerMargin)
 	}
 	if err == nil {
 		c.ledger.add(keys)
@@ -202,6 +203,7 @@ func (c *rawClient) sendGRPC(sig string, ids []string, p payload) error {
 }
 
 func (c *rawClient) sendHTTP(sig string, ids []string, p payload) error {
+	start := time.Now()
 	var body []byte
 	var err error
 	var path string
@@ -230,7 +232,8 @@ func (c *rawClient) sendHTTP(sig string, ids []string, p payload) error {
 	if err != nil {
 		c.answers.note("http transport error")
 		if errors.Is(err, context.DeadlineExceeded) {
-			c.answers.violation("%s: a %s request got no answer within %s", c.name, signalName(sig), httpDeadline)
+			c.answers.violation("%s: a %s request sent at %s got no answer within %s", c.name, signalName(sig),
+				start.UTC().Format("15:04:05.000"), httpDeadline)
 		}
 		return err
 	}

@@ -27,7 +27,8 @@ const (
 	FaultMarker      = "marker"      // a client sends data the backend refuses (invalid UTF-8)
 	FaultDiskFull    = "diskfull"    // gateway0's tmpfs full, away from a segment boundary
 	FaultDiskFullSeg = "diskfullseg" // gateway0's tmpfs full at a segment boundary: the next rotation fails
-	FaultDamageSeg   = "damageseg"   // a byte of a write-ahead-log segment flipped while stopped
+	FaultDamageSeg   = "damageseg"   // a byte of a write-ahead-log segment (not the newest) flipped while stopped
+	FaultDamageTail  = "damagetail"  // a byte of the newest segment's last record flipped while stopped
 	FaultDamageCkpt  = "damageckpt"  // the write-ahead-log checkpoint damaged while stopped
 	FaultReplica     = "replica"     // gateway1 removed from the agent's ring, then added back
 	FaultHostile     = "hostile"     // a burst of hostile input
@@ -37,15 +38,16 @@ const (
 // AllFaults lists every fault kind, in the order the generator indexes them.
 var AllFaults = []string{
 	FaultKill, FaultTerm, FaultDown, FaultBlackHole, FaultSlow, FaultFlaky, FaultAuth,
-	FaultSizeLimit, FaultMarker, FaultDiskFull, FaultDiskFullSeg, FaultDamageSeg, FaultDamageCkpt, FaultReplica, FaultHostile,
+	FaultSizeLimit, FaultMarker, FaultDiskFull, FaultDiskFullSeg, FaultDamageSeg, FaultDamageTail, FaultDamageCkpt, FaultReplica, FaultHostile,
 }
 
 // DefaultFaults is what a campaign draws from unless CHAOS_FAULTS says
 // otherwise: every kind except the ones that still find an open violation
-// (see README.md, "Open violations"): marker and diskfullseg.
+// (see README.md, "Open violations"): diskfull and diskfullseg, marker,
+// damagetail.
 var DefaultFaults = []string{
 	FaultKill, FaultTerm, FaultDown, FaultBlackHole, FaultSlow, FaultFlaky, FaultAuth,
-	FaultSizeLimit, FaultDiskFull, FaultDamageSeg, FaultDamageCkpt, FaultReplica, FaultHostile,
+	FaultSizeLimit, FaultDamageSeg, FaultDamageCkpt, FaultReplica, FaultHostile,
 }
 
 // Step is one fault of a schedule. Target is the process (0, 1: gateways,
@@ -125,7 +127,7 @@ func (g *Generator) Next() Step {
 		}
 	case FaultTerm, FaultHostile:
 		s.Target = g.rng.IntN(processesCount)
-	case FaultDamageSeg, FaultDamageCkpt:
+	case FaultDamageSeg, FaultDamageTail, FaultDamageCkpt:
 		s.Target = g.rng.IntN(2)
 		s.Param = g.rng.IntN(1 << 20)
 	}
@@ -193,7 +195,7 @@ func (w *world) apply(s Step) (heal func() error, err error) {
 			return nil, err
 		}
 		return func() error { return os.Remove(w.filler) }, nil
-	case FaultDamageSeg, FaultDamageCkpt:
+	case FaultDamageSeg, FaultDamageTail, FaultDamageCkpt:
 		// The backend is away for a moment first, so that the log holds
 		// records not yet delivered when the process dies.
 		if err := w.backend.SetMode(ModeDown); err != nil {
@@ -204,8 +206,8 @@ func (w *world) apply(s Step) (heal func() error, err error) {
 		if err := w.backend.SetMode(ModeNormal); err != nil {
 			return nil, err
 		}
-		if s.Kind == FaultDamageSeg {
-			w.damageSegment(s.Target, s.Param)
+		if s.Kind != FaultDamageCkpt {
+			w.damageSegment(s.Target, s.Param, s.Kind == FaultDamageTail)
 		} else {
 			w.damageCheckpoint(s.Target, s.Param)
 		}
@@ -296,13 +298,24 @@ func walRecords(b []byte) (offs []int, payloads [][]byte) {
 // damageSegment flips one payload byte of a record in one segment of
 // gateway g (stopped). Every item of that segment is set aside: recovery
 // may move the segment into corrupt/, where it stays on disk, counted.
-func (w *world) damageSegment(g, param int) {
+//
+// A flipped byte in the last record of the newest segment (tail) is the
+// case recovery cannot tell from a write torn by the crash; any other
+// record can only be damage.
+func (w *world) damageSegment(g, param int, tail bool) {
 	var segs []string
 	for _, sig := range signals {
-		segs = append(segs, segmentFiles(filepath.Join(w.procs[g].dir, "wal", signalName(sig)))...)
+		all := segmentFiles(filepath.Join(w.procs[g].dir, "wal", signalName(sig)))
+		switch {
+		case len(all) == 0:
+		case tail:
+			segs = append(segs, all[len(all)-1])
+		default:
+			segs = append(segs, all[:len(all)-1]...)
+		}
 	}
 	if len(segs) == 0 {
-		w.t.Logf("chaos: damageseg: gateway%d has no segment", g)
+		w.t.Logf("chaos: damage: gateway%d has no segment to damage", g)
 		return
 	}
 	path := segs[param%len(segs)]
@@ -317,7 +330,7 @@ func (w *world) damageSegment(g, param int) {
 		return
 	}
 	sig := sigOfDir(filepath.Base(filepath.Dir(path)))
-	d := damaged{path: path}
+	d := damaged{path: path, size: int64(len(b))}
 	for _, p := range payloads {
 		keys, _ := keysOfProto(sig, p)
 		d.keys = append(d.keys, keys...)
@@ -329,6 +342,9 @@ func (w *world) damageSegment(g, param int) {
 	w.damaged = append(w.damaged, d)
 	w.mu.Unlock()
 	r := (param / 7) % len(offs)
+	if tail {
+		r = len(offs) - 1
+	}
 	b[offs[r]+24+len(payloads[r])/2] ^= 0x40
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		w.t.Logf("chaos: damageseg: %v", err)
@@ -339,6 +355,7 @@ func (w *world) damageSegment(g, param int) {
 // damaged is a segment a damage fault hit, and the items it held.
 type damaged struct {
 	path string
+	size int64 // the segment's size when damaged
 	keys []string
 }
 
@@ -360,9 +377,16 @@ func (w *world) checkDamaged() []string {
 			continue
 		}
 		kept, _ := filepath.Glob(filepath.Join(filepath.Dir(d.path), "corrupt", filepath.Base(d.path)+"*"))
-		if _, err := os.Stat(d.path); err != nil && len(kept) == 0 {
+		if len(kept) > 0 {
+			continue
+		}
+		switch fi, err := os.Stat(d.path); {
+		case err != nil:
 			bad = append(bad, fmt.Sprintf("damaged segment %s: %d of its items undelivered, and the segment is neither in place nor in corrupt/",
 				d.path, missing))
+		case fi.Size() < d.size:
+			bad = append(bad, fmt.Sprintf("damaged segment %s: %d of its items undelivered, and the segment was cut from %d to %d bytes (not kept in corrupt/)",
+				d.path, missing, d.size, fi.Size()))
 		}
 	}
 	return bad

@@ -31,7 +31,7 @@ func WriteResults(path string, plan Plan, r *Result) error {
 	for _, s := range signals {
 		fmt.Fprintf(&b, "| %s | %d |\n", signalName(s), r.Acked[signalName(s)])
 	}
-	fmt.Fprintf(&b, "\nAt the backend: %d distinct acknowledged items, %d duplicate deliveries; marker items quarantined: %d; items in segments a damage fault hit: %d, of which %d never reached the backend (kept on disk in corrupt/, counted).\n\n",
+	fmt.Fprintf(&b, "\nAt the backend: %d distinct acknowledged items, %d duplicate deliveries; marker items quarantined: %d; items in segments a damage fault hit: %d, of which %d never reached the backend.\n\n",
 		r.Delivered, r.Duplicates, r.Quarantine, r.SetAside, r.SetAsideUndelivered)
 	b.WriteString("| process | peak RSS (MiB) | budget (MiB) |\n| --- | ---: | ---: |\n")
 	names := make([]string, 0, len(r.PeakRSS))
