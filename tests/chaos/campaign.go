@@ -207,6 +207,27 @@ func (w *world) summarize(res *Result) {
 		res.PeakRSS[p.name] = p.peak
 		res.Threads[p.name] = p.peakThreads
 	}
+	// The ledger against the backend: printed, not checked, until issue 21
+	// section 1 settles whether delivered counts re-deliveries.
+	if res.Ledger {
+		var delivered, dups float64
+		for g := range 2 {
+			if !w.procs[g].up.Load() {
+				continue
+			}
+			ls, _ := readLedgers(w.procs[g])
+			for _, l := range ls {
+				delivered += l.Delivered
+				dups += l.Duplicates
+			}
+		}
+		deliveries := 0
+		for _, n := range got {
+			deliveries += n
+		}
+		w.t.Logf("chaos: ledgers: delivered %.0f, duplicates %.0f; backend: %d distinct items, %d deliveries",
+			delivered, dups, len(got), deliveries)
+	}
 	w.answers.mu.Lock()
 	res.Answers = map[string]int{}
 	for k, v := range w.answers.byOutcome {

@@ -291,8 +291,13 @@ func readLedgers(p *proc) ([]ledgerTerms, error) {
 	if err != nil || code != http.StatusOK {
 		return nil, fmt.Errorf("/status: %d %v", code, err)
 	}
+	return ledgersIn([]byte(body))
+}
+
+// ledgersIn finds every ledger in a /status document.
+func ledgersIn(body []byte) ([]ledgerTerms, error) {
 	var doc any
-	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+	if err := json.Unmarshal(body, &doc); err != nil {
 		return nil, fmt.Errorf("/status is not JSON: %w", err)
 	}
 	var out []ledgerTerms
