@@ -17,6 +17,17 @@ func WriteResults(path string, plan Plan, r *Result) error {
 	fmt.Fprintf(&b, "- date: %s\n", time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(&b, "- seed: %d (replay: `make chaos SEED=%d CHAOS_FAULTS=%s`)\n", r.Seed, r.Seed, strings.Join(plan.Faults, ","))
 	fmt.Fprintf(&b, "- steps: %d in %s\n", len(r.Ran), r.Took.Round(time.Second))
+	var off []string
+	on := map[string]bool{}
+	for _, f := range plan.Faults {
+		on[f] = true
+	}
+	for _, f := range AllFaults {
+		if !on[f] {
+			off = append(off, f)
+		}
+	}
+	fmt.Fprintf(&b, "- fault kinds left out (open violations, README.md): %s\n", strings.Join(off, ", "))
 	fmt.Fprintf(&b, "- ledger on /status checked: %v\n\n", r.Ledger)
 	b.WriteString("| fault | steps |\n| --- | ---: |\n")
 	kinds := make([]string, 0, len(r.ByKind))
@@ -33,14 +44,14 @@ func WriteResults(path string, plan Plan, r *Result) error {
 	}
 	fmt.Fprintf(&b, "\nAt the backend: %d distinct acknowledged items, %d duplicate deliveries; marker items quarantined: %d; items in segments a damage fault hit: %d, of which %d never reached the backend.\n\n",
 		r.Delivered, r.Duplicates, r.Quarantine, r.SetAside, r.SetAsideUndelivered)
-	b.WriteString("| process | peak RSS (MiB) | budget (MiB) |\n| --- | ---: | ---: |\n")
+	b.WriteString("| process | peak RSS (MiB) | budget (MiB) | most OS threads |\n| --- | ---: | ---: | ---: |\n")
 	names := make([]string, 0, len(r.PeakRSS))
 	for k := range r.PeakRSS {
 		names = append(names, k)
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		fmt.Fprintf(&b, "| %s | %d | %d |\n", k, r.PeakRSS[k]>>20, rssBudget>>20)
+		fmt.Fprintf(&b, "| %s | %d | %d | %d |\n", k, r.PeakRSS[k]>>20, rssBudget>>20, r.Threads[k])
 	}
 	if !r.Failed() {
 		b.WriteString("\nViolations: none.\n")
