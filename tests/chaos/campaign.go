@@ -157,8 +157,31 @@ func Run(t *testing.T, plan Plan) *Result {
 	return res
 }
 
+// waitAnswered waits until every client request sent before since has an
+// answer or gave up (at most the HTTP deadline plus the margin), so that a
+// request the step left unanswered counts against this step.
+func (w *world) waitAnswered(since time.Time) {
+	deadline := time.Now().Add(httpDeadline + answerMargin)
+	clients := append([]*rawClient{w.marker, w.giant}, w.raw...)
+	for time.Now().Before(deadline) {
+		waiting := false
+		for _, c := range clients {
+			if t := c.inflight.Load(); t != 0 && t < since.UnixNano() {
+				waiting = true
+			}
+		}
+		if !waiting {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // checkStep runs every check after a step's heal.
 func (w *world) checkStep(step int, drain time.Duration, fdMargin int, res *Result) []string {
+	if w.raw != nil {
+		w.waitAnswered(time.Now())
+	}
 	bad := w.checkExited()
 	bad = append(bad, w.checkDelivered(w.ledger.Snapshot(), drain)...)
 	bad = append(bad, w.checkQuarantine()...)

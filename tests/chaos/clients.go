@@ -125,6 +125,8 @@ type rawClient struct {
 	seq  atomic.Uint64
 	conn *grpc.ClientConn
 	ep   string
+	// inflight is when the request in flight was sent (unix nanos; 0: none).
+	inflight atomic.Int64
 }
 
 // sendOne sends one batch of n items of signal sig and records the outcome.
@@ -140,6 +142,8 @@ func (c *rawClient) sendOne(sig string, n int, p payload) {
 		keys[i] = sig + ":" + ids[i]
 	}
 	start := time.Now()
+	c.inflight.Store(start.UnixNano())
+	defer c.inflight.Store(0)
 	var err error
 	if c.http {
 		err = c.sendHTTP(sig, ids, p)

@@ -26,7 +26,7 @@ const (
 	FaultSizeLimit   = "sizelimit"   // backend's message-size limit below a batch
 	FaultMarker      = "marker"      // a client sends data the backend refuses (invalid UTF-8)
 	FaultDiskFull    = "diskfull"    // gateway0's tmpfs full, away from a segment boundary
-	FaultDiskFullSeg = "diskfullseg" // gateway0's tmpfs full at a segment boundary: the next rotation fails
+	FaultDiskFullSeg = "diskfullseg" // backend down, gateway0's tmpfs out of inodes: the open segments fill, the next rotation fails
 	FaultDamageSeg   = "damageseg"   // a byte of a write-ahead-log segment (not the newest) flipped while stopped
 	FaultDamageTail  = "damagetail"  // a byte of the newest segment's last record flipped while stopped
 	FaultDamageCkpt  = "damageckpt"  // the write-ahead-log checkpoint damaged while stopped
@@ -191,10 +191,25 @@ func (w *world) apply(s Step) (heal func() error, err error) {
 			w.t.Logf("chaos: %s skipped: gateway0 has no tmpfs", s)
 			return nop, nil
 		}
-		if err := w.fillDisk(s.Kind == FaultDiskFullSeg); err != nil {
+		seg := s.Kind == FaultDiskFullSeg
+		if seg {
+			// Nothing is delivered, so no segment is deleted to make room
+			// before the segments fill.
+			if err := w.backend.SetMode(ModeDown); err != nil {
+				return nil, err
+			}
+		}
+		if err := w.fillDisk(seg); err != nil {
 			return nil, err
 		}
-		return func() error { return os.Remove(w.filler) }, nil
+		return func() error {
+			if seg {
+				if err := w.backend.SetMode(ModeNormal); err != nil {
+					return err
+				}
+			}
+			return os.RemoveAll(w.filler)
+		}, nil
 	case FaultDamageSeg, FaultDamageTail, FaultDamageCkpt:
 		// The backend is away for a moment first, so that the log holds
 		// records not yet delivered when the process dies.
@@ -235,10 +250,29 @@ func (w *world) apply(s Step) (heal func() error, err error) {
 	return nil, fmt.Errorf("unknown fault kind %q", s.Kind)
 }
 
-// fillDisk fills gateway0's tmpfs with one file; atBoundary leaves room
-// for the rest of the newest traces segment, so the write that fills it
-// succeeds and the next one (a new segment) does not.
+// fillDisk fills gateway0's tmpfs. Away from a segment boundary, one file
+// takes every free byte: the next append fails. At a boundary, files take
+// every free inode instead: appends go on into the segments open now until
+// they are full, and the rotation after them cannot create its file (an
+// exact byte count would not do: checkpoints, the dead letter and deleted
+// segments move the free space all the time).
 func (w *world) fillDisk(atBoundary bool) error {
+	if atBoundary {
+		w.filler = filepath.Join(w.tmpfs, "chaos-inodes")
+		if err := os.Mkdir(w.filler, 0o755); err != nil {
+			return err
+		}
+		for i := 0; ; i++ {
+			f, err := os.Create(filepath.Join(w.filler, strconv.Itoa(i)))
+			if err != nil {
+				if errors.Is(err, syscall.ENOSPC) {
+					return nil
+				}
+				return err
+			}
+			_ = f.Close()
+		}
+	}
 	w.filler = filepath.Join(w.tmpfs, "chaos-filler")
 	f, err := os.Create(w.filler)
 	if err != nil {
@@ -248,26 +282,12 @@ func (w *world) fillDisk(atBoundary bool) error {
 	chunk := make([]byte, 1<<20)
 	for {
 		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				return err
+			if errors.Is(err, syscall.ENOSPC) {
+				return nil
 			}
-			break
-		}
-	}
-	if atBoundary {
-		room := int64(segmentBytes)
-		if segs := segmentFiles(filepath.Join(w.tmpfs, "wal", "traces")); len(segs) > 0 {
-			if fi, err := os.Stat(segs[len(segs)-1]); err == nil {
-				room = max(segmentBytes-fi.Size(), 4096)
-			}
-		}
-		fi, err := f.Stat()
-		if err != nil {
 			return err
 		}
-		return f.Truncate(max(fi.Size()-room, 0))
 	}
-	return nil
 }
 
 // segmentFiles lists dir's write-ahead-log segments, oldest first.

@@ -26,11 +26,14 @@ const (
 	rssMarginMiB = 160
 	rssBudget    = (memLimitMiB + rssMarginMiB) << 20
 
-	walMaxBytes    = 8 << 20 // per signal
-	segmentBytes   = 64 << 10
-	deadLetterMax  = 8 << 20
-	quarantineMax  = 4 << 20
-	tmpfsBytes     = 48 << 20
+	walMaxBytes   = 8 << 20 // per signal
+	segmentBytes  = 64 << 10
+	deadLetterMax = 8 << 20
+	quarantineMax = 4 << 20
+	tmpfsBytes    = 48 << 20
+	// tmpfsInodes is room for every file the state can need (segments of
+	// three logs, dead-letter and quarantine files of a few KiB each).
+	tmpfsInodes    = 16384
 	shutdownLimit  = 30 * time.Second
 	readyTimeout   = 60 * time.Second
 	agentID        = 2
@@ -136,7 +139,7 @@ func newWorld(t *testing.T) (*world, error) {
 // disk-full faults; without the right to mount, those faults are skipped.
 func (w *world) mountTmpfs() {
 	dir := w.procs[0].dir
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", tmpfsBytes), "tmpfs", dir).CombinedOutput()
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,nr_inodes=%d", tmpfsBytes, tmpfsInodes), "tmpfs", dir).CombinedOutput()
 	if err != nil {
 		w.t.Logf("chaos: no tmpfs for gateway0 (%v: %s): disk-full faults are skipped", err, out)
 		return
@@ -370,11 +373,15 @@ func (w *world) stopLoad() {
 }
 
 // close stops every process (SIGTERM, checked for hangs) and the backend.
+// CHAOS_KEEP_LOGS=1 keeps each process's last output in a file.
 func (w *world) close() {
 	w.stopLoad()
-	for i := range w.procs {
-		if w.procs[i].c != nil && !w.procs[i].c.Exited() {
+	for i, p := range w.procs {
+		if p.c != nil && !p.c.Exited() {
 			w.term(i)
+			if os.Getenv("CHAOS_KEEP_LOGS") == "1" {
+				w.t.Logf("chaos: %s output: %s", p.name, w.saveLog(p, "end"))
+			}
 		}
 	}
 }
