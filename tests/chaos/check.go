@@ -140,7 +140,12 @@ func (w *world) describeMissing(missing []string, timeout time.Duration) string 
 			loc = "marker item, " + loc
 		}
 		where[loc]++
-		if len(sample) < 5 {
+		if len(sample) < 5 && !isMarkerKey(k) {
+			sample = append(sample, k) // valid items first: they tell more
+		}
+	}
+	for _, k := range missing {
+		if len(sample) < 5 && isMarkerKey(k) {
 			sample = append(sample, k)
 		}
 	}
