@@ -6,6 +6,7 @@ BIN        := bin/otlpcol
 CONFIG     ?= configs/local.yaml
 VERSION    := $(shell sed -n 's/^  version: *//p' builder-config.yaml)
 COMMIT     := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+REVISION   := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 IMAGE      ?= otlpcol:$(VERSION)
 GOVULNCHECK ?= v1.9.0
 # A count of executions, not a duration: go1.26's fuzz coordinator can report a
@@ -15,10 +16,19 @@ FUZZTIME   ?= 20000x
 DIST       ?= dist
 PKG_RELEASE ?= 1
 PKG_ARCHES ?= amd64 arm64
+# `make image`: podman as it works on these machines (no daemon, vfs storage,
+# runc: crun refuses the hybrid cgroup setup here), on a store of its own
+# outside the clone, so that whatever the machine's podman store holds (or
+# which driver it was created with) does not matter. The image leaves it as
+# the OCI archive.
+PODMAN_STORE ?= $(HOME)/.cache/otlpcol-podman
+PODMAN     ?= podman --root $(PODMAN_STORE)/root --runroot $(PODMAN_STORE)/run --tmpdir $(PODMAN_STORE)/tmp \
+	--storage-driver vfs --runtime runc --events-backend file
+IMAGE_ARCHIVE = $(DIST)/otlpcol-$(VERSION)-oci.tar
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
 GOFILES     = $(shell git ls-files --cached --others --exclude-standard '*.go' | grep -v '^distribution/')
 
-.PHONY: all build generate run test test-e2e chaos test-k8s test-package fuzz deps deps-package package bench lint fmt validate vuln docker docker-push check-generated clean
+.PHONY: all build generate run test test-e2e chaos test-k8s test-monitoring test-package test-image fuzz deps deps-package deps-image binaries package image image-push bench lint fmt validate vuln check-generated clean
 
 all: build
 
@@ -49,20 +59,88 @@ test: deps lint check-generated build
 	@cd tests/ci && $(GO) test -count=1 ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
-## package: static linux binaries for $(PKG_ARCHES) (CGO off, -trimpath), then for
-## each a deb and an rpm (nfpm, from packaging/nfpm.yaml) and a tar.gz with
-## README and LICENSE, and SHA256SUMS, all in $(DIST)/. nfpm lives in the
-## packaging/ module of its own so that it never moves the collector's
-## dependencies in the root go.mod.
-package: generate
+## binaries: static linux binaries for $(PKG_ARCHES) in $(DIST)/build/linux_<arch>/
+## (CGO off, -trimpath); package and image ship these.
+binaries: generate
 	@set -e; mkdir -p $(DIST); dist=$$(cd $(DIST) && pwd); \
-	rm -f $$dist/otlpcol_* $$dist/otlpcol-* $$dist/SHA256SUMS; \
 	for arch in $(PKG_ARCHES); do \
 		echo ">> building $$dist/build/linux_$$arch/otlpcol version $(VERSION) ($(COMMIT), linux/$$arch, static)"; \
 		(cd distribution && CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w" -o $$dist/build/linux_$$arch/otlpcol .); \
-	done; \
+	done
+
+## package: for each of $(PKG_ARCHES) a deb and an rpm (nfpm, from
+## packaging/nfpm.yaml) and a tar.gz with README and LICENSE, and SHA256SUMS,
+## all in $(DIST)/. nfpm lives in the packaging/ module of its own so that it
+## never moves the collector's dependencies in the root go.mod.
+package: binaries
+	@set -e; dist=$$(cd $(DIST) && pwd); \
+	rm -f $$dist/otlpcol_* $$dist/otlpcol-*.rpm $$dist/SHA256SUMS; \
 	echo ">> packaging with nfpm (packaging/, release $(PKG_RELEASE))"; \
 	cd packaging && $(GO) run . -dist $$dist -version $(VERSION) -release $(PKG_RELEASE) -arch "$(PKG_ARCHES)" -mtime $(SOURCE_DATE_EPOCH)
+
+## image: the container image $(IMAGE), a manifest list of linux/amd64 and
+## linux/arm64 images built FROM scratch from the binaries (Dockerfile) with
+## podman: no daemon, no registry, no emulation (nothing runs in the build).
+## Stages the build context in $(DIST)/image/ (passwd and group from
+## packaging/image/, the machine's CA bundle and zone database, configs/,
+## LICENSE, each architecture's binary and its CycloneDX SBOM), then writes
+## $(IMAGE_ARCHIVE) (OCI archive of the list, for podman load / skopeo copy)
+## and $(DIST)/otlpcol-$(VERSION)-linux-<arch>.cdx.json (the SBOMs, also in
+## the image as /usr/share/doc/otlpcol/sbom.cdx.json): every module linked
+## into the binary, read from its build info (cyclonedx-gomod bin), with
+## version, hash and purl. No license detection: it reads every module's
+## files and doubles the time of `make image`.
+image: deps-image binaries
+	@set -e; ctx=$(DIST)/image; rm -rf $$ctx; \
+	echo ">> staging the build context in $$ctx"; \
+	mkdir -p $$ctx/rootfs/etc/ssl/certs $$ctx/rootfs/etc/otlpcol $$ctx/rootfs/usr/share/doc/otlpcol $$ctx/state; \
+	install -m 0644 packaging/image/passwd packaging/image/group $$ctx/rootfs/etc/; \
+	install -m 0644 /etc/ssl/certs/ca-certificates.crt $$ctx/rootfs/etc/ssl/certs/; \
+	mkdir -p $$ctx/rootfs/usr/share; cp -a /usr/share/zoneinfo $$ctx/rootfs/usr/share/; rm -rf $$ctx/rootfs/usr/share/zoneinfo/right; \
+	install -m 0644 configs/*.yaml $$ctx/rootfs/etc/otlpcol/; \
+	install -m 0644 LICENSE $$ctx/rootfs/usr/share/doc/otlpcol/; \
+	mkdir -p bin; $(GO) build -o bin/cyclonedx-gomod github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod; \
+	$(PODMAN) manifest rm $(IMAGE) >/dev/null 2>&1 || true; \
+	$(PODMAN) rmi --ignore -f $(IMAGE) $(foreach a,$(PKG_ARCHES),$(IMAGE)-$(a)) >/dev/null; \
+	for arch in $(PKG_ARCHES); do \
+		sbom=$(DIST)/otlpcol-$(VERSION)-linux-$$arch.cdx.json; \
+		echo ">> SBOM of linux/$$arch (cyclonedx-gomod bin): $$sbom"; \
+		bin/cyclonedx-gomod bin -json -version v$(VERSION) -output $$sbom $(DIST)/build/linux_$$arch/otlpcol; \
+		install -D -m 0755 $(DIST)/build/linux_$$arch/otlpcol $$ctx/$$arch/otlpcol; \
+		install -D -m 0644 $$sbom $$ctx/$$arch/usr/share/doc/otlpcol/sbom.cdx.json; \
+		echo ">> podman build --platform linux/$$arch -t $(IMAGE)-$$arch"; \
+		$(PODMAN) build --quiet --platform linux/$$arch --timestamp $(SOURCE_DATE_EPOCH) \
+			--build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
+			-t $(IMAGE)-$$arch -f Dockerfile $$ctx >/dev/null; \
+	done; \
+	echo ">> manifest list $(IMAGE) -> $(IMAGE_ARCHIVE)"; \
+	$(PODMAN) manifest create $(IMAGE) >/dev/null; \
+	for arch in $(PKG_ARCHES); do $(PODMAN) manifest add $(IMAGE) containers-storage:localhost/$(IMAGE)-$$arch >/dev/null; done; \
+	rm -f $(IMAGE_ARCHIVE); \
+	$(PODMAN) manifest push --quiet --all $(IMAGE) oci-archive:$(IMAGE_ARCHIVE):$(IMAGE); \
+	$(PODMAN) manifest rm $(IMAGE) >/dev/null; \
+	for arch in $(PKG_ARCHES); do \
+		echo ">> $(IMAGE)-$$arch: $$($(PODMAN) image inspect --format '{{.Size}}' $(IMAGE)-$$arch) bytes"; done; \
+	ls -l $(IMAGE_ARCHIVE)
+
+## image-push: push the archive `make image` wrote (and test-image tested),
+## the manifest list with both architectures, to IMAGE_PUSH (a registry
+## reference: make image-push IMAGE_PUSH=ghcr.io/o/otlpcol:0.1.0)
+image-push:
+	@test -n "$(IMAGE_PUSH)" || { echo "set IMAGE_PUSH=registry/repository:tag"; exit 1; }
+	@echo ">> skopeo copy --all oci-archive:$(IMAGE_ARCHIVE) docker://$(IMAGE_PUSH)"
+	@skopeo copy --all oci-archive:$(IMAGE_ARCHIVE) docker://$(IMAGE_PUSH)
+
+## test-image: make image, then tests/image: the OCI archive's two images
+## (architecture, user, entrypoint, ports against deploy/k8s, SBOM, binary),
+## and the host's image run with podman on configs/gateway.yaml (read-only
+## root, uid 65532, state on a volume) against a loopback backend: probes, a
+## trace delivered, SIGTERM stops that deliver or keep what was accepted.
+## Loads the archive into a podman store of its own, removed afterwards.
+test-image: image
+	@echo ">> go test ./tests/image ($(IMAGE_ARCHIVE))"
+	@OTLPCOL_IMAGE_ARCHIVE=$(CURDIR)/$(IMAGE_ARCHIVE) OTLPCOL_IMAGE=$(IMAGE) \
+		$(GO) test -count=1 -v -timeout 15m ./tests/image/
 
 ## test-package: build the packages, inspect them (dpkg-deb, lintian, rpm),
 ## install the .deb on this machine for real, run it, upgrade and purge it.
@@ -73,13 +151,35 @@ test-package: deps-package
 	@echo ">> package tests (installs, upgrades and purges the otlpcol .deb on this machine)"
 	@OTLPCOL_PACKAGE_TEST=1 $(GO) test -count=1 -timeout 30m -v ./tests/packaging/
 
-## test-e2e: the long fault scenarios (30 s backend outage, 20 s replica stop), with their table
+## test-e2e: the long fault scenarios (30 s backend outage, 20 s replica stop); writes their
+## table to tests/reliability/results.md
 test-e2e: build
 	@echo ">> long reliability scenarios (about 5 minutes)"
 	@mkdir -p bin
 	@OTLPCOL_RELIABILITY_LONG=1 OTLPCOL_RELIABILITY_TABLE=$(CURDIR)/bin/reliability-long.md \
 		$(GO) test -count=1 -timeout 20m ./tests/reliability/
 	@cat bin/reliability-long.md
+	@{ echo '# Reliability scenarios: measured'; echo; \
+	  echo '<!-- Generated by `make test-e2e` (tests/reliability, long variant); do not edit by hand. -->'; echo; \
+	  echo "Long variant (\`make test-e2e\`), $$(nproc) cores; commit $(COMMIT)$$(git diff --quiet HEAD -- . 2>/dev/null || echo ' (dirty tree)'), $$(date -u +%F)."; \
+	  echo 'sent = spans the clients were told OK for; duplicates are arrivals beyond the first (at least'; \
+	  echo "once at work); peak RSS is the highest VmHWM of the scenario's collectors."; echo; \
+	  grep '^|' bin/reliability-long.md; } > tests/reliability/results.md
+	@echo ">> tests/reliability/results.md written"
+
+## test-monitoring: a real Prometheus (Debian package prometheus, installed when
+## missing) runs deploy/monitoring's scrape config and rules, scaled 30x faster on
+## copies, against bin/otlpcol gateways and agents; every alert is driven by its
+## real fault and must fire and resolve, a healthy soak with a rolling restart
+## must stay silent, every dashboard query must return data. Prints the table and
+## writes it (docs/monitoring/alerts.md) with the key panels (docs/monitoring/*.png).
+## Mounts a small tmpfs (disk full) when run as root. About 5 minutes.
+test-monitoring: build
+	@.ci/need prometheus:prometheus
+	@mkdir -p docs/monitoring
+	@echo ">> go test ./tests/monitoring (Prometheus $$(prometheus --version 2>&1 | awk 'NR==1{print $$3}'), scaled 30x)"
+	@OTLPCOL_MONITORING=1 OTLPCOL_MONITORING_OUT=$(CURDIR)/docs/monitoring \
+		$(GO) test -count=1 -parallel 16 -timeout 15m -v ./tests/monitoring/
 
 ## chaos: the randomized fault campaign (tests/chaos) against bin/otlpcol:
 ## SEED= (empty: a fresh one, printed), STEPS= or DURATION= (e.g. 10m),
@@ -97,9 +197,7 @@ chaos: build
 ## server-side apply, RBAC, and trace-ID routing while gateways scale 2->3->2.
 ## Needs root (network namespaces) and iproute2 (installed when missing).
 test-k8s: build
-	@command -v ip >/dev/null || { echo ">> installing ip (Debian package iproute2)"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends iproute2 >/dev/null; }
+	@.ci/need ip:iproute2
 	@mkdir -p bin
 	@set -o pipefail; k8sbin=$$(tests/k8s/tools/build.sh) && \
 		echo ">> go test ./tests/k8s (control plane from $$k8sbin)" && \
@@ -111,20 +209,10 @@ test-k8s: build
 ## each). A failing input is written to the package's testdata/fuzz/ and fails
 ## the run.
 fuzz:
-	@set -uo pipefail; for t in \
-		FuzzParseTraceID:./components/extension/healthextension \
-		FuzzConfigUnmarshal:./components/extension/healthextension \
-		FuzzConfigUnmarshal:./components/extension/guardedfilestorage \
-		FuzzParse:./components/extension/healthextension/internal/sendwatch \
-		FuzzConfigUnmarshal:./components/processor/traceregistryprocessor \
-		FuzzParseRetryAfter:./components/exporter/otlpretryexporter \
-		FuzzRequestFromBody:./components/exporter/otlpretryexporter \
-		FuzzConfigUnmarshal:./components/exporter/otlpretryexporter \
-		FuzzSplitBody:./components/exporter/otlpretryexporter \
-		FuzzParseName:./components/exporter/otlpretryexporter/internal/deadletter \
-		FuzzReplayDir:./components/exporter/otlpretryexporter/internal/deadletter \
-		FuzzDecodeRecord:./components/exporter/otlpretryexporter/internal/wal \
-		FuzzDecodeCheckpoint:./components/exporter/otlpretryexporter/internal/wal; do \
+	@set -uo pipefail; targets=$$(git grep -l '^func Fuzz' -- '*_test.go' | while read -r f; do \
+		sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$f" | sed "s|\$$|:./$$(dirname $$f)|"; done | sort -u); \
+	[ -n "$$targets" ] || { echo "no fuzz targets found"; exit 1; }; \
+	for t in $$targets; do \
 		name=$${t%%:*}; pkg=$${t#*:}; \
 		echo ">> fuzz $$name in $$pkg for $(FUZZTIME)"; \
 		if ! out=$$($(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime=$(FUZZTIME) "$$pkg" 2>&1); then \
@@ -135,18 +223,19 @@ fuzz:
 
 ## deps: install the Debian packages the tests use when missing (promtool)
 deps:
-	@command -v promtool >/dev/null || { echo ">> installing promtool (Debian package prometheus)"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@.ci/need promtool:prometheus
 	@promtool --version | head -1
+
+## deps-image: install what `make image` and its tests use when missing
+## (Debian packages podman, runc and skopeo; ca-certificates and tzdata for
+## the CA bundle and zone database copied into the image)
+deps-image:
+	@.ci/need podman:podman runc:runc skopeo:skopeo /etc/ssl/certs/ca-certificates.crt:ca-certificates /usr/share/zoneinfo/UTC:tzdata
+	@podman --version; runc --version | head -1
 
 ## deps-package: install the Debian packages the package tests use when missing
 deps-package:
-	@missing=""; for t in dpkg-deb:dpkg lintian:lintian rpm:rpm file:file systemd-analyze:systemd setpriv:util-linux; do \
-		command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
-	if [ -n "$$missing" ]; then echo ">> installing$$missing (Debian packages)"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends $$missing >/dev/null; fi
+	@.ci/need dpkg-deb:dpkg lintian:lintian rpm:rpm file:file systemd-analyze:systemd setpriv:util-linux
 	@lintian --version; rpm --version; systemd-analyze --version | head -1
 
 ## check-generated: fail when distribution/ differs from what builder-config.yaml generates
@@ -155,9 +244,10 @@ check-generated: generate
 	@git diff --exit-code -- distribution/ || { echo "distribution/ is stale: run 'make generate' and commit it"; exit 1; }
 
 ## bench: load benchmark of otlpcol against the stock pipelines (3 interleaved
-## rounds each, about 16 minutes), plus microbenchmarks; BENCHFLAGS passes flags
+## rounds each), a CPU profile by stage, the catch-up scenario, plus microbenchmarks
+## (about 45 minutes); BENCHFLAGS passes flags
 bench: build
-	@echo ">> running benchmarks (results in bench/results.md; about 16 minutes)"
+	@echo ">> running benchmarks (results in bench/results.md; about 45 minutes)"
 	@$(GO) run ./bench $(BENCHFLAGS)
 
 ## lint: gofmt, go vet, and go.mod/go.sum tidy (the root module, tests/ci and tests/k8s/tools)
@@ -184,16 +274,6 @@ vuln:
 	@echo ">> govulncheck"
 	@$(GO) run golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK) ./...
 	@cd distribution && $(GO) run golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK) ./...
-
-## docker: build the container image (needs a Docker engine)
-docker:
-	@echo ">> docker build -t $(IMAGE)"
-	docker build -t $(IMAGE) .
-
-## docker-push: push the image built by `make docker`
-docker-push:
-	@echo ">> docker push $(IMAGE)"
-	docker push $(IMAGE)
 
 ## clean: remove bin/ and $(DIST)/
 clean:

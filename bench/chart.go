@@ -28,7 +28,8 @@ var (
 func (r *report) chart(path string) error {
 	var ok []*row
 	for i := range r.Rows {
-		if r.Rows[i].ok() {
+		// Request-size and registry-size rows have a chart of their own.
+		if r.Rows[i].ok() && r.Rows[i].SpansPerRequest == 0 && r.Rows[i].Cycle == 0 {
 			ok = append(ok, &r.Rows[i])
 		}
 	}

@@ -12,10 +12,16 @@ import (
 // harness, which picks the receiver's and the internal telemetry's ports
 // and kills the process when the round ends. The binary is the harness's:
 // $OTLPCOL_BIN, else bin/otlpcol (run sets $OTLPCOL_BIN from -bin).
-func startCollector(t *roundT, root string, p pipeline, s *sink) *harness.Collector {
+func startCollector(t *roundT, root string, p pipeline, s *sink, pprofPort int) *harness.Collector {
 	config := filepath.Join(root, "bench", "configs", p.Config)
+	set := p.Set
+	if pprofPort != 0 {
+		// The bench configs have no extensions: pprof is the only one.
+		set = append(append([]string(nil), set...),
+			fmt.Sprintf("extensions::pprof::endpoint=127.0.0.1:%d", pprofPort), "service::extensions=[pprof]")
+	}
 	return harness.Start(t, config, harness.Options{
-		Set: p.Set,
+		Set: set,
 		Env: []string{
 			"BENCH_DATA_DIR=" + t.TempDir(),
 			fmt.Sprintf("BENCH_SINK_GRPC_PORT=%d", s.grpcPort),

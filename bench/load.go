@@ -33,6 +33,7 @@ type loadGen struct {
 	clients []ptraceotlp.GRPCClient
 	workers int
 	ids     ids
+	traces  int // traces per request (of spansPerTrace spans each)
 
 	nextTrace atomic.Uint64 // trace keys handed out so far
 	accepted  atomic.Int64  // spans the collector answered OK for
@@ -46,10 +47,42 @@ type loadGen struct {
 
 	stopping atomic.Bool
 	wg       sync.WaitGroup
+
+	// interval > 0 paces the workers together to one request per interval
+	// (see pace); next is the next request's slot, UnixNano.
+	interval time.Duration
+	next     atomic.Int64
+	// times, when set, records each request's send time (catch-up scenario).
+	times *sendTimes
+}
+
+// pace limits the load to spansPerSec, shared by all workers; a worker that
+// falls behind (the collector refusing or slow) does not make up for more
+// than a second of it in a burst.
+func (g *loadGen) pace(spansPerSec float64) {
+	g.interval = time.Duration(float64(time.Second) * float64(g.traces*spansPerTrace) / spansPerSec)
+	g.next.Store(time.Now().UnixNano())
+}
+
+// wait blocks until this worker's next paced slot; it returns at once when
+// the load is not paced.
+func (g *loadGen) wait() {
+	if g.interval <= 0 {
+		return
+	}
+	now := time.Now().UnixNano()
+	slot := g.next.Add(int64(g.interval)) - int64(g.interval)
+	if slot < now-int64(time.Second) {
+		g.next.Store(now + int64(g.interval))
+		slot = now
+	}
+	if d := time.Duration(slot - now); d > 0 {
+		time.Sleep(d)
+	}
 }
 
 func newLoadGen(endpoint string, conns, workers int, d ids) (*loadGen, error) {
-	g := &loadGen{workers: workers, ids: d}
+	g := &loadGen{workers: workers, ids: d, traces: tracesPerReq}
 	for i := 0; i < conns; i++ {
 		conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
@@ -102,13 +135,18 @@ func (g *loadGen) stop() {
 
 func (g *loadGen) worker(client ptraceotlp.GRPCClient, id int) {
 	defer g.wg.Done()
-	td := buildRequest(id)
+	td := buildRequest(id, g.traces)
+	n := int64(g.traces * spansPerTrace)
 	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
 	req := ptraceotlp.NewExportRequestFromTraces(td)
 	for !g.stopping.Load() {
-		first := g.nextTrace.Add(tracesPerReq) - tracesPerReq
+		g.wait()
+		first := g.nextTrace.Add(uint64(g.traces)) - uint64(g.traces)
 		now := time.Now()
-		for t := 0; t < tracesPerReq; t++ {
+		if g.times != nil {
+			g.times.sent(first/uint64(g.traces), now)
+		}
+		for t := 0; t < g.traces; t++ {
 			stamp(spans, t, g.ids, first+uint64(t), now)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -116,17 +154,17 @@ func (g *loadGen) worker(client ptraceotlp.GRPCClient, id int) {
 		cancel()
 		g.requests.Add(1)
 		if err != nil {
-			g.refused.Add(spansPerRequest)
+			g.refused.Add(n)
 			g.lastErr.Store(&err)
 			time.Sleep(10 * time.Millisecond) // back off a little when refused
 			continue
 		}
 		if rejected := resp.PartialSuccess().RejectedSpans(); rejected > 0 {
-			g.refused.Add(spansPerRequest)
+			g.refused.Add(n)
 			continue
 		}
-		g.accepted.Add(spansPerRequest)
-		g.acceptedSpans.addRange(first*spansPerTrace, spansPerRequest)
+		g.accepted.Add(n)
+		g.acceptedSpans.addRange(first*spansPerTrace, uint64(n))
 	}
 }
 
@@ -137,7 +175,7 @@ func (g *loadGen) worker(client ptraceotlp.GRPCClient, id int) {
 // It comes to about 320 bytes a span in protobuf, which gzip level 6 shrinks
 // about 10x: close to real OTLP traffic, unlike uniform synthetic spans that
 // compress far better and make compression look cheaper than it is.
-func buildRequest(worker int) ptrace.Traces {
+func buildRequest(worker, traces int) ptrace.Traces {
 	rnd := rand.New(rand.NewPCG(uint64(worker), 0x5eed))
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
@@ -155,8 +193,8 @@ func buildRequest(worker int) ptrace.Traces {
 	ss.Scope().SetName("github.com/otlpcol/otlpcol/bench")
 	ss.Scope().SetVersion("0.1.0")
 	spans := ss.Spans()
-	spans.EnsureCapacity(spansPerRequest)
-	for t := 0; t < tracesPerReq; t++ {
+	spans.EnsureCapacity(traces * spansPerTrace)
+	for t := 0; t < traces; t++ {
 		item := rnd.IntN(1_000_000)
 		user := fmt.Sprintf("%016x", rnd.Uint64())
 		client := fmt.Sprintf("10.%d.%d.%d", rnd.IntN(256), rnd.IntN(256), rnd.IntN(256))

@@ -39,6 +39,14 @@ type options struct {
 	Dirty    bool
 	Progress io.Writer
 	Stdout   io.Writer
+
+	// The catch-up scenario (catchup.go): its pipelines, the backend
+	// outage, the longest drain it waits for, and a fixed live rate
+	// (0: half the lowest saturation of its pipelines).
+	Catchup     []pipeline
+	Outage      time.Duration
+	MaxDrain    time.Duration
+	CatchupRate float64
 }
 
 func main() {
@@ -70,6 +78,10 @@ func parseFlags(args []string) (options, error) {
 		dirty      = fs.Bool("dirty", false, "allow writing bench/results.md from a tree with uncommitted changes (the file says it is dirty)")
 		out        = fs.String("out", "", "directory for results.md and results.png (default bench/; -quick: a new temporary directory)")
 		bin        = fs.String("bin", "", "otlpcol binary (default $OTLPCOL_BIN, else bin/otlpcol)")
+		catchup    = fs.String("catchup", defaultCatchup, "pipelines of the catch-up scenario, comma-separated; none to skip (-quick: none)")
+		outage     = fs.Duration("outage", 120*time.Second, "the catch-up scenario's backend outage")
+		maxDrain   = fs.Duration("max-drain", 10*time.Minute, "longest the catch-up scenario waits for the backlog to drain")
+		liveRate   = fs.Float64("catchup-rate", 0, "the catch-up scenario's live load in spans/s (0: half the lowest saturation of its pipelines)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: go run ./bench [flags]\n\npipelines: %s, or scale-N\n\n", defaultPipelines())
@@ -89,6 +101,7 @@ func parseFlags(args []string) (options, error) {
 		Root: root, Bin: *bin, OutDir: *out, Rounds: *rounds, Duration: *duration, Warmup: *warmup, Drain: *drain,
 		Workers: *workers, Conns: *conns, Micro: *micro, MicroCount: *microCount, BenchTime: *benchTime,
 		Quick: *quick, Dirty: *dirty, Progress: os.Stderr, Stdout: os.Stdout,
+		Outage: *outage, MaxDrain: *maxDrain, CatchupRate: *liveRate,
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -112,6 +125,12 @@ func parseFlags(args []string) (options, error) {
 		if list == "" {
 			list = quickPipelines
 		}
+		if !set["catchup"] {
+			*catchup = "none"
+		}
+		if !set["outage"] {
+			o.Outage = 3 * time.Second
+		}
 		if o.OutDir == "" {
 			// A smoke run never replaces the committed results.
 			if o.OutDir, err = os.MkdirTemp("", "otlpcol-bench-quick-"); err != nil {
@@ -123,6 +142,9 @@ func parseFlags(args []string) (options, error) {
 		list = defaultPipelines()
 	}
 	if o.Pipelines, err = selectPipelines(list); err != nil {
+		return options{}, err
+	}
+	if o.Catchup, err = selectCatchup(*catchup); err != nil {
 		return options{}, err
 	}
 	if o.Rounds < 1 || o.Workers < 1 || o.Conns < 1 {

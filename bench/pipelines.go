@@ -32,16 +32,35 @@ type pipeline struct {
 	Exports bool
 	// Gateway marks otlpcol's own pipelines, judged against the targets.
 	Gateway bool
+	// Profile takes a CPU profile of the collector over the measured
+	// window of the first round (see profile.go).
+	Profile bool
+	// SpansPerRequest is the load's request size, a multiple of
+	// spansPerTrace; 0 means spansPerRequest (1,000).
+	SpansPerRequest int
 }
 
 // stockName is the reference every row is compared with.
 const stockName = "stock"
 
 func knownPipelines() []pipeline {
+	return append(knownPipelinesBase(),
+		requestSizePipeline(stockName, 10), requestSizePipeline(stockName, 100), requestSizePipeline(stockName, 10_000),
+		requestSizePipeline("gateway-wal-always", 10), requestSizePipeline("gateway-wal-always", 100),
+		requestSizePipeline("gateway-wal-always", 10_000),
+		scalePipeline(10_000),
+		scalePipeline(100_000),
+		scalePipeline(1_000_000),
+	)
+}
+
+// knownPipelinesBase is every row but the request-size and scale rows,
+// which are variations of these.
+func knownPipelinesBase() []pipeline {
 	return []pipeline{
-		{Name: "ceiling", Desc: "otlp -> nop (receive only)", Config: "ceiling.yaml"},
+		{Name: "ceiling", Desc: "otlp -> nop (receive only)", Config: "ceiling.yaml", Profile: true},
 		{Name: stockName, Desc: "otlp -> memory_limiter -> batch -> otlp_grpc (gzip): what a user builds from upstream parts",
-			Config: "stock.yaml", Exports: true},
+			Config: "stock.yaml", Exports: true, Profile: true},
 		{Name: "stock-zstd", Desc: "stock with otlp_grpc's compression zstd",
 			Config: "stock.yaml", Set: []string{"exporters::otlp_grpc::compression=zstd"}, Exports: true},
 		{Name: "stock-durable", Desc: "otlp -> memory_limiter -> otlp_grpc (gzip) with a file_storage sending queue that cuts batches of 1,000 (sending_queue.batch), no batch processor: the durable pipeline a user builds from upstream parts",
@@ -63,13 +82,34 @@ func knownPipelines() []pipeline {
 			Baseline: "stock-durable", Exports: true, Gateway: true},
 		{Name: "gateway-wal-always", Desc: "the same shape on otlp_retry's write-ahead log (persistent_queue) with fsync always (OK after fdatasync, group commit; what configs/gateway.yaml ships)",
 			Config: "gateway-wal.yaml", Set: []string{"exporters::otlp_retry::persistent_queue::fsync=always"},
-			Baseline: "stock-durable", Exports: true, Gateway: true},
+			Baseline: "stock-durable", Exports: true, Gateway: true, Profile: true},
+		{Name: "gateway-wal-always-no-registry", Desc: "gateway-wal-always without trace_registry: what the registry costs in the pipeline",
+			Config: "gateway-wal.yaml", Set: []string{"exporters::otlp_retry::persistent_queue::fsync=always",
+				"service::pipelines::traces::processors=[memory_limiter]"},
+			Baseline: "gateway-wal-always", Exports: true, Gateway: true, Profile: true},
 		{Name: "gateway-defaults", Desc: "gateway with otlp_retry's default in-memory sending queue (bytes sizer, 64 MiB, batches of 1,000; block_on_overflow) behind a batch processor of 8,192",
 			Config: "gateway-defaults.yaml", Exports: true, Gateway: true},
-		scalePipeline(1_000),
-		scalePipeline(10_000),
-		scalePipeline(100_000),
 	}
+}
+
+// requestSizes are the request-size rows' sizes besides the default 1,000.
+var requestSizes = []int{10, 100, 10_000}
+
+// requestSizePipeline is pipeline base with requests of n spans.
+func requestSizePipeline(base string, n int) pipeline {
+	for _, p := range knownPipelinesBase() {
+		if p.Name == base {
+			p.Name = fmt.Sprintf("%s-req-%s", base, shortCount(uint64(n)))
+			p.Desc = fmt.Sprintf("%s with requests of %s spans", base, shortCount(uint64(n)))
+			p.SpansPerRequest = n
+			p.Baseline, p.Profile = "", false
+			if base != stockName {
+				p.Baseline = fmt.Sprintf("%s-req-%s", stockName, shortCount(uint64(n)))
+			}
+			return p
+		}
+	}
+	panic("requestSizePipeline: unknown base " + base)
 }
 
 func scalePipeline(n uint64) pipeline {
@@ -97,6 +137,10 @@ func defaultPipelines() string {
 }
 
 const quickPipelines = "ceiling,stock,gateway"
+
+// defaultCatchup is the catch-up scenario's rows: the shipped gateway and
+// the durable pipeline built from upstream parts.
+const defaultCatchup = "stock-durable,gateway-wal-always"
 
 func shortCount(n uint64) string {
 	switch {

@@ -28,6 +28,7 @@ type report struct {
 	Rows     []row
 	Micro    []microResult
 	LoadTime time.Duration
+	Catchup  []catchupResult
 }
 
 func newReport(o options, git gitState) *report {

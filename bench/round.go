@@ -34,6 +34,9 @@ type sample struct {
 
 	Wall time.Duration // the round's wall time, start to stop
 	Err  string
+
+	Profile    *cpuProfile // the measured window's CPU profile, for profiled rounds
+	ProfileErr string
 }
 
 // runRound runs one round of p: a fresh sink, collector and load generator,
@@ -63,6 +66,8 @@ type rig struct {
 	sink *sink
 	col  *harness.Collector
 	gen  *loadGen
+	// pprofPort is the collector's pprof extension, 0 when not profiled.
+	pprofPort int
 }
 
 func measureRound(t *roundT, o options, p pipeline, logf func(string, ...any)) sample {
@@ -102,16 +107,25 @@ func setUp(t *roundT, o options, p pipeline, logf func(string, ...any)) *rig {
 		set += " --set " + kv
 	}
 	logf("starting %s --config bench/configs/%s%s", o.Bin, p.Config, set)
-	c := startCollector(t, o.Root, p, s)
+	pprofPort := 0
+	if p.Profile {
+		if pprofPort, err = harness.Port(); err != nil {
+			t.Fatalf("pprof port: %v", err)
+		}
+	}
+	c := startCollector(t, o.Root, p, s, pprofPort)
 	g, err := newLoadGen(c.GRPCEndpoint(), o.Conns, o.Workers, d)
 	if err != nil {
 		t.Fatalf("load generator: %v", err)
+	}
+	if p.SpansPerRequest > 0 {
+		g.traces = max(1, p.SpansPerRequest/spansPerTrace)
 	}
 	t.Cleanup(g.close)
 	if err := g.waitReady(30*time.Second, c.Exited); err != nil {
 		t.Fatalf("collector not ready: %v", err)
 	}
-	return &rig{t: t, o: o, p: p, logf: logf, sink: s, col: c, gen: g}
+	return &rig{t: t, o: o, p: p, logf: logf, sink: s, col: c, gen: g, pprofPort: pprofPort}
 }
 
 // warmUp runs the load for the warm-up time; scale-N pipelines also wait
@@ -167,6 +181,44 @@ func (r *rig) read() reading {
 
 // measure reads the window's figures, logging progress every 5 s.
 func (r *rig) measure() sample {
+	prof := r.startProfile()
+	res := r.measureWindow()
+	if prof != nil {
+		p := <-prof
+		res.Profile, res.ProfileErr = p.cp, p.err
+		if p.err != "" {
+			r.logf("profile: %s", p.err)
+		} else {
+			r.logf("profile: %.1f CPU s sampled over %s; otlpcol's own stages %.0f%%", p.cp.Seconds, p.cp.Window, 100*p.cp.ours())
+		}
+	}
+	return res
+}
+
+type profileResult struct {
+	cp  *cpuProfile
+	err string
+}
+
+// startProfile starts a CPU profile over the measured window (a second
+// shorter, so that it ends inside it), nil when the round is not profiled.
+func (r *rig) startProfile() <-chan profileResult {
+	if r.pprofPort == 0 {
+		return nil
+	}
+	ch := make(chan profileResult, 1)
+	go func() {
+		cp, err := fetchProfile(r.pprofPort, max(time.Second, r.o.Duration-time.Second))
+		if err != nil {
+			ch <- profileResult{err: err.Error()}
+			return
+		}
+		ch <- profileResult{cp: cp}
+	}()
+	return ch
+}
+
+func (r *rig) measureWindow() sample {
 	first := r.read()
 	last := first
 	tick := time.NewTicker(5 * time.Second)
@@ -260,6 +312,8 @@ func (res *sample) problem(exports bool) string {
 	switch {
 	case res.Accepted == 0:
 		return "the collector accepted no span"
+	case res.SpansPerSec == 0:
+		return "nothing was delivered during the measured window"
 	case !exports:
 		return ""
 	case res.Lost > 0:

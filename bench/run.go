@@ -38,6 +38,11 @@ func run(o options) (*report, error) {
 	rep.LoadTime = time.Since(start)
 	fmt.Fprintln(o.Stdout)
 	rep.writeTable(o.Stdout)
+	if rep.Catchup = runCatchup(o, logf); len(rep.Catchup) > 0 {
+		var b strings.Builder
+		rep.mdCatchup(&b)
+		fmt.Fprint(o.Stdout, "\n"+b.String())
+	}
 
 	if o.Micro {
 		rep.Micro = runMicro(o, logf)
@@ -54,6 +59,12 @@ func run(o options) (*report, error) {
 	if err := rep.chart(pngPath); err != nil {
 		return rep, fmt.Errorf("chart: %w", err)
 	}
+	if err := rep.scalingChart(filepath.Join(o.OutDir, "scaling.png")); err != nil {
+		return rep, fmt.Errorf("scaling chart: %w", err)
+	}
+	if err := rep.writeFlameGraphs(o.OutDir); err != nil {
+		return rep, fmt.Errorf("flame graphs: %w", err)
+	}
 	logf("wrote %s and %s in %s; commit: %s", mdPath, pngPath, time.Since(start).Round(time.Second), rep.Git.describe())
 	var failed []string
 	for _, r := range rep.Rows {
@@ -61,6 +72,7 @@ func run(o options) (*report, error) {
 			failed = append(failed, r.Name+": "+e)
 		}
 	}
+	failed = append(failed, catchupFailures(rep.Catchup)...)
 	if len(failed) > 0 {
 		return rep, fmt.Errorf("%d pipeline(s) failed:\n  %s", len(failed), strings.Join(failed, "\n  "))
 	}
@@ -128,6 +140,7 @@ func runRounds(o options, logf func(string, ...any)) []row {
 			prefix := fmt.Sprintf("[%d/%d] round %d/%d %s", k+1, total, round, o.Rounds, p.Name)
 			logf("%s: ETA %s (%s left of the load runs; %s so far)", prefix,
 				time.Now().Add(left).Format("15:04:05"), left.Round(time.Second), time.Since(start).Round(time.Second))
+			p.Profile = p.Profile && round == 1
 			s := runRound(o, p, func(format string, args ...any) { logf(prefix+": "+format, args...) })
 			rows[i].Samples = append(rows[i].Samples, s)
 		}

@@ -15,7 +15,9 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/status"
 
 	// Registers the gRPC gzip, zstd and snappy decompressors the collector's
 	// exporters may use.
@@ -43,7 +45,14 @@ type sink struct {
 
 	grpcSrv *grpc.Server
 	httpSrv *http.Server
+
+	// down makes the sink refuse every request as unavailable (a backend
+	// outage); times, when set, records live spans' age at delivery.
+	down  atomic.Bool
+	times *sendTimes
 }
+
+var errSinkDown = status.Error(codes.Unavailable, "bench sink: backend down")
 
 // startSink listens on two ports the kernel picks and keeps them: nothing
 // can take a port between choosing and binding it.
@@ -68,6 +77,9 @@ func startSink(d ids) (*sink, error) {
 		Methods: []grpc.MethodDesc{{
 			MethodName: "Export",
 			Handler: func(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+				if s.down.Load() {
+					return nil, errSinkDown
+				}
 				var msg rawMessage
 				if err := dec(&msg); err != nil {
 					return nil, err
@@ -100,6 +112,14 @@ func (s *sink) stop() {
 // added once a request, not once a span.
 func (s *sink) countRequest(b []byte) error {
 	var unique, dups, foreign int64
+	now := time.Now()
+	var run, runReq uint64 // consecutive new spans of one request, for the age recorder
+	flush := func() {
+		if s.times != nil && run > 0 {
+			s.times.delivered(runReq, int64(run), now)
+		}
+		run = 0
+	}
 	err := eachSpan(b, func(span []byte) error {
 		seq, ok, err := s.spanSeq(span)
 		if err != nil {
@@ -110,11 +130,17 @@ func (s *sink) countRequest(b []byte) error {
 			foreign++
 		case s.delivered.add(seq):
 			unique++
+			if req := seq / spansPerRequest; req != runReq {
+				flush()
+				runReq = req
+			}
+			run++
 		default:
 			dups++
 		}
 		return nil
 	})
+	flush()
 	s.unique.Add(unique)
 	s.dups.Add(dups)
 	s.foreign.Add(foreign)
@@ -133,6 +159,10 @@ var (
 )
 
 func (s *sink) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.down.Load() {
+		http.Error(w, "bench sink: backend down", http.StatusServiceUnavailable)
+		return
+	}
 	if ct := r.Header.Get("Content-Type"); ct != "application/x-protobuf" {
 		http.Error(w, "bench sink reads application/x-protobuf only, got "+ct, http.StatusUnsupportedMediaType)
 		return

@@ -75,7 +75,7 @@ func TestSpanSet(t *testing.T) {
 // request builds one load generator request with trace keys from key on.
 func request(t testing.TB, d ids, key uint64) []byte {
 	t.Helper()
-	td := buildRequest(3)
+	td := buildRequest(3, tracesPerReq)
 	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
 	for i := 0; i < tracesPerReq; i++ {
 		stamp(spans, i, d, key+uint64(i), time.Now())

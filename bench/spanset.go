@@ -73,6 +73,33 @@ func (s *spanSet) len() int64 {
 	return n
 }
 
+// missingFromBelow counts the spans of s numbered below limit that other lacks.
+func (s *spanSet) missingFromBelow(other *spanSet, limit uint64) int64 {
+	var n int64
+	for i := uint64(0); i < maxChunks && i*chunkBits < limit; i++ {
+		c := s.chunks[i].Load()
+		if c == nil {
+			continue
+		}
+		o := other.chunks[i].Load()
+		for w := range c {
+			first := i*chunkBits + uint64(w)*64
+			if first >= limit {
+				break
+			}
+			v := c[w].Load()
+			if o != nil {
+				v &^= o[w].Load()
+			}
+			if limit-first < 64 {
+				v &= ^uint64(0) >> (64 - (limit - first))
+			}
+			n += int64(bits.OnesCount64(v))
+		}
+	}
+	return n
+}
+
 // missingFrom counts the spans of s that other lacks.
 func (s *spanSet) missingFrom(other *spanSet) int64 {
 	var n int64

@@ -23,6 +23,7 @@ import (
 	pprofextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension"
 	healthextension "github.com/otlpcol/otlpcol/components/extension/healthextension"
 	guardedfilestorage "github.com/otlpcol/otlpcol/components/extension/guardedfilestorage"
+	admissionextension "github.com/otlpcol/otlpcol/components/extension/admissionextension"
 	batchprocessor "go.opentelemetry.io/collector/processor/batchprocessor"
 	memorylimiterprocessor "go.opentelemetry.io/collector/processor/memorylimiterprocessor"
 	traceregistryprocessor "github.com/otlpcol/otlpcol/components/processor/traceregistryprocessor"
@@ -56,6 +57,7 @@ func components() (otelcol.Factories, error) {
 		pprofextension.NewFactory(),
 		healthextension.NewFactory(),
 		guardedfilestorage.NewFactory(),
+		admissionextension.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -67,6 +69,7 @@ func components() (otelcol.Factories, error) {
 		pprofextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension v0.161.0",
 		healthextension.NewFactory().Type(): "github.com/otlpcol/otlpcol v0.0.0",
 		guardedfilestorage.NewFactory().Type(): "github.com/otlpcol/otlpcol v0.0.0",
+		admissionextension.NewFactory().Type(): "github.com/otlpcol/otlpcol v0.0.0",
 	})
 
 	factories.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](

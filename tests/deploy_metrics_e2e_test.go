@@ -84,6 +84,7 @@ func TestEveryMonitoredMetricIsExposed(t *testing.T) {
 		"exporters::otlp_retry::persistent_queue::directory=",
 		"exporters::otlp_retry::sending_queue::storage=null",
 		"exporters::otlp_retry::sending_queue::num_consumers=1",
+		"exporters::otlp_retry::sending_queue::sizer=items", // 200 bytes would be refused by validate
 		"exporters::otlp_retry::sending_queue::queue_size=200",
 		"exporters::otlp_retry::sending_queue::batch::min_size=10",
 		"exporters::otlp_retry::sending_queue::batch::max_size=50",

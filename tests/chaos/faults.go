@@ -43,11 +43,10 @@ var AllFaults = []string{
 
 // DefaultFaults is what a campaign draws from unless CHAOS_FAULTS says
 // otherwise: every kind except the ones that still find an open violation
-// (see README.md, "Open violations"): diskfull and diskfullseg, marker,
-// damagetail.
+// (see README.md, "Open violations"): damagetail.
 var DefaultFaults = []string{
 	FaultKill, FaultTerm, FaultDown, FaultBlackHole, FaultSlow, FaultFlaky, FaultAuth,
-	FaultSizeLimit, FaultDamageSeg, FaultDamageCkpt, FaultReplica, FaultHostile,
+	FaultSizeLimit, FaultMarker, FaultDiskFull, FaultDiskFullSeg, FaultDamageSeg, FaultDamageCkpt, FaultReplica, FaultHostile,
 }
 
 // Step is one fault of a schedule. Target is the process (0, 1: gateways,

@@ -26,11 +26,11 @@ const (
 	rssMarginMiB = 160
 	rssBudget    = (memLimitMiB + rssMarginMiB) << 20
 
-	walMaxBytes   = 8 << 20 // per signal
+	walMaxBytes   = 32 << 20 // per signal: the smallest otlp_retry takes
 	segmentBytes  = 64 << 10
 	deadLetterMax = 8 << 20
 	quarantineMax = 4 << 20
-	tmpfsBytes    = 48 << 20
+	tmpfsBytes    = 128 << 20
 	// tmpfsInodes is room for every file the state can need (segments of
 	// three logs, dead-letter and quarantine files of a few KiB each).
 	tmpfsInodes    = 16384

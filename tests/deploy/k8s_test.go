@@ -315,16 +315,23 @@ func TestWorkloadPodRules(t *testing.T) {
 				}
 			})
 
-			// GOMEMLIMIT follows the memory limit.
+			// GOMEMLIMIT is 80% of the memory limit (deploy/README.md,
+			// "Memory sizing"; TestMemorySizing checks the rest of the rule).
 			t.Run("GOMEMLIMIT", func(t *testing.T) {
 				if c.Resources.Limits.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() {
 					t.Error("container needs a memory limit and a CPU request")
 				}
 				gml, ok := env["GOMEMLIMIT"]
-				if !ok || gml.ValueFrom == nil || gml.ValueFrom.ResourceFieldRef == nil || gml.ValueFrom.ResourceFieldRef.Resource != "limits.memory" {
-					t.Errorf("GOMEMLIMIT must come from resourceFieldRef limits.memory: %+v", gml)
-				} else if cn := gml.ValueFrom.ResourceFieldRef.ContainerName; cn != "" && cn != c.Name {
-					t.Errorf("GOMEMLIMIT refers to container %q", cn)
+				if !ok || gml.ValueFrom != nil {
+					t.Fatalf("GOMEMLIMIT must be a literal value (80%% of limits.memory): %+v", gml)
+				}
+				got, err := ParseGoMemLimit(gml.Value)
+				if err != nil {
+					t.Fatalf("GOMEMLIMIT %q: %v", gml.Value, err)
+				}
+				if want := GoMemLimitFor(c.Resources.Limits.Memory().Value()); got != want {
+					t.Errorf("GOMEMLIMIT %s = %d bytes, want %d (80%% of limits.memory %s, rounded down to MiB)",
+						gml.Value, got, want, c.Resources.Limits.Memory())
 				}
 			})
 

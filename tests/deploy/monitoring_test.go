@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -26,6 +27,7 @@ func TestPrometheusRules(t *testing.T) {
 	for _, args := range [][]string{
 		{"check", "rules", "otlpcol-rules.yaml"},
 		{"test", "rules", "tests/otlpcol-rules.test.yaml"},
+		{"test", "rules", "tests/otlpcol-rules-outage.test.yaml"},
 	} {
 		cmd := exec.Command(pt, args...)
 		cmd.Dir = dir
@@ -127,8 +129,9 @@ func TestGrafanaDashboard(t *testing.T) {
 }
 
 type rule struct {
-	Alert string `json:"alert"`
-	Expr  string `json:"expr"`
+	Alert       string            `json:"alert"`
+	Expr        string            `json:"expr"`
+	Annotations map[string]string `json:"annotations"`
 }
 
 func readRules(t *testing.T) []rule {
@@ -155,4 +158,100 @@ func readFile(t *testing.T, rel string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// Every alert links to its own section of docs/runbook.md, and the section
+// says what it means, what is safe, what to check and what to do.
+func TestEveryAlertHasARunbookSection(t *testing.T) {
+	const base = "https://github.com/otlpcol/otlpcol/blob/main/docs/runbook.md#"
+	book := readFile(t, "docs/runbook.md")
+	sections := map[string]string{}
+	for _, part := range strings.Split(book, "\n## ")[1:] {
+		title, body, _ := strings.Cut(part, "\n")
+		sections[strings.ToLower(strings.TrimSpace(title))] = body
+	}
+	for _, r := range readRules(t) {
+		url := r.Annotations["runbook_url"]
+		anchor, ok := strings.CutPrefix(url, base)
+		if !ok {
+			t.Errorf("%s: runbook_url %q does not point into docs/runbook.md", r.Alert, url)
+			continue
+		}
+		if anchor != strings.ToLower(r.Alert) {
+			t.Errorf("%s: runbook_url anchor %q, want %q", r.Alert, anchor, strings.ToLower(r.Alert))
+		}
+		body, ok := sections[anchor]
+		if !ok {
+			t.Errorf("%s: docs/runbook.md has no section \"## %s\"", r.Alert, r.Alert)
+			continue
+		}
+		for _, part := range []string{"**Means:**", "**Safe:**", "**Check", "**Do:**"} {
+			if !strings.Contains(body, part) {
+				t.Errorf("docs/runbook.md section %s lacks %s", r.Alert, part)
+			}
+		}
+	}
+}
+
+// No rule selects on a job name: the shipped discovery (prometheus-scrape.yaml,
+// podmonitor.yaml) and the usual kubernetes-pods job each set job
+// differently. Rules select on the pod labels they all carry.
+func TestRulesSelectOnDiscoveredLabels(t *testing.T) {
+	for _, r := range readRules(t) {
+		if strings.Contains(r.Expr, "job=") || strings.Contains(r.Expr, "job =") {
+			t.Errorf("%s selects on job: %s", r.Alert, r.Expr)
+		}
+		if strings.Contains(r.Expr, "up{") && !strings.Contains(r.Expr, `up{app_kubernetes_io_name="otlpcol"}`) {
+			t.Errorf("%s: up must be selected by app_kubernetes_io_name=\"otlpcol\": %s", r.Alert, r.Expr)
+		}
+	}
+	// The PodMonitor copies the same pod labels and scrapes the same port
+	// as prometheus-scrape.yaml (whose relabeling tests/monitoring runs).
+	var pm struct {
+		Kind string
+		Spec struct {
+			Selector            struct{ MatchLabels map[string]string }
+			PodTargetLabels     []string
+			PodMetricsEndpoints []struct {
+				Port, Path, Interval string
+			}
+		}
+	}
+	if err := json.Unmarshal(yamlToJSON(t, filepath.Join(root(), "deploy/monitoring/podmonitor.yaml")), &pm); err != nil {
+		t.Fatal(err)
+	}
+	if pm.Kind != "PodMonitor" || pm.Spec.Selector.MatchLabels["app.kubernetes.io/name"] != "otlpcol" {
+		t.Errorf("podmonitor.yaml: kind %q selector %v", pm.Kind, pm.Spec.Selector.MatchLabels)
+	}
+	for _, l := range []string{"app.kubernetes.io/name", "app.kubernetes.io/component"} {
+		if !slices.Contains(pm.Spec.PodTargetLabels, l) {
+			t.Errorf("podmonitor.yaml does not copy pod label %s", l)
+		}
+	}
+	if len(pm.Spec.PodMetricsEndpoints) != 1 || pm.Spec.PodMetricsEndpoints[0].Port != "http-health" || pm.Spec.PodMetricsEndpoints[0].Path != "/metrics" || pm.Spec.PodMetricsEndpoints[0].Interval != "30s" {
+		t.Errorf("podmonitor.yaml endpoints %+v, want port http-health, /metrics, 30s", pm.Spec.PodMetricsEndpoints)
+	}
+	scrape := readFile(t, "deploy/monitoring/prometheus-scrape.yaml")
+	for _, want := range []string{"regex: http-health", "scrape_interval: 30s", "evaluation_interval: 30s"} {
+		if !strings.Contains(scrape, want) {
+			t.Errorf("prometheus-scrape.yaml lacks %q", want)
+		}
+	}
+	// Both workloads' pods carry what the discovery keeps.
+	for _, name := range []string{"gateway", "agent"} {
+		o := loadOverlay(t, name)
+		if o.pod.Labels["app.kubernetes.io/name"] != "otlpcol" || o.pod.Labels["app.kubernetes.io/component"] != name {
+			t.Errorf("%s pod labels %v", name, o.pod.Labels)
+		}
+		if o.pod.Annotations["prometheus.io/scrape"] != "true" || o.pod.Annotations["prometheus.io/path"] != "/metrics" {
+			t.Errorf("%s pod annotations %v", name, o.pod.Annotations)
+		}
+		found := false
+		for _, p := range container(t, o.pod).Ports {
+			found = found || p.Name == "http-health"
+		}
+		if !found {
+			t.Errorf("%s container has no port named http-health", name)
+		}
+	}
 }

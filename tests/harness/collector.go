@@ -81,6 +81,9 @@ type Options struct {
 	// GRPCPort fixes the OTLP gRPC receiver's port (from FreePort), for a
 	// collector restarted on the port its clients know; 0 picks one.
 	GRPCPort int
+	// Cgroup runs the process inside this memory cgroup from its first
+	// instruction (MemoryCgroup), as a container runtime would.
+	Cgroup *Cgroup
 }
 
 // Start runs bin/otlpcol on config with fresh loopback ports for the OTLP
@@ -146,6 +149,11 @@ func (c *Collector) launch() {
 	}
 	r := &run{out: &syncBuffer{}, done: make(chan struct{})}
 	r.cmd = exec.Command(Binary(c.t), args...)
+	if c.opts.Cgroup != nil {
+		// The shell joins the cgroup, then execs the collector in its
+		// place (same PID), so nothing runs outside the limit.
+		r.cmd = exec.Command("/bin/sh", append([]string{"-c", `echo $$ > "$0" && exec "$@"`, c.opts.Cgroup.ProcsFile(), Binary(c.t)}, args...)...)
+	}
 	r.cmd.Env = append(os.Environ(), fmt.Sprintf("OTLPCOL_TELEMETRY_PORT=%d", c.TelemetryPort))
 	r.cmd.Env = append(r.cmd.Env, c.opts.Env...)
 	r.cmd.Stdout = r.out

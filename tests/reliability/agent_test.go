@@ -19,6 +19,12 @@ import (
 // in for the gateway); the persistent queue lives in dir.
 func startAgent(t *testing.T, gw *harness.Sink, dir string, extra ...string) *harness.Collector {
 	t.Helper()
+	return startAgentWith(t, gw, dir, harness.Options{}, extra...)
+}
+
+// startAgentWith is startAgent with harness options (environment, cgroup).
+func startAgentWith(t *testing.T, gw *harness.Sink, dir string, opts harness.Options, extra ...string) *harness.Collector {
+	t.Helper()
 	q := filepath.Join(dir, "queue")
 	set := []string{
 		"extensions::guarded_file_storage/queue::directory=" + q,
@@ -38,7 +44,8 @@ func startAgent(t *testing.T, gw *harness.Sink, dir string, extra ...string) *ha
 		"exporters::load_balancing::protocol::otlp::retry_on_failure::max_interval=500ms",
 		"exporters::load_balancing::protocol::otlp::retry_on_failure::max_elapsed_time=1s",
 	}
-	c := harness.Start(t, harness.Config("agent.yaml"), harness.Options{Set: append(set, extra...)})
+	opts.Set = append(append(set, extra...), opts.Set...)
+	c := harness.Start(t, harness.Config("agent.yaml"), opts)
 	c.WaitReady(30 * time.Second)
 	return c
 }

@@ -265,12 +265,12 @@ func TestOverloadThrottledBackend(t *testing.T) {
 	o := record(t)
 	sink := harness.StartSink(t)
 	sink.SetFailure(throttled(time.Second))
-	// A 16 MiB write-ahead log, so that the overload reaches its bound
+	// A 32 MiB write-ahead log (the smallest validate allows), so that the overload reaches its bound
 	// within the test (the shipped 2 GiB would absorb minutes of it).
 	c := startFaultGateway(t, sink, t.TempDir(), "exporters::otlp_retry::dead_letter::max_bytes=67108864",
-		"exporters::otlp_retry::persistent_queue::max_bytes=16777216")
+		"exporters::otlp_retry::persistent_queue::max_bytes=33554432")
 	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "overload", workers: 2, spansPerBatch: 200,
-		interval: time.Millisecond, maxBatches: 100000, attrBytes: 256})
+		interval: time.Millisecond, maxBatches: 100000, attrBytes: 1024})
 	time.Sleep(scaled(5*time.Second, 30*time.Second))
 	if os.Getenv("OVERLOAD_DEBUG") != "" {
 		t.Logf("during:\n%s", grepMetrics(t, c, "enqueue_failed")+"\n"+grepMetrics(t, c, "queue_size")+"\n"+grepMetrics(t, c, "otlp_retry"))

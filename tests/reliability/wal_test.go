@@ -191,10 +191,10 @@ func TestWALOutageFillsMaxBytes(t *testing.T) {
 	needBinary(t)
 	o := record(t)
 	sink, _, c := startDownGateway(t,
-		"exporters::otlp_retry::persistent_queue::max_bytes=262144",
-		"exporters::otlp_retry::persistent_queue::segment_bytes=32768")
+		"exporters::otlp_retry::persistent_queue::max_bytes=33554432", // the smallest validate allows
+		"exporters::otlp_retry::persistent_queue::segment_bytes=1048576")
 	l := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "wal-full", workers: 2, spansPerBatch: 20,
-		interval: 2 * time.Millisecond, maxBatches: 100000, attrBytes: 200})
+		interval: 2 * time.Millisecond, maxBatches: 100000, attrBytes: 2048}) // 32 MiB in about 800 requests
 	require.True(t, waitFor(60*time.Second, func() bool { return len(l.Refused()) > 0 }), "never refused with a full log")
 	time.Sleep(500 * time.Millisecond)
 	l.Stop()
@@ -204,7 +204,7 @@ func TestWALOutageFillsMaxBytes(t *testing.T) {
 		require.Contains(t, []codes.Code{codes.Unavailable, codes.ResourceExhausted}, code, "refusal not retryable: %v", refused)
 	}
 	require.Positive(t, metric(t, c, "otelcol_otlp_retry_refused_items", "reason", "wal_full"))
-	require.LessOrEqual(t, metric(t, c, "otelcol_otlp_retry_wal_bytes", "signal", "traces"), 262144.0)
+	require.LessOrEqual(t, metric(t, c, "otelcol_otlp_retry_wal_bytes", "signal", "traces"), 33554432.0)
 
 	sink.SetFailure(nil)
 	tl := waitDelivered(sent, 60*time.Second, sink)

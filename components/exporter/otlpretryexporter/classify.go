@@ -12,43 +12,17 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Failure reasons, the `reason` attribute of the failures metric. Each says
-// what happens to the batch:
-//   - retryable, throttled: retried with backoff (or the server's delay);
-//   - auth: the credentials are refused, not the data: the batch is kept (dead
-//     letter, or held), the circuit opens for dead_letter::replay_interval;
-//   - rejected: the backend says the data is invalid: quarantined, never
-//     retried or replayed;
-//   - too_large: the backend takes smaller messages than this batch: split
-//     in two and each half sent (split.go), down to a single item;
-//   - permanent: any other refusal that retrying the same request cannot fix
-//     (404, Unimplemented, ...): kept like auth, but the circuit stays closed.
-const (
-	reasonRetryable = "retryable"
-	reasonThrottled = "throttled"
-	reasonAuth      = "auth"
-	reasonRejected  = "rejected"
-	reasonTooLarge  = "too_large"
-	reasonPermanent = "permanent"
-)
-
-// verdict is what one failed attempt means.
-type verdict struct {
-	reason string
-	// delay is the server's throttle (RetryInfo, Retry-After); 0: use backoff.
-	delay time.Duration
-	// why is a short, stable description for the log.
-	why string
-}
-
-// classify sorts a failed attempt into one of the reasons above.
+// classify sorts a failed attempt into one of the reasons of verdict.go.
 //
 // gRPC: Unavailable, Aborted, DeadlineExceeded, Canceled (per attempt),
 // OutOfRange and DataLoss are retryable; ResourceExhausted only with
 // RetryInfo (a quota without it will not recover by retrying soon), or
 // too_large when it is gRPC's own "received message larger than max";
-// Unauthenticated and PermissionDenied are auth; InvalidArgument is
-// rejected; every other code is permanent. HTTP: 429, 502, 503 and 504 are
+// Unauthenticated and PermissionDenied are auth; InvalidArgument and
+// Internal are rejected (the data: a backend built on protobuf-go answers
+// Internal when a request does not decode, e.g. a string field that is not
+// UTF-8, which pdata lets through; the OTLP spec lists both as not
+// retryable); every other code is permanent. HTTP: 429, 502, 503 and 504 are
 // retryable; 401 and 403 auth; 400 rejected; 413 too_large; every other
 // status is permanent. Transport errors (refused, reset, timeouts) are retryable.
 func classify(err error) verdict {
@@ -97,7 +71,7 @@ func classify(err error) verdict {
 			return verdict{reason: reasonPermanent, why: why + " without RetryInfo"}
 		case codes.Unauthenticated, codes.PermissionDenied:
 			return verdict{reason: reasonAuth, why: why}
-		case codes.InvalidArgument:
+		case codes.InvalidArgument, codes.Internal:
 			return verdict{reason: reasonRejected, why: why}
 		default:
 			return verdict{reason: reasonPermanent, why: why}

@@ -18,6 +18,9 @@ func TestClassify(t *testing.T) {
 	assert.Equal(t, reasonAuth, classify(status.Error(codes.PermissionDenied, "")).reason)
 	assert.Equal(t, reasonAuth, classify(status.Error(codes.Unauthenticated, "")).reason)
 	assert.Equal(t, reasonRejected, classify(status.Error(codes.InvalidArgument, "")).reason)
+	// What grpc-go answers when protobuf-go cannot decode the request
+	// (invalid UTF-8 in a string field).
+	assert.Equal(t, reasonRejected, classify(status.Error(codes.Internal, "grpc: error unmarshalling request: string field contains invalid UTF-8")).reason)
 	assert.Equal(t, reasonPermanent, classify(status.Error(codes.ResourceExhausted, "")).reason)
 	assert.Equal(t, reasonThrottled, classify(throttled(time.Second)).reason)
 	assert.Equal(t, reasonRetryable, classify(&httpStatusError{code: 503}).reason)

@@ -162,11 +162,10 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("compression_level: %d is out of range 1-9", c.CompressionLevel))
 	}
 	if c.TimeoutConfig.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("timeout: must not be negative, got %s", c.TimeoutConfig.Timeout))
+		errs = append(errs, fmt.Errorf("timeout: must be positive, got %s", c.TimeoutConfig.Timeout))
 	}
-	if q := c.Quarantine.Directory; q != "" && q == c.DeadLetter.Directory {
-		errs = append(errs, fmt.Errorf("quarantine::directory: must differ from dead_letter::directory (%q): quarantined data is never replayed", q))
-	}
+	errs = append(errs, c.limitErrors()...)
+	errs = append(errs, checkStateDirs(c.stateDirs())...)
 	if c.PersistentQueue.enabled() && c.QueueConfig.HasValue() && c.QueueConfig.Get().StorageID != nil {
 		errs = append(errs, errBothQueues)
 	}
@@ -200,8 +199,8 @@ func (c *CircuitBreakerConfig) Validate() error {
 // Validate checks dead_letter; confmap.Validate prefixes the section key.
 func (c *DeadLetterConfig) Validate() error {
 	var errs []error
-	if c.MaxBytes < 0 {
-		errs = append(errs, fmt.Errorf("max_bytes: must not be negative, got %d", c.MaxBytes))
+	if c.MaxBytes <= 0 {
+		errs = append(errs, fmt.Errorf("max_bytes: must be positive, got %d (the dead letter is always bounded)", c.MaxBytes))
 	}
 	if c.ReplayInterval < 0 {
 		errs = append(errs, fmt.Errorf("replay_interval: must not be negative, got %s", c.ReplayInterval))
@@ -211,8 +210,8 @@ func (c *DeadLetterConfig) Validate() error {
 
 // Validate checks quarantine; confmap.Validate prefixes the section key.
 func (c *QuarantineConfig) Validate() error {
-	if c.MaxBytes < 0 {
-		return fmt.Errorf("max_bytes: must not be negative, got %d", c.MaxBytes)
+	if c.MaxBytes <= 0 {
+		return fmt.Errorf("max_bytes: must be positive, got %d (the quarantine is always bounded)", c.MaxBytes)
 	}
 	return nil
 }

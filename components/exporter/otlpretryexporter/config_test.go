@@ -111,9 +111,9 @@ func TestConfigValidation(t *testing.T) {
 		{name: "bad_protocol", want: `protocol: unknown protocol "thrift" (want grpc or http)`},
 		{name: "bad_level", want: "compression_level: 12 is out of range 1-9"},
 		{name: "bad_compression", want: `compression: "snappy" is not supported (want gzip, zstd or none)`},
-		{name: "negative_timeout", want: "timeout: must not be negative, got -1s\n" +
+		{name: "negative_timeout", want: "timeout: must be positive, got -1s\n" +
 			"timeoutconfig: timeout value must be greater than or equal to 0"},
-		{name: "same_quarantine", want: `quarantine::directory: must differ from dead_letter::directory ("/tmp/x"): quarantined data is never replayed`},
+		{name: "same_quarantine", want: `quarantine::directory: "/tmp/x" is the same directory as dead_letter::directory ("/tmp/x"): each store needs its own directory`},
 		{name: "both_queues", want: errBothQueues.Error()},
 		{name: "no_endpoint", want: "endpoint: must not be empty"},
 		{name: "http_no_scheme", want: `endpoint: protocol http needs a URL starting with http:// or https://, got "backend:4318"`},
@@ -123,17 +123,18 @@ func TestConfigValidation(t *testing.T) {
 			"min_attempts: must be at least 1, got 0; failure_ratio: must be in (0, 1], got 1.5; " +
 			"half_open_probes: must be at least 1, got 0"},
 		{name: "breaker_off"},
-		{name: "negative_max_bytes", want: "dead_letter: max_bytes: must not be negative, got -1"},
-		{name: "bad_dead_letter", want: "dead_letter: max_bytes: must not be negative, got -1; " +
+		{name: "negative_max_bytes", want: "dead_letter: max_bytes: must be positive, got -1 (the dead letter is always bounded)"},
+		{name: "bad_dead_letter", want: "dead_letter: max_bytes: must be positive, got -1 (the dead letter is always bounded); " +
 			"replay_interval: must not be negative, got -1s"},
-		{name: "bad_quarantine", want: "quarantine: max_bytes: must not be negative, got -1"},
+		{name: "bad_quarantine", want: "quarantine: max_bytes: must be positive, got -1 (the quarantine is always bounded)"},
 		{name: "bad_persistent_queue", want: `persistent_queue: fsync: "sometimes" is not one of always, interval, never; ` +
-			"max_bytes: must be positive, got 0; num_consumers: must be at least 1, got 0"},
+			"max_bytes: at least 33554432 (32 MiB) to hold the largest request a receiver accepts, got 0; " +
+			"num_consumers: must be 1 to 256, got 0 (each consumer holds a batch of up to 3 MiB in flight)"},
 		{name: "persistent_queue_off"},
 		{name: "several_sections", want: "endpoint: must not be empty\n" +
 			"compression_level: 0 is out of range 1-9\n" +
 			"circuit_breaker: open_duration: must be positive, got 0s\n" +
-			"quarantine: max_bytes: must not be negative, got -5\n" +
+			"quarantine: max_bytes: must be positive, got -5 (the quarantine is always bounded)\n" +
 			"persistent_queue: batch_size: must be at least 1, got 0"},
 	}
 	for _, tt := range tests {

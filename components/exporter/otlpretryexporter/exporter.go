@@ -19,11 +19,9 @@ import (
 	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/deadletter"
 )
 
-// otlpExporter is one otlp_retry instance for one signal. Its retry loop runs
-// inside the push function, behind exporterhelper's sending queue, so that
-// every attempt is counted, the server's throttle and the circuit breaker are
-// honoured, and what is given up on goes to the dead letter, or stays in the
-// retry loop (and so in the queue) while there is no room on disk.
+// otlpExporter is one otlp_retry instance for one signal: the chain of
+// stages (sender.go) and what they share: config, telemetry, the breaker,
+// the health state, the shutdown signal and the injected clock.
 type otlpExporter struct {
 	cfg    *Config
 	set    exporter.Settings
@@ -31,17 +29,17 @@ type otlpExporter struct {
 	logger *zap.Logger
 	tel    *telemetry
 
+	queue     queue      // the first stage
+	place     *placement // the stage under it: the chain below the queue
 	breaker   *circuitbreaker.Breaker
 	transport transport
-	store     *deadletter.Store // nil: no dead letter
-	quar      *deadletter.Store // nil: no quarantine
-	wal       *walQueue         // persistent_queue; nil with sending_queue
 	host      component.Host
 
 	health      atomic.Int32
 	consecutive atomic.Int64
-	diskFull    atomic.Bool
-	logged      sync.Map // warning key -> struct{}: conditions already logged at warn
+	diskFull    atomic.Bool // the dead letter's and quarantine's last write
+	walDiskFull atomic.Bool // the write-ahead log's last append (its own: one store's success does not clear the other's)
+	logged      sync.Map    // warning key -> struct{}: conditions already logged at warn
 
 	refuseLoggedAt  atomic.Int64 // unix nanos of the last back-pressure warning
 	refusedSinceLog atomic.Int64 // items refused since then
@@ -79,11 +77,17 @@ func newExporter(cfg *Config, set exporter.Settings, signal string) (*otlpExport
 			HalfOpenProbes: cb.HalfOpenProbes,
 		}, nil, e.onBreakerChange)
 	}
+	e.place = &placement{e: e, block: cfg.QueueConfig.HasValue() && cfg.QueueConfig.Get().BlockOnOverflow,
+		backoff: newFileBackoff(e.replayInterval())}
+	e.place.next = &retrySender{e: e, next: &splitSender{top: e.place, next: &attemptSender{e: e}, quarantine: e.place.quarantine}}
+	if cfg.PersistentQueue.enabled() {
+		e.queue = &walQueue{e: e, place: e.place}
+	}
 	tel, err := newTelemetry(set.TelemetrySettings, signal, gauges{
 		circuit:         e.breaker.State,
-		deadLetterBytes: func() int64 { return storedBytes(e.store, signal) },
-		quarantineBytes: func() int64 { return storedBytes(e.quar, signal) },
-		diskFull:        e.diskFull.Load,
+		deadLetterBytes: func() int64 { return storedBytes(e.place.store, signal) },
+		quarantineBytes: func() int64 { return storedBytes(e.place.quar, signal) },
+		diskFull:        func() bool { return e.diskFull.Load() || e.walDiskFull.Load() },
 	})
 	if err != nil {
 		return nil, err
@@ -94,31 +98,35 @@ func newExporter(cfg *Config, set exporter.Settings, signal string) (*otlpExport
 
 func (e *otlpExporter) start(ctx context.Context, host component.Host) error {
 	e.host = host
+	if msg := e.cfg.breakerBlindSpot(); msg != "" {
+		e.logger.Warn(msg)
+	}
 	if dir := e.cfg.DeadLetter.Directory; dir != "" {
 		store, err := deadletter.Acquire(dir, e.cfg.DeadLetter.MaxBytes, e.cfg.DeadLetter.Fsync)
 		if err != nil {
 			return fmt.Errorf("dead_letter::directory: %q: %w", dir, err)
 		}
-		e.store = store
+		e.place.store = store
 	}
 	if dir := e.cfg.quarantineDir(); dir != "" {
 		quar, err := deadletter.Acquire(dir, e.cfg.Quarantine.MaxBytes, e.cfg.Quarantine.Fsync)
 		if err != nil {
 			return fmt.Errorf("quarantine::directory: %q: %w", dir, err)
 		}
-		e.quar = quar
+		e.place.quar = quar
 	}
 	t, err := newClient(ctx, e.cfg, host, e.set.TelemetrySettings, e.tel)
 	if err != nil {
 		return err
 	}
 	e.transport = t
-	if e.cfg.PersistentQueue.enabled() {
-		if err := e.openWAL(); err != nil {
+	if e.queue != nil {
+		if err := e.queue.start(); err != nil {
 			return err
 		}
 	}
-	if e.store != nil {
+	if e.place.store != nil {
+		e.place.replayable.Store(true) // what a previous run left
 		e.wg.Add(1)
 		go e.replayLoop()
 		if e.cfg.DeadLetter.ReplayOnStart {
@@ -129,16 +137,16 @@ func (e *otlpExporter) start(ctx context.Context, host component.Host) error {
 		zap.String("endpoint", e.cfg.ClientConfig.Endpoint), zap.String("protocol", e.cfg.Protocol),
 		zap.String("compression", string(e.cfg.compression())), zap.String("dead_letter", e.cfg.DeadLetter.Directory),
 		zap.String("quarantine", e.cfg.quarantineDir()))
-	if e.store == nil {
+	if e.place.store == nil {
 		e.logger.Warn("otlp_retry has no dead_letter::directory: batches past their retry budget stay in the sending queue, " +
 			"which then refuses (or blocks) new data; an in-memory queue loses them if the process stops meanwhile")
 	}
 	return nil
 }
 
-// beginShutdown makes every retry loop stop waiting: what is still being
-// retried is spooled to the dead letter, or handed back to the queue (see
-// keep). It runs before exporterhelper drains the queue.
+// beginShutdown makes every stage stop waiting: what is still being retried
+// is spooled to the dead letter, or handed back to the queue (see
+// placement.keep). It runs before exporterhelper drains its queue.
 func (e *otlpExporter) beginShutdown() {
 	e.stopOnce.Do(func() { close(e.stopCh) })
 }
@@ -156,34 +164,36 @@ func (e *otlpExporter) shutdown(context.Context) error {
 	e.beginShutdown()
 	var err error
 	e.closeOnce.Do(func() {
-		if e.wal != nil {
-			err = e.closeWAL()
+		if e.queue != nil {
+			err = e.queue.close()
 		}
 		e.wg.Wait()
 		if e.transport != nil {
 			err = errors.Join(err, e.transport.close())
 		}
-		if e.store != nil {
-			e.store.Release()
+		if e.place.store != nil {
+			e.place.store.Release()
 		}
-		if e.quar != nil {
-			e.quar.Release()
+		if e.place.quar != nil {
+			e.place.quar.Release()
 		}
 		e.tel.shutdown()
 	})
 	return err
 }
 
+// pushTraces, pushMetrics and pushLogs are the chain below the queue, as
+// exporterhelper's queue consumers call it.
 func (e *otlpExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
-	return e.push(ctx, tracesRequest(td))
+	return e.place.Send(ctx, tracesRequest(td))
 }
 
 func (e *otlpExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
-	return e.push(ctx, metricsRequest(md))
+	return e.place.Send(ctx, metricsRequest(md))
 }
 
 func (e *otlpExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
-	return e.push(ctx, logsRequest(ld))
+	return e.place.Send(ctx, logsRequest(ld))
 }
 
 // storedBytes is what s holds for signal now, -1 without a store.

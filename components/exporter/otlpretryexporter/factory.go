@@ -1,8 +1,9 @@
 // Package otlpretryexporter implements the otlp_retry exporter: OTLP over
-// gRPC or HTTP with level-controlled compression, its own retry loop
-// (backoff with jitter, server throttling honoured, permanent errors never
-// retried), a circuit breaker, a dead-letter directory with replay, and the
-// collector's sending queue in front.
+// gRPC or HTTP with level-controlled compression, its own retries (backoff
+// with jitter, server throttling honoured, permanent errors never retried),
+// a circuit breaker, a dead-letter directory with replay, and the
+// collector's sending queue or a write-ahead log in front, built as a chain
+// of small stages (sender.go).
 package otlpretryexporter
 
 import (
@@ -101,37 +102,24 @@ func createDefaultConfig() component.Config {
 	}
 }
 
-// helperOptions: no overall timeout (the per-attempt timeout is ours) and
-// the sending queue kept. The retry loop is ours too; exporterhelper's retry
-// sender is enabled only for what it does at shutdown: a batch push returns
-// with an error while stopping (it could be written nowhere) comes back from
-// it as a shutdown error, which a persistent queue keeps for the next start
-// instead of deleting. push returns a retryable error at no other time.
-// block_on_overflow is handled by the wrappers (after the dead letter had
-// its chance), so exporterhelper never blocks itself.
-func helperOptions(cfg *Config, e *otlpExporter) []exporterhelper.Option {
-	q := cfg.QueueConfig
-	if cfg.PersistentQueue.enabled() {
-		// The write-ahead log replaces the sending queue (see wrap.go).
-		q = configoptional.None[exporterhelper.QueueBatchConfig]()
-	} else if q.HasValue() {
-		qc := *q.Get()
-		qc.BlockOnOverflow = false
-		q = configoptional.Some(qc)
-	}
-	return []exporterhelper.Option{
+// shellOptions make exporterhelper the component shell around the chain:
+// its queue (see helperQueueOptions), our Start and Shutdown, and the
+// chain below the queue as its push function.
+func shellOptions(cfg *Config, e *otlpExporter) []exporterhelper.Option {
+	return append(helperQueueOptions(cfg),
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
-		exporterhelper.WithTimeout(exporterhelper.TimeoutConfig{Timeout: 0}),
-		exporterhelper.WithRetry(configretry.BackOffConfig{
-			Enabled:         true,
-			InitialInterval: time.Second,
-			MaxInterval:     time.Second,
-			Multiplier:      1,
-		}),
-		exporterhelper.WithQueue(q),
-		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
+		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}))
+}
+
+// useHelperQueue makes exporterhelper's sending queue the first stage,
+// unless the write-ahead log is.
+func (e *otlpExporter) useHelperQueue(consume func(ctx context.Context, r *request) error) {
+	if e.queue != nil {
+		return
 	}
+	q := e.cfg.QueueConfig
+	e.queue = &helperQueue{consume: consume, place: e.place, direct: !q.HasValue() || q.Get().WaitForResult}
 }
 
 func createTraces(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {
@@ -140,10 +128,11 @@ func createTraces(ctx context.Context, set exporter.Settings, cfg component.Conf
 	if err != nil {
 		return nil, err
 	}
-	inner, err := exporterhelper.NewTraces(ctx, set, cfg, e.pushTraces, helperOptions(c, e)...)
+	inner, err := exporterhelper.NewTraces(ctx, set, cfg, e.pushTraces, shellOptions(c, e)...)
 	if err != nil {
 		return nil, err
 	}
+	e.useHelperQueue(func(ctx context.Context, r *request) error { return inner.ConsumeTraces(ctx, r.traces) })
 	return &tracesExporter{Traces: inner, e: e}, nil
 }
 
@@ -153,10 +142,11 @@ func createMetrics(ctx context.Context, set exporter.Settings, cfg component.Con
 	if err != nil {
 		return nil, err
 	}
-	inner, err := exporterhelper.NewMetrics(ctx, set, cfg, e.pushMetrics, helperOptions(c, e)...)
+	inner, err := exporterhelper.NewMetrics(ctx, set, cfg, e.pushMetrics, shellOptions(c, e)...)
 	if err != nil {
 		return nil, err
 	}
+	e.useHelperQueue(func(ctx context.Context, r *request) error { return inner.ConsumeMetrics(ctx, r.metrics) })
 	return &metricsExporter{Metrics: inner, e: e}, nil
 }
 
@@ -166,9 +156,10 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 	if err != nil {
 		return nil, err
 	}
-	inner, err := exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs, helperOptions(c, e)...)
+	inner, err := exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs, shellOptions(c, e)...)
 	if err != nil {
 		return nil, err
 	}
+	e.useHelperQueue(func(ctx context.Context, r *request) error { return inner.ConsumeLogs(ctx, r.logs) })
 	return &logsExporter{Logs: inner, e: e}, nil
 }

@@ -32,7 +32,7 @@ func (e *otlpExporter) onBreakerChange(from, to circuitbreaker.State) {
 	e.logger.Info("circuit breaker state changed", zap.Stringer("from", from), zap.Stringer("to", to))
 	if to == circuitbreaker.Open {
 		e.report(healthRecoverable, errors.New("circuit breaker open: the backend fails too many attempts or refuses the credentials"))
-		if e.store != nil {
+		if e.place.store != nil {
 			// The replay loop arms its probe for the end of open_duration.
 			e.kickReplay()
 		}

@@ -106,7 +106,7 @@ func newTelemetry(set component.TelemetrySettings, signal string, g gauges) (*te
 	t.circuitState = in.gauge("circuit_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open.", "{state}")
 	t.deadLetterStored = in.gauge("dead_letter_stored", "Bytes in the dead-letter directory now (corrupt/ not counted).", "By")
 	t.quarantineStored = in.gauge("quarantine_stored", "Bytes in the quarantine directory now.", "By")
-	t.diskFull = in.gauge("disk_full", "1 while the last write to the dead letter or quarantine failed for lack of space (ENOSPC, EDQUOT), else 0.", "{state}")
+	t.diskFull = in.gauge("disk_full", "1 while the last write to the write-ahead log, or the last to the dead letter or quarantine, failed for lack of space (ENOSPC, EDQUOT), else 0.", "{state}")
 	t.wal = newWALTelemetry(in)
 	if in.err != nil {
 		return nil, in.err

@@ -5,59 +5,10 @@ import (
 	"fmt"
 	"time"
 
-	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/exporter"
 	"go.uber.org/zap"
 
-	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/circuitbreaker"
 	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/deadletter"
 )
-
-// ReplayStats says what Replay sent.
-type ReplayStats = deadletter.ReplayStats
-
-// Replay sends every file of the dead-letter directory dir, oldest first, to
-// the backend that cfg describes (endpoint, protocol, compression, headers,
-// tls; auth extensions are not available outside a running collector), one
-// attempt per file under cfg's per-attempt timeout, deleting each file once
-// the backend accepted it. It stops at the first failure, leaving that file
-// and the newer ones in place. The running exporter does the same by itself
-// on start (dead_letter::replay_on_start) and whenever the backend recovers.
-func Replay(ctx context.Context, dir string, cfg *Config, set exporter.Settings) (ReplayStats, error) {
-	// confmap.Validate, not cfg.Validate: it also runs each section's Validate.
-	if err := confmap.Validate(cfg); err != nil {
-		return ReplayStats{}, err
-	}
-	none := func() int64 { return -1 }
-	tel, err := newTelemetry(set.TelemetrySettings, "replay", gauges{
-		circuit:         func() (s circuitbreaker.State) { return s },
-		deadLetterBytes: none,
-		quarantineBytes: none,
-		diskFull:        func() bool { return false },
-	})
-	if err != nil {
-		return ReplayStats{}, err
-	}
-	defer tel.shutdown()
-	t, err := newClient(ctx, cfg, nil, set.TelemetrySettings, tel)
-	if err != nil {
-		return ReplayStats{}, err
-	}
-	defer t.close()
-	return deadletter.Replay(ctx, dir, func(ctx context.Context, e deadletter.Entry, body []byte) error {
-		r, err := requestFromBody(e.Signal, body)
-		if err != nil {
-			return fmt.Errorf("%s: %w: %w", e.Name, deadletter.ErrCorrupt, err)
-		}
-		if cfg.TimeoutConfig.Timeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, cfg.TimeoutConfig.Timeout)
-			defer cancel()
-		}
-		_, err = t.export(ctx, r)
-		return err
-	})
-}
 
 func (e *otlpExporter) kickReplay() {
 	select {
@@ -67,17 +18,15 @@ func (e *otlpExporter) kickReplay() {
 }
 
 // replayLoop replays the dead letter, oldest first, when kicked (start,
-// recovery, circuit opened) and every replay_interval while files remain.
+// recovery: placement.delivered) and every replay_interval while files
+// remain; each pass skips the files still in their backoff
+// (placement.replayPass).
 // While the circuit is open it waits for open_duration to elapse and then
 // makes the half-open probe itself with the oldest file: after an outage the
 // dead letter is replayed even when no new data arrives to probe the backend.
 func (e *otlpExporter) replayLoop() {
 	defer e.wg.Done()
-	interval := e.cfg.DeadLetter.ReplayInterval
-	if interval <= 0 {
-		interval = 30 * time.Second
-	}
-	ticker := time.NewTicker(interval)
+	ticker := time.NewTicker(e.replayInterval())
 	defer ticker.Stop()
 	probe := time.NewTimer(time.Hour)
 	probe.Stop()
@@ -101,13 +50,13 @@ func (e *otlpExporter) replayLoop() {
 			probe.Reset(wait)
 			continue
 		}
-		if len(e.store.Oldest(e.signal, 1)) == 0 {
+		if len(e.place.store.Oldest(e.signal, 1)) == 0 {
 			continue
 		}
-		st, err := e.store.Replay(ctx, e.signal, e.replayOne)
+		st, err := e.place.replayPass(ctx)
 		if st.Files > 0 || st.Corrupt > 0 {
 			e.logger.Info("dead letter replayed", zap.Int("files", st.Files), zap.Int("items", st.Items),
-				zap.Int("corrupt_moved_aside", st.Corrupt), zap.Error(err))
+				zap.Int("corrupt_moved_aside", st.Corrupt), zap.Int("kept_backed_off", st.Kept), zap.Error(err))
 		} else if err != nil {
 			// Every replay_interval while the backend is down: counted in
 			// failures, not worth a line each time.
@@ -116,11 +65,14 @@ func (e *otlpExporter) replayLoop() {
 	}
 }
 
-// replayOne makes one attempt for a spooled batch. The file is removed
-// (nil) once the backend has the data, or once it refused it as invalid and
-// the batch went to the quarantine (or was dropped, counted, without room
-// there). A file that does not decode is moved aside (ErrCorrupt). Anything
-// else, refused credentials included, keeps the file for the next replay.
+// replayOne sends a spooled batch down the chain from placement, once
+// (r.replayed). The file is removed (nil) once the backend has the data,
+// or once it refused it as invalid and the batch went to the quarantine
+// (or was dropped, counted, without room there). A batch the backend finds
+// too large is split and its halves replayed; the file stays until every
+// piece is settled. A file that does not decode is moved aside
+// (ErrCorrupt). Anything else, refused credentials included, keeps the
+// file for the next replay.
 func (e *otlpExporter) replayOne(ctx context.Context, ent deadletter.Entry, body []byte) error {
 	r, err := requestFromBody(ent.Signal, body)
 	if err != nil {
@@ -129,42 +81,14 @@ func (e *otlpExporter) replayOne(ctx context.Context, ent deadletter.Entry, body
 			zap.String("file", ent.Name), zap.Error(err))
 		return fmt.Errorf("%w: %w", deadletter.ErrCorrupt, err)
 	}
-	return e.replayRequest(ctx, r)
+	r.replayed = true
+	return e.place.Send(ctx, r)
 }
 
-// replayRequest sends one replayed batch. A batch the backend finds too
-// large is split and its halves replayed; the file stays until every piece
-// is settled, so a piece that fails sends the whole file again next time
-// (duplicates, never loss).
-func (e *otlpExporter) replayRequest(ctx context.Context, r *request) error {
-	allowed, _, _ := e.breaker.Allow()
-	if !allowed {
-		return errCircuitOpen
+// replayInterval is dead_letter::replay_interval with its default.
+func (e *otlpExporter) replayInterval() time.Duration {
+	if d := e.cfg.DeadLetter.ReplayInterval; d > 0 {
+		return d
 	}
-	p, err := e.attempt(ctx, r)
-	if err != nil && ctx.Err() != nil {
-		// Shutting down: the attempt says nothing about the backend.
-		e.breaker.Release()
-		return err
-	}
-	v := e.settle(ctx, r, p, err, true)
-	if err == nil {
-		return nil
-	}
-	if v.reason == reasonTooLarge {
-		if a, b, ok := r.split(); ok {
-			if err := e.replayRequest(ctx, a); err != nil {
-				return err
-			}
-			return e.replayRequest(ctx, b)
-		}
-		v.reason = reasonRejected // a single item the backend will never take
-	}
-	if v.reason == reasonRejected {
-		// Quarantined, or dropped and counted: either way it leaves the
-		// dead letter (a permanent error here is already counted).
-		_ = e.quarantine(ctx, r, err)
-		return nil
-	}
-	return err
+	return defaultReplayInterval
 }

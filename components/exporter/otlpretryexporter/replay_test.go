@@ -71,38 +71,6 @@ func TestDeadLetterReplayOnStart(t *testing.T) {
 	assert.Equal(t, spanIDs(td), up.Received())
 }
 
-func TestReplayLibraryFunction(t *testing.T) {
-	dir := t.TempDir()
-	down := startGRPCServer(t, grpcAnswer{err: unavailable()})
-	cfg := fastConfig(down.addr)
-	cfg.RetryConfig.Enabled = false
-	cfg.DeadLetter.Directory = dir
-	cfg.DeadLetter.ReplayOnStart = false
-	e := newTestExporter(t, cfg, true)
-	td := testTraces(4)
-	require.NoError(t, e.pushTraces(context.Background(), td))
-
-	up := startHTTPServer(t)
-	rcfg := fastConfig(up.URL)
-	rcfg.Protocol = ProtocolHTTP
-	st, err := Replay(context.Background(), dir, rcfg, e.set)
-	require.NoError(t, err)
-	assert.Equal(t, 1, st.Files)
-	assert.Equal(t, 4, st.Items)
-	assert.Equal(t, spanIDs(td), up.Received())
-	entries, _ := os.ReadDir(dir)
-	assert.Empty(t, entries, "every batch file replayed and removed")
-}
-
-// TestReplayValidatesSections: Replay runs outside a collector, so it must
-// run the sections' Validate itself, not only Config.Validate.
-func TestReplayValidatesSections(t *testing.T) {
-	cfg := fastConfig("127.0.0.1:1")
-	cfg.CircuitBreaker.FailureRatio = 2
-	_, err := Replay(context.Background(), t.TempDir(), cfg, newTestSettings())
-	assert.ErrorContains(t, err, "circuit_breaker: failure_ratio: must be in (0, 1], got 2")
-}
-
 // TestDeadLetterReplayedAfterOutageWithoutNewData: an outage opens the
 // circuit and batches go to the dead letter; the backend returns and no new
 // data is sent. The replay loop itself makes the half-open probe once

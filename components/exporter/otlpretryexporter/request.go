@@ -33,6 +33,15 @@ type request struct {
 	// are acknowledged once the request is delivered or safe in the dead
 	// letter, and otherwise stay in the log.
 	records []wal.Record
+	// replayed: r comes from the dead letter (replay.go); it gets one
+	// attempt per replay and stays in its file until settled.
+	replayed bool
+	// part: r is a piece of a batch the backend refused as invalid, being
+	// isolated (split.go): refused as a whole, it goes back unplaced to the
+	// split stage that cut it, which decides what is quarantined.
+	part bool
+	// attempts made for r so far (the retry stage counts retries).
+	attempts int
 }
 
 // requestFromRecords builds one request from write-ahead log records. Each

@@ -3,55 +3,38 @@ package otlpretryexporter
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"time"
-
-	"go.opentelemetry.io/collector/consumer/consumererror"
-	"go.uber.org/zap"
 )
 
 var errCircuitOpen = errors.New("circuit breaker open")
 
-// push sends one batch until it is delivered or placed: written to the dead
-// letter once the retry budget (retry_on_failure::max_elapsed_time) is spent
-// or the backend refuses our credentials, or to the quarantine when the
-// backend refuses the data as invalid. While it can be written nowhere (no
-// dead letter, dead letter full, disk full) it stays here, retried every
-// max_interval and offered to the dead letter again: the sending queue
-// fills behind it and refuses new data, which is the back-pressure. Nothing
-// is dropped here except a quarantine-less rejected batch (see quarantine)
-// and, at shutdown, a batch an in-memory queue cannot keep (see keep).
-func (e *otlpExporter) push(ctx context.Context, r *request) error {
+// retrySender is the retry stage with the circuit breaker: it sends r
+// again, after a backoff with jitter or the server's delay, while the
+// retry budget (retry_on_failure::max_elapsed_time) lasts and the breaker
+// lets attempts through. It answers as soon as retrying cannot help
+// (actSpool: budget spent, credentials refused, a permanent refusal,
+// shutting down), when the caller's context ends (actKeep), and passes up
+// any answer that is not a retry (quarantine, a settled split).
+//
+// hold is its slow mode for a batch placement found no room for: one
+// round at max_interval, with no budget.
+type retrySender struct {
+	e    *otlpExporter
+	next sender
+}
+
+func (s *retrySender) Send(ctx context.Context, r *request) error {
+	if r.replayed {
+		return s.once(ctx, r)
+	}
+	e := s.e
 	start := e.now()
 	interval := e.cfg.RetryConfig.InitialInterval
-	attempt := 0
-	placeNow := false // spend no more of the budget: write it to disk now
-	holding := false  // past the budget with no room: retry at max_interval
 	var lastErr error
-	defer func() {
-		if holding {
-			e.tel.heldItems.Add(context.Background(), -int64(r.items), e.tel.signal)
-		}
-	}()
 	for {
-		if lastErr != nil && (placeNow || holding || e.stopping() || e.budgetSpent(start)) {
-			if ok, _ := e.spool(ctx, r); ok {
-				e.logger.Debug("batch written to the dead letter", zap.Int("items", r.items), zap.Error(lastErr))
-				return nil
-			}
-			if e.stopping() {
-				return e.keep(ctx, r, lastErr)
-			}
-			placeNow = false
-			if !holding {
-				holding = true
-				e.tel.heldItems.Add(ctx, int64(r.items), e.tel.signal)
-				if !e.sleep(ctx, e.holdDelay(), nil) && ctx.Err() != nil {
-					return e.keep(ctx, r, ctx.Err())
-				}
-				continue
-			}
+		if lastErr != nil && (e.stopping() || e.budgetSpent(start)) {
+			return decide(actSpool, verdict{}, lastErr)
 		}
 		allowed, wait, changed := e.breaker.Allow()
 		if !allowed {
@@ -61,88 +44,90 @@ func (e *otlpExporter) push(ctx context.Context, r *request) error {
 			if e.stopping() {
 				continue // the top of the loop places or keeps it
 			}
-			if left := e.budgetLeft(start); !holding && left < wait {
-				wait = left
-			}
+			wait = min(wait, e.budgetLeft(start))
 			if !e.sleep(ctx, wait, changed) && ctx.Err() != nil {
-				return e.keep(ctx, r, ctx.Err())
+				return decide(actKeep, verdict{}, ctx.Err())
 			}
 			continue
 		}
-
-		attempt++
-		if attempt > 1 {
-			e.tel.retries.Add(ctx, 1, e.tel.signal)
+		err := s.try(ctx, r)
+		act, v := actionOf(err)
+		if act != actRetry {
+			return err
 		}
-		p, err := e.attempt(ctx, r)
-		v := e.settle(ctx, r, p, err, false)
-		if err == nil {
-			return nil
+		lastErr = cause(err)
+		if !e.cfg.RetryConfig.Enabled {
+			return decide(actSpool, v, lastErr)
 		}
-		lastErr = err
-		if v.reason == reasonTooLarge {
-			if a, b, ok := r.split(); ok {
-				// Each half settles on its own (delivered, on disk or
-				// quarantined); r is done when both are.
-				return joinVerdicts(e.push(ctx, a), e.push(ctx, b))
-			}
-			// A single item the backend will never take.
-			return e.quarantine(ctx, r, err)
-		}
-		if v.reason == reasonRejected {
-			return e.quarantine(ctx, r, err)
-		}
-		// Retrying the same request now cannot help after refused
-		// credentials or another permanent refusal: put it on disk.
-		if !holding && (v.reason == reasonAuth || v.reason == reasonPermanent || !e.cfg.RetryConfig.Enabled) {
-			placeNow = true
-			continue
-		}
-		var delay time.Duration
-		switch {
-		case v.delay > 0:
-			delay = v.delay
-		case holding:
-			delay = e.holdDelay()
-		default:
+		delay := v.delay
+		if delay <= 0 {
 			delay = jitter(interval, e.cfg.RetryConfig.RandomizationFactor)
 			interval = min(time.Duration(float64(interval)*max(e.cfg.RetryConfig.Multiplier, 1)), e.cfg.RetryConfig.MaxInterval)
 		}
-		if !holding && delay > e.budgetLeft(start) {
-			placeNow = true
-			continue
+		if delay > e.budgetLeft(start) {
+			return decide(actSpool, v, lastErr)
 		}
 		if !e.sleep(ctx, delay, nil) && ctx.Err() != nil {
-			return e.keep(ctx, r, ctx.Err())
+			return decide(actKeep, v, ctx.Err())
 		}
-		// stopping: the top of the loop places or keeps it
+		// stopping: the top of the loop places it
 	}
 }
 
-// joinVerdicts combines the answers of a split batch's parts. The batch is
-// settled only when every part is: if any part is retryable (kept for later,
-// e.g. left in the log at shutdown), the whole answer must be retryable, or
-// the caller (the log, a persistent queue) would acknowledge the batch and
-// lose that part. errors.Join would not do: consumererror.IsPermanent finds
-// a Permanent in any branch. The permanent parts' text is kept, unwrapped.
-func joinVerdicts(errs ...error) error {
-	var retryable, permanent []error
-	for _, err := range errs {
-		switch {
-		case err == nil:
-		case consumererror.IsPermanent(err):
-			permanent = append(permanent, err)
-		default:
-			retryable = append(retryable, err)
+// hold makes one round for a held batch: it waits for the breaker, or
+// makes one attempt and waits the server's delay or max_interval. It
+// answers actSpool for placement to offer r to the dead letter again,
+// unless the round settled r.
+func (s *retrySender) hold(ctx context.Context, r *request, lastErr error) error {
+	e := s.e
+	if e.stopping() {
+		return decide(actSpool, verdict{}, lastErr)
+	}
+	allowed, wait, changed := e.breaker.Allow()
+	if !allowed {
+		if e.stopping() {
+			return decide(actSpool, verdict{}, lastErr)
 		}
+		if !e.sleep(ctx, wait, changed) && ctx.Err() != nil {
+			return decide(actKeep, verdict{}, ctx.Err())
+		}
+		return decide(actSpool, verdict{}, lastErr)
 	}
-	if len(retryable) == 0 {
-		return errors.Join(permanent...)
+	err := s.try(ctx, r)
+	act, v := actionOf(err)
+	switch act {
+	case actRetry, actSpool:
+		// Held: refused credentials and permanent refusals are retried at
+		// the hold's pace too.
+	default:
+		return err
 	}
-	if len(permanent) == 0 {
-		return errors.Join(retryable...)
+	delay := v.delay
+	if delay <= 0 {
+		delay = e.holdDelay()
 	}
-	return fmt.Errorf("%w (other parts settled permanently: %s)", errors.Join(retryable...), errors.Join(permanent...).Error())
+	if !e.sleep(ctx, delay, nil) && ctx.Err() != nil {
+		return decide(actKeep, v, ctx.Err())
+	}
+	return decide(actSpool, v, cause(err))
+}
+
+// once is a replayed batch's single attempt: a file is not retried within
+// one replay; it waits for the next.
+func (s *retrySender) once(ctx context.Context, r *request) error {
+	if allowed, _, _ := s.e.breaker.Allow(); !allowed {
+		return errCircuitOpen
+	}
+	return s.next.Send(ctx, r)
+}
+
+// try sends r once down the chain, counting a retry after the first.
+func (s *retrySender) try(ctx context.Context, r *request) error {
+	r.attempts++
+	if r.attempts > 1 {
+		s.e.tel.retries.Add(ctx, 1, s.e.tel.signal)
+	}
+	return s.next.Send(ctx, r)
 }
 
 // budgetLeft is what remains of retry_on_failure::max_elapsed_time (no
@@ -162,25 +147,6 @@ func (e *otlpExporter) budgetSpent(start time.Time) bool {
 // holdDelay is the pace of a held batch: max_interval (at least 1s).
 func (e *otlpExporter) holdDelay() time.Duration {
 	return jitter(max(e.cfg.RetryConfig.MaxInterval, time.Second), e.cfg.RetryConfig.RandomizationFactor)
-}
-
-// replayInterval is dead_letter::replay_interval with its default.
-func (e *otlpExporter) replayInterval() time.Duration {
-	if d := e.cfg.DeadLetter.ReplayInterval; d > 0 {
-		return d
-	}
-	return defaultReplayInterval
-}
-
-// attempt makes one attempt under the per-attempt timeout.
-func (e *otlpExporter) attempt(ctx context.Context, r *request) (partial, error) {
-	e.tel.attempts.Add(ctx, 1, e.tel.signal)
-	if e.cfg.TimeoutConfig.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, e.cfg.TimeoutConfig.Timeout)
-		defer cancel()
-	}
-	return e.transport.export(ctx, r)
 }
 
 func (e *otlpExporter) defaultSleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {

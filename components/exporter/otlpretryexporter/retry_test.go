@@ -2,6 +2,7 @@ package otlpretryexporter
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -84,15 +85,21 @@ func TestGRPCInvalidArgumentQuarantined(t *testing.T) {
 				qdir = filepath.Join(qdir, "deadletter-quarantine")
 			}
 			e := newTestExporter(t, cfg, true)
-			got := e.pushTraces(context.Background(), testTraces(3))
+			// One span: nothing to isolate (TestSplitSenderIsolates*).
+			got := e.pushTraces(context.Background(), testTraces(1))
 			assert.Equal(t, 1, srv.Calls())
 			assert.Empty(t, e.Sleeps(), "not retried")
 			assert.EqualValues(t, 1, e.counter(t, "otelcol_otlp_retry_failures", "reason", "rejected"))
 			files, _ := filepath.Glob(filepath.Join(qdir, "*.traces.pb"))
 			if withQuarantine {
 				require.NoError(t, got)
-				assert.Len(t, files, 1)
-				assert.EqualValues(t, 3, e.counter(t, "otelcol_otlp_retry_quarantine_items"))
+				require.Len(t, files, 1)
+				note, err := os.ReadFile(files[0] + ".txt")
+				require.NoError(t, err, "a note beside the quarantined file")
+				assert.Contains(t, string(note), "items: 1\n")
+				assert.Contains(t, string(note), "reason: rejected (gRPC InvalidArgument)")
+				assert.Contains(t, string(note), "bad span")
+				assert.EqualValues(t, 1, e.counter(t, "otelcol_otlp_retry_quarantine_items"))
 				assert.Positive(t, e.counter(t, "otelcol_otlp_retry_quarantine_stored"))
 				assert.Zero(t, e.counter(t, "otelcol_otlp_retry_dropped_items"))
 				// Replays and new traffic never send it again.
@@ -105,7 +112,7 @@ func TestGRPCInvalidArgumentQuarantined(t *testing.T) {
 				require.Error(t, got)
 				assert.True(t, consumererror.IsPermanent(got))
 				assert.Empty(t, files)
-				assert.EqualValues(t, 3, e.counter(t, "otelcol_otlp_retry_dropped_items", "reason", "rejected"))
+				assert.EqualValues(t, 1, e.counter(t, "otelcol_otlp_retry_dropped_items", "reason", "rejected"))
 			}
 		})
 	}

@@ -7,11 +7,12 @@ import (
 )
 
 // settle does the bookkeeping of one finished attempt, the same for a new
-// batch (push) and for a dead-letter file (replayOne, replayed true): the
-// breaker, the counters, the health state and the log. It returns what a
-// failure means (the zero verdict on success); what to do with the batch
-// is the caller's business.
-func (e *otlpExporter) settle(ctx context.Context, r *request, p partial, err error, replayed bool) verdict {
+// batch and for a dead-letter file (r.replayed): the breaker, the counters,
+// the health state and the log. It returns what a failure means (the zero
+// verdict on success); what to do with the batch is decided above
+// (verdict.go).
+func (e *otlpExporter) settle(ctx context.Context, r *request, p partial, err error) verdict {
+	replayed := r.replayed
 	if err == nil {
 		e.breaker.Success()
 		e.consecutive.Store(0)
@@ -29,9 +30,6 @@ func (e *otlpExporter) settle(ctx context.Context, r *request, p partial, err er
 			}
 		}
 		e.report(healthOK, nil)
-		if !replayed && e.store != nil && e.store.Len() > 0 {
-			e.kickReplay()
-		}
 		return verdict{}
 	}
 	v := classify(err)

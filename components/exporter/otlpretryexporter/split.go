@@ -1,8 +1,111 @@
 package otlpretryexporter
 
 import (
+	"context"
+
 	"google.golang.org/protobuf/encoding/protowire"
 )
+
+// splitSender is the stage above the attempt. It splits a batch in two
+// for either of two answers, and each half goes through the chain again
+// from placement (top), with its own retry budget and its own place on
+// disk:
+//   - too large: the data is fine, the batch too big for the backend; the
+//     batch is settled when both halves are (joinVerdicts). A single item
+//     the backend still refuses is quarantined.
+//   - refused as invalid (quarantine), with more than one item: one bad
+//     request must not cost the good ones cut into the same batch. The
+//     halves are marked part; a part the backend refuses as a whole comes
+//     back unplaced, and it is quarantined here only if its sibling was
+//     not refused as a whole; otherwise the batch itself is refused as a
+//     whole, up to whoever holds it. So the quarantine holds the largest
+//     pieces the backend refuses on their own (one request, one resource,
+//     one span), and the rest is delivered. Isolating costs two attempts per
+//     level of the split (about log2 of the items) plus two per item of a
+//     piece refused as a whole, once per batch.
+//
+// A replayed half that fails (other than refused) stops the replay: the
+// file stays until every piece is settled, so the next replay sends the
+// whole file again (duplicates, never loss).
+type splitSender struct {
+	next sender
+	top  sender
+	// quarantine places a part the backend refused on its own
+	// (placement.quarantine).
+	quarantine func(ctx context.Context, r *request, v verdict, cause error) error
+}
+
+func (s *splitSender) Send(ctx context.Context, r *request) error {
+	err := s.next.Send(ctx, r)
+	act, v := actionOf(err)
+	switch act {
+	case actSplit:
+		return s.tooLarge(ctx, r, v, err)
+	case actQuarantine:
+		return s.isolate(ctx, r, err)
+	}
+	return err
+}
+
+func (s *splitSender) tooLarge(ctx context.Context, r *request, v verdict, err error) error {
+	a, b, ok := r.split()
+	if !ok {
+		// A single item the backend will never take.
+		return decide(actQuarantine, v, cause(err))
+	}
+	if r.replayed {
+		if err := s.top.Send(ctx, a); err != nil {
+			return settled(err)
+		}
+		return settled(s.top.Send(ctx, b))
+	}
+	return settled(joinVerdicts(s.top.Send(ctx, a), s.top.Send(ctx, b)))
+}
+
+// isolate splits r, refused as invalid (err), to find what the backend
+// refuses on its own.
+func (s *splitSender) isolate(ctx context.Context, r *request, err error) error {
+	if r.items <= 1 {
+		return err
+	}
+	a, b, ok := r.split()
+	if !ok {
+		return err
+	}
+	a.part, b.part = true, true
+	ea := s.top.Send(ctx, a)
+	if r.replayed && ea != nil && !refused(ea) {
+		return settled(ea)
+	}
+	eb := s.top.Send(ctx, b)
+	if r.replayed && eb != nil && !refused(eb) {
+		// The file stays and is isolated again next time: a is not
+		// quarantined now, so the quarantine holds it once.
+		return settled(eb)
+	}
+	switch ra, rb := refused(ea), refused(eb); {
+	case ra && rb:
+		// Every item of r is refused: r is one piece for the quarantine.
+		return err
+	case ra:
+		ea = s.place(ctx, a, ea)
+	case rb:
+		eb = s.place(ctx, b, eb)
+	}
+	return settled(joinVerdicts(ea, eb))
+}
+
+// place quarantines a part refused on its own.
+func (s *splitSender) place(ctx context.Context, r *request, err error) error {
+	_, v := actionOf(err)
+	return s.quarantine(ctx, r, v, cause(err))
+}
+
+// refused says whether err is a part refused as a whole, still unplaced.
+func refused(err error) bool {
+	act, _ := actionOf(err)
+	return act == actQuarantine
+}
 
 // A backend whose receiver takes smaller messages than a batch (gRPC's
 // default limit is 4 MiB, a batch of 1000 spans with large attributes is
@@ -111,5 +214,6 @@ func (r *request) split() (a, b *request, ok bool) {
 	// Send the halves' bytes as they are: the decoded form only counted
 	// their items.
 	a.raw, b.raw = true, true
+	a.replayed, b.replayed = r.replayed, r.replayed
 	return a, b, true
 }

@@ -43,8 +43,12 @@ func TestHTTPStatusesAndRetryAfter(t *testing.T) {
 				assert.LessOrEqual(t, sl[0], 90*time.Second)
 			}},
 		{name: "502 504 then ok", answers: []httpAnswer{{status: 502}, {status: 504}}, wantCalls: 3},
-		// Invalid data, no quarantine configured: the one drop (counted).
-		{name: "400 rejected", answers: []httpAnswer{{status: 400}}, wantErr: true, wantCalls: 1},
+		// Invalid data, refused once: the halves go through.
+		{name: "400 isolated", answers: []httpAnswer{{status: 400}}, wantCalls: 3},
+		// Every span refused, no quarantine configured: the one drop
+		// (counted), after isolating costs 2n-1 calls for n spans.
+		{name: "400 rejected", answers: []httpAnswer{{status: 400}, {status: 400}, {status: 400}, {status: 400}, {status: 400}, {status: 400}, {status: 400}},
+			wantErr: true, wantCalls: 7},
 		// Too large for the backend: split in two, each half sent.
 		{name: "413 split", answers: []httpAnswer{{status: 413}}, wantCalls: 3},
 		// Not the data's fault: kept and tried again.

@@ -84,8 +84,9 @@ func (c *PersistentQueueConfig) Validate() error {
 	if c.Fsync == string(wal.FsyncInterval) && c.FsyncInterval <= 0 {
 		errs = append(errs, fmt.Errorf("fsync_interval: must be positive, got %s", c.FsyncInterval))
 	}
-	if c.MaxBytes <= 0 {
-		errs = append(errs, fmt.Errorf("max_bytes: must be positive, got %d", c.MaxBytes))
+	if c.MaxBytes < minWALBytes {
+		errs = append(errs, fmt.Errorf("max_bytes: at least %d (32 MiB) to hold the largest request a receiver accepts, got %d",
+			minWALBytes, c.MaxBytes))
 	}
 	if c.MemoryBudget < 0 {
 		errs = append(errs, fmt.Errorf("memory_budget: must not be negative, got %d", c.MemoryBudget))
@@ -93,8 +94,9 @@ func (c *PersistentQueueConfig) Validate() error {
 	if c.SegmentBytes < 0 {
 		errs = append(errs, fmt.Errorf("segment_bytes: must not be negative, got %d", c.SegmentBytes))
 	}
-	if c.NumConsumers < 1 {
-		errs = append(errs, fmt.Errorf("num_consumers: must be at least 1, got %d", c.NumConsumers))
+	if c.NumConsumers < 1 || c.NumConsumers > maxNumConsumers {
+		errs = append(errs, fmt.Errorf("num_consumers: must be 1 to %d, got %d (each consumer holds a batch of up to 3 MiB in flight)",
+			maxNumConsumers, c.NumConsumers))
 	}
 	if c.BatchSize < 1 {
 		errs = append(errs, fmt.Errorf("batch_size: must be at least 1, got %d", c.BatchSize))

@@ -14,6 +14,7 @@ import (
 type walTelemetry struct {
 	fsyncDuration   metric.Float64Histogram
 	bytes           metric.Int64ObservableGauge
+	maxBytes        metric.Int64ObservableGauge
 	records         metric.Int64ObservableGauge
 	segments        metric.Int64ObservableGauge
 	memoryBytes     metric.Int64ObservableGauge
@@ -28,6 +29,9 @@ type walTelemetry struct {
 func newWALTelemetry(in *instruments) *walTelemetry {
 	w := &walTelemetry{}
 	w.bytes = in.gauge("wal_bytes", "Bytes of the write-ahead log's segment files (bounded by persistent_queue::max_bytes).", "By")
+	// The bound beside the bytes, so that a fill alert or panel divides by
+	// the configured max_bytes rather than a constant that goes stale.
+	w.maxBytes = in.gauge("wal_max_bytes", "persistent_queue::max_bytes: the bound of this signal's write-ahead log.", "By")
 	w.records = in.gauge("wal_records", "Requests in the write-ahead log not yet acknowledged (delivered or in the dead letter).", "{records}")
 	w.segments = in.gauge("wal_segments", "Segment files of the write-ahead log.", "{segments}")
 	w.memoryBytes = in.gauge("wal_memory_bytes", "Bytes of queued requests held in memory (bounded by persistent_queue::memory_budget).", "By")
@@ -45,12 +49,14 @@ func (t *telemetry) walFsync(d time.Duration) {
 	t.wal.fsyncDuration.Record(context.Background(), d.Seconds(), t.signal)
 }
 
-func (t *telemetry) registerWAL(l *wal.Log) error {
+// maxBytes is persistent_queue::max_bytes (wal.Options.MaxBytes).
+func (t *telemetry) registerWAL(l *wal.Log, maxBytes int64) error {
 	w := t.wal
 	var err error
 	w.registration, err = t.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		s := l.Stats()
 		o.ObserveInt64(w.bytes, s.Bytes, t.signal)
+		o.ObserveInt64(w.maxBytes, maxBytes, t.signal)
 		o.ObserveInt64(w.records, s.Records, t.signal)
 		o.ObserveInt64(w.segments, int64(s.Segments), t.signal)
 		o.ObserveInt64(w.memoryBytes, s.MemoryBytes, t.signal)
@@ -60,7 +66,7 @@ func (t *telemetry) registerWAL(l *wal.Log) error {
 		o.ObserveInt64(w.tornTails, s.TornTails, t.signal)
 		o.ObserveInt64(w.corruptRecords, s.CorruptRecords, t.signal)
 		return nil
-	}, w.bytes, w.records, w.segments, w.memoryBytes, w.spilled, w.fsyncs, w.corruptSegments, w.tornTails, w.corruptRecords)
+	}, w.bytes, w.maxBytes, w.records, w.segments, w.memoryBytes, w.spilled, w.fsyncs, w.corruptSegments, w.tornTails, w.corruptRecords)
 	return err
 }
 

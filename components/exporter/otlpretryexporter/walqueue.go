@@ -23,15 +23,20 @@ const (
 	refuseWALError    = "wal_error"
 )
 
-// walQueue is the write-ahead log of one signal and its consumers.
+// walQueue is the queue stage on the write-ahead log (persistent_queue) of
+// one signal: appends from the pipeline, consumers that cut batches from
+// the log and give them to placement.
 type walQueue struct {
+	e      *otlpExporter
+	place  sender
 	log    *wal.Log
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
-// openWAL opens (and recovers) the signal's log and starts its consumers.
-func (e *otlpExporter) openWAL() error {
+// start opens (and recovers) the signal's log and starts its consumers.
+func (q *walQueue) start() error {
+	e := q.e
 	pq := e.cfg.PersistentQueue
 	dir := filepath.Join(pq.Directory, e.signal)
 	l, rec, err := wal.Open(dir, wal.Options{
@@ -55,24 +60,27 @@ func (e *otlpExporter) openWAL() error {
 	} else {
 		e.logger.Info("write-ahead log opened", fields...)
 	}
-	if err := e.tel.registerWAL(l); err != nil {
+	if err := e.tel.registerWAL(l, pq.MaxBytes); err != nil {
 		_ = l.Close()
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	q := &walQueue{log: l, cancel: cancel}
+	q.log, q.cancel = l, cancel
 	for i := 0; i < pq.NumConsumers; i++ {
 		q.wg.Add(1)
-		go e.consumeWAL(ctx, q)
+		go q.consume(ctx)
 	}
-	e.wal = q
 	return nil
 }
 
-// appendToLog is ConsumeX with the write-ahead log: the request is
-// marshalled once and appended; nil means it is durable as the fsync mode
-// says. No room is a retryable refusal, never a drop.
-func (e *otlpExporter) appendToLog(ctx context.Context, r *request) error {
+// offer appends r to the log: the request is marshalled once and appended;
+// nil means it is durable as the fsync mode says. No room is a retryable
+// refusal, never a drop.
+func (q *walQueue) offer(ctx context.Context, r *request) error {
+	e := q.e
+	if q.log == nil {
+		return errNotStarted
+	}
 	body, err := r.marshal()
 	if err != nil {
 		return consumererror.NewPermanent(fmt.Errorf("cannot marshal request: %w", err))
@@ -80,39 +88,44 @@ func (e *otlpExporter) appendToLog(ctx context.Context, r *request) error {
 	if r.items == 0 || len(body) == 0 {
 		return nil // nothing to deliver
 	}
-	if _, err := e.wal.log.Append(body, r.items); err != nil {
+	if _, err := q.log.Append(body, r.items); err != nil {
 		switch {
 		case errors.Is(err, wal.ErrFull):
-			return e.refuse(ctx, r, refuseWALFull, fmt.Errorf("persistent_queue::max_bytes reached: %w", err))
+			return e.refuse(ctx, r, refuseWALFull, retryLater(fmt.Errorf("persistent_queue::max_bytes reached: %w", err), retryAfterFull))
 		case errors.Is(err, wal.ErrTooLarge):
 			return e.refuse(ctx, r, refuseWALTooLarge, consumererror.NewPermanent(
 				fmt.Errorf("request of %d bytes can never fit persistent_queue::max_bytes: %w", len(body), err)))
 		case isDiskFull(err):
 			// The disk_full gauge is what an operator alerts on; the log
 			// answers ENOSPC (wrapped) when the disk under it is full.
-			e.diskFull.Store(true)
-			return e.refuse(ctx, r, refuseDiskFull, fmt.Errorf("write-ahead log: disk full: %w", err))
+			e.walDiskFull.Store(true)
+			return e.refuse(ctx, r, refuseDiskFull, retryLater(fmt.Errorf("write-ahead log: disk full: %w", err), retryAfterError))
 		default:
-			return e.refuse(ctx, r, refuseWALError, fmt.Errorf("write-ahead log: %w", err))
+			// A directory removed or read-only, an I/O error: nothing was
+			// written; the client retries later.
+			return e.refuse(ctx, r, refuseWALError, retryLater(fmt.Errorf("write-ahead log: %w", err), retryAfterError))
 		}
 	}
-	e.diskFull.Store(false)
+	e.walDiskFull.Store(false)
 	return nil
 }
+
+var errNotStarted = errors.New("otlp_retry: the write-ahead log is not open (exporter not started)")
 
 // isDiskFull reports a log write that failed for a full disk.
 func isDiskFull(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
-// consumeWAL cuts batches from the log and exports them with the retry
-// loop. push returns nil once a batch is delivered, in the dead letter or
-// in the quarantine, and a permanent error once it was dropped and counted
-// as invalid data (the one documented drop): the batch is acknowledged.
-// While it can be placed nowhere push keeps retrying, so the batch stays in
-// the log and the log fills (then refuses). Any other error means shutdown:
-// the batch is handed back and stays on disk for the next start.
-func (e *otlpExporter) consumeWAL(ctx context.Context, q *walQueue) {
+// consume cuts batches from the log and gives them to placement, which
+// answers nil once a batch is delivered, in the dead letter or in the
+// quarantine, and a permanent error once it was dropped and counted as
+// invalid data (the one documented drop): the batch is acknowledged. While
+// it can be placed nowhere placement holds it, so the batch stays in the
+// log and the log fills (then refuses). Any other error means shutdown: the
+// batch is handed back and stays on disk for the next start.
+func (q *walQueue) consume(ctx context.Context) {
+	e := q.e
 	defer q.wg.Done()
 	maxItems := e.cfg.PersistentQueue.BatchSize
 	for {
@@ -120,7 +133,7 @@ func (e *otlpExporter) consumeWAL(ctx context.Context, q *walQueue) {
 		if err != nil {
 			return
 		}
-		err = e.push(ctx, requestFromRecords(e.signal, recs))
+		err = q.place.Send(ctx, requestFromRecords(e.signal, recs))
 		if err != nil && !consumererror.IsPermanent(err) {
 			q.log.Release(recs)
 			if ctx.Err() != nil || e.stopping() {
@@ -132,11 +145,14 @@ func (e *otlpExporter) consumeWAL(ctx context.Context, q *walQueue) {
 	}
 }
 
-// drainWAL exports what the log holds for up to drain_timeout (or ctx)
-// while the backend accepts, then stops the consumers. What is left stays on
+// drain lets the consumers export what the log holds for up to
+// drain_timeout (or ctx) while the backend accepts. What is left stays on
 // disk for the next start.
-func (e *otlpExporter) drainWAL(ctx context.Context) {
-	q := e.wal
+func (q *walQueue) drain(ctx context.Context) {
+	e := q.e
+	if q.log == nil {
+		return
+	}
 	deadline := time.Now().Add(e.cfg.PersistentQueue.DrainTimeout)
 	for q.log.Pending() > 0 && time.Now().Before(deadline) && ctx.Err() == nil &&
 		e.breaker.State() != circuitbreaker.Open {
@@ -144,10 +160,13 @@ func (e *otlpExporter) drainWAL(ctx context.Context) {
 	}
 }
 
-// closeWAL stops the consumers (their batches in flight stay in the log) and
+// close stops the consumers (their batches in flight stay in the log) and
 // closes the log.
-func (e *otlpExporter) closeWAL() error {
-	q := e.wal
+func (q *walQueue) close() error {
+	e := q.e
+	if q.log == nil {
+		return nil // never started
+	}
 	q.cancel()
 	q.wg.Wait()
 	e.tel.unregisterWAL()

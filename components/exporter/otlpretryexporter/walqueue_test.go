@@ -3,6 +3,7 @@ package otlpretryexporter
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,13 +117,16 @@ func TestWALFullRefusesRetryable(t *testing.T) {
 	srv := startGRPCServer(t)
 	srv.setDown(true)
 	exp := startWALExporter(t, t.TempDir(), srv.addr, func(c *Config) {
-		c.PersistentQueue.MaxBytes = 64 << 10
+		c.PersistentQueue.MaxBytes = minWALBytes // the smallest log validate allows
 		c.PersistentQueue.DrainTimeout = 0
 	})
 	var accepted, refused int
 	var refuseErr error
-	for p := 0; p < 100; p++ {
-		err := exp.ConsumeTraces(context.Background(), tracesWithPrefix(byte(p), 20))
+	pad := strings.Repeat("x", 1<<20) // 1 MiB a request: the log is full after 32
+	for p := 0; p < 40; p++ {
+		td := tracesWithPrefix(byte(p), 20)
+		td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().PutStr("pad", pad)
+		err := exp.ConsumeTraces(context.Background(), td)
 		if err != nil {
 			refused++
 			refuseErr = err
@@ -131,6 +135,7 @@ func TestWALFullRefusesRetryable(t *testing.T) {
 		accepted++
 	}
 	require.NotZero(t, refused, "a full log accepted everything")
+	require.Equal(t, int64(minWALBytes), exp.te.counter(t, "otelcol_otlp_retry_wal_max_bytes"), "the bound beside the bytes")
 	require.NotZero(t, accepted)
 	require.False(t, consumererror.IsPermanent(refuseErr), "refusal must be retryable: %v", refuseErr)
 	require.Equal(t, int64(refused*20), exp.te.counter(t, "otelcol_otlp_retry_refused_items", "reason", "wal_full"))
@@ -164,7 +169,7 @@ func TestWALConfigValidate(t *testing.T) {
 	cfg.PersistentQueue.MaxBytes = 0
 	err := confmap.Validate(cfg)
 	require.ErrorContains(t, err, "persistent_queue: fsync")
-	require.ErrorContains(t, err, "max_bytes: must be positive")
+	require.ErrorContains(t, err, "max_bytes: at least 33554432")
 
 	cfg = fastConfig("localhost:4317")
 	cfg.PersistentQueue.Directory = "/tmp/x"

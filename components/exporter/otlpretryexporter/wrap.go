@@ -9,12 +9,11 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
-// The wrappers add three things around exporterhelper: with
-// persistent_queue the data goes to the write-ahead log (appendToLog)
-// instead of exporterhelper's queue; a batch the sending
-// queue does not take is spooled, refused (retryable) or made to wait (see
-// enqueueFailed), and Shutdown first tells the retry loops to stop waiting,
-// so the queue's drain cannot hang on a down backend.
+// The wrappers put the queue stage in front of exporterhelper's component
+// (which gives Start, Shutdown and its own otelcol_exporter_* telemetry):
+// every batch goes to e.queue, and Shutdown drains the queue, tells the
+// stages to stop waiting, and only then shuts exporterhelper down, so that
+// its queue's drain cannot hang on a down backend.
 
 type tracesExporter struct {
 	exporter.Traces
@@ -22,14 +21,7 @@ type tracesExporter struct {
 }
 
 func (w *tracesExporter) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
-	if w.e.wal != nil {
-		return w.e.appendToLog(ctx, tracesRequest(td))
-	}
-	err := w.Traces.ConsumeTraces(ctx, td)
-	if err == nil || w.e.sentDirect() {
-		return err
-	}
-	return w.e.enqueueFailed(ctx, tracesRequest(td), err)
+	return w.e.queue.offer(ctx, tracesRequest(td))
 }
 
 func (w *tracesExporter) Shutdown(ctx context.Context) error {
@@ -42,14 +34,7 @@ type metricsExporter struct {
 }
 
 func (w *metricsExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
-	if w.e.wal != nil {
-		return w.e.appendToLog(ctx, metricsRequest(md))
-	}
-	err := w.Metrics.ConsumeMetrics(ctx, md)
-	if err == nil || w.e.sentDirect() {
-		return err
-	}
-	return w.e.enqueueFailed(ctx, metricsRequest(md), err)
+	return w.e.queue.offer(ctx, metricsRequest(md))
 }
 
 func (w *metricsExporter) Shutdown(ctx context.Context) error {
@@ -62,27 +47,21 @@ type logsExporter struct {
 }
 
 func (w *logsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
-	if w.e.wal != nil {
-		return w.e.appendToLog(ctx, logsRequest(ld))
-	}
-	err := w.Logs.ConsumeLogs(ctx, ld)
-	if err == nil || w.e.sentDirect() {
-		return err
-	}
-	return w.e.enqueueFailed(ctx, logsRequest(ld), err)
+	return w.e.queue.offer(ctx, logsRequest(ld))
 }
 
 func (w *logsExporter) Shutdown(ctx context.Context) error {
 	return w.e.shutdownOnce(ctx, w.Logs.Shutdown)
 }
 
-// shutdownOnce first drains the write-ahead log within its budget, then
-// tells the retry loops to stop waiting, then shuts
-// exporterhelper down once: its retry sender panics on a second Shutdown,
-// and a component must survive being shut down twice.
+// shutdownOnce drains the queue within its budget (the write-ahead log's
+// drain_timeout; exporterhelper drains its own queue), tells the stages to
+// stop waiting, then shuts exporterhelper down once: a component must
+// survive being shut down twice, and exporterhelper's retry sender (see
+// keepOnShutdown) panics on a second Shutdown.
 func (e *otlpExporter) shutdownOnce(ctx context.Context, inner func(context.Context) error) error {
-	if e.wal != nil && !e.stopping() {
-		e.drainWAL(ctx) // export what the log holds while the budget lasts
+	if !e.stopping() {
+		e.queue.drain(ctx)
 	}
 	e.beginShutdown()
 	e.helperShutdown.Do(func() { e.helperShutdownErr = inner(ctx) })

@@ -19,7 +19,7 @@ import (
 )
 
 // corruptDir is where damaged files go, under the storage directory.
-const corruptDir = "corrupt"
+const corruptDir = fsdir.CorruptDir
 
 // dbFile matches the names file_storage gives a component's database:
 // <kind>_<type>_<name>[_<storage name>], or the SHA-256 of that when it is
@@ -113,24 +113,12 @@ func (g *guard) checkDirectory(ctx context.Context) error {
 	return nil
 }
 
-// moveAside renames path into the corrupt directory, stamped with the time
-// so that a second damaged file of the same name does not replace the
-// first, and makes both directory entries durable. It returns where the
-// file went ("" when it did not move) and any error.
+// moveAside moves path into the corrupt directory (fsdir.SetAside: an
+// earlier damaged file of the same name is never replaced) and makes both
+// directory entries durable. It returns where the file went ("" when it
+// did not move) and any error.
 func (g *guard) moveAside(path string) (string, error) {
-	dir := filepath.Join(g.cfg.Directory, corruptDir)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return "", err
-	}
-	stamp := strings.ReplaceAll(time.Now().UTC().Format("20060102T150405.000000000Z"), ".", "")
-	to := filepath.Join(dir, filepath.Base(path)+"."+stamp)
-	if err := os.Rename(path, to); err != nil {
-		return "", err
-	}
-	if err := fsdir.Sync(dir); err != nil {
-		return to, err
-	}
-	return to, fsdir.Sync(g.cfg.Directory)
+	return fsdir.SetAside(g.cfg.Directory, path, true)
 }
 
 // corruptStored is what the corrupt directory holds now: files and bytes.

@@ -52,7 +52,7 @@ func TestDamagedFileIsSetAsideAndStartSucceeds(t *testing.T) {
 			ext := startGuard(t, testConfig(dir), tel)
 
 			// The damaged file is kept, byte for byte, in corrupt/.
-			aside, err := filepath.Glob(filepath.Join(dir, corruptDir, queueFile+".*"))
+			aside, err := filepath.Glob(filepath.Join(dir, corruptDir, queueFile+"*"))
 			require.NoError(t, err)
 			require.Len(t, aside, 1, "the damaged file must be set aside")
 			got, err := os.ReadFile(aside[0])

@@ -1,6 +1,7 @@
 // Package fsdir holds what every component that keeps files (the dead
-// letter, the write-ahead log, guarded_file_storage) needs from a directory
-// to make its files durable.
+// letter, the write-ahead log, guarded_file_storage) needs from a
+// directory: durable entries (Sync), one owner at a time (Lock), and one
+// rule for setting damaged files aside into corrupt/ (SetAside).
 package fsdir
 
 import "os"

@@ -36,7 +36,7 @@ const (
 	suffix    = ".pb"
 	tmpSuffix = ".tmp"
 	// CorruptDir is the subdirectory files that cannot be decoded are moved to.
-	CorruptDir = "corrupt"
+	CorruptDir = fsdir.CorruptDir
 )
 
 // ErrTooLarge is returned for a batch bigger than the whole directory bound.
@@ -68,6 +68,7 @@ type Store struct {
 	dir      string
 	maxBytes int64
 	fsync    bool
+	lock     *os.File // held while the store is open: one process a directory
 
 	mu      sync.Mutex
 	files   []Entry // oldest first
@@ -82,12 +83,27 @@ var (
 	registry   = map[string]*Store{}
 )
 
-// Acquire opens dir (creating it, checking it is writable, removing
-// half-written files) or returns the Store already open for it. Each
-// Acquire must be paired with a Release. With fsync, every file and the
-// directory after each rename are flushed to stable storage, so that what
-// was written survives a power loss, not only a process crash.
+// Acquire opens dir (creating it, checking it is writable, locking it
+// against other processes, removing half-written files) or returns the
+// Store already open for it in this process: the exporters of the three
+// signals share one. Their settings must agree; a second Acquire with
+// another maxBytes or fsync is refused rather than silently given the
+// first one's. Each Acquire must be paired with a Release. With fsync,
+// every file and the directory after each rename are flushed to stable
+// storage, so that what was written survives a power loss, not only a
+// process crash.
 func Acquire(dir string, maxBytes int64, fsync bool) (*Store, error) {
+	return acquire(dir, func(s *Store) error {
+		if s.maxBytes != maxBytes || s.fsync != fsync {
+			return fmt.Errorf("%s is already open in this process with max_bytes %d and fsync %v (asked: %d, %v): "+
+				"exporters sharing a directory must configure it alike", s.dir, s.maxBytes, s.fsync, maxBytes, fsync)
+		}
+		return nil
+	}, maxBytes, fsync)
+}
+
+// acquire returns the Store open for dir if agree accepts it, or opens one.
+func acquire(dir string, agree func(*Store) error, maxBytes int64, fsync bool) (*Store, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -95,6 +111,9 @@ func Acquire(dir string, maxBytes int64, fsync bool) (*Store, error) {
 	registryMu.Lock()
 	defer registryMu.Unlock()
 	if s, ok := registry[abs]; ok {
+		if err := agree(s); err != nil {
+			return nil, err
+		}
 		s.refs++
 		return s, nil
 	}
@@ -107,13 +126,15 @@ func Acquire(dir string, maxBytes int64, fsync bool) (*Store, error) {
 	return s, nil
 }
 
-// Release gives back a Store obtained from Acquire.
+// Release gives back a Store obtained from Acquire; the last Release
+// unlocks the directory.
 func (s *Store) Release() {
 	registryMu.Lock()
 	defer registryMu.Unlock()
 	s.refs--
 	if s.refs == 0 {
 		delete(registry, s.dir)
+		_ = fsdir.Unlock(s.lock)
 	}
 }
 
@@ -127,9 +148,17 @@ func open(dir string, maxBytes int64, fsync bool) (*Store, error) {
 	}
 	_ = probe.Close()
 	_ = os.Remove(probe.Name())
-	s := &Store{dir: dir, maxBytes: maxBytes, fsync: fsync}
+	// Like the write-ahead log: a second process on this directory would
+	// replay and delete files the first one is still accounting for. The
+	// directory itself is locked: no lock file among the spooled ones.
+	lock, err := fsdir.Lock(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s is in use by another process: %w", dir, err)
+	}
+	s := &Store{dir: dir, maxBytes: maxBytes, fsync: fsync, lock: lock}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
+		_ = fsdir.Unlock(lock)
 		return nil, err
 	}
 	for _, de := range ents {
@@ -146,7 +175,7 @@ func open(dir string, maxBytes int64, fsync bool) (*Store, error) {
 		if err != nil {
 			continue
 		}
-		e.Size = info.Size()
+		e.Size = info.Size() + noteSize(dir, name)
 		s.files = append(s.files, e)
 		s.size += e.Size
 	}
@@ -185,7 +214,13 @@ func (s *Store) Dir() string { return s.dir }
 // progress) and returns ErrFull otherwise, or ErrTooLarge for a batch larger
 // than the whole bound: nothing is ever removed to make room.
 func (s *Store) Write(signal string, items int, payload []byte) error {
-	size := int64(len(payload))
+	return s.write(signal, items, payload, nil)
+}
+
+// write is Write, with a note beside the file when note is not nil
+// (WriteNoted), counted in the file's size.
+func (s *Store) write(signal string, items int, payload, note []byte) error {
+	size := int64(len(payload) + len(note))
 	if s.maxBytes > 0 && size > s.maxBytes {
 		return ErrTooLarge
 	}
@@ -200,7 +235,10 @@ func (s *Store) Write(signal string, items int, payload []byte) error {
 	s.mu.Unlock()
 
 	tmp := filepath.Join(s.dir, name+tmpSuffix)
-	err := writeFile(tmp, payload, s.fsync)
+	err := writeNote(s.dir, name, note, s.fsync)
+	if err == nil {
+		err = writeFile(tmp, payload, s.fsync)
+	}
 	if err == nil {
 		err = os.Rename(tmp, filepath.Join(s.dir, name))
 	}
@@ -213,6 +251,7 @@ func (s *Store) Write(signal string, items int, payload []byte) error {
 	if err != nil {
 		_ = os.Remove(tmp)
 		_ = os.Remove(filepath.Join(s.dir, name))
+		removeNote(s.dir, name)
 		return err
 	}
 	e := Entry{Name: name, Signal: signal, Items: items, Size: size}
@@ -224,13 +263,6 @@ func (s *Store) Write(signal string, items int, payload []byte) error {
 	s.files[i] = e
 	s.size += size
 	return nil
-}
-
-// HasRoom says whether n more bytes would fit under max_bytes now.
-func (s *Store) HasRoom(n int64) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.maxBytes <= 0 || s.size+s.pending+n <= s.maxBytes
 }
 
 func writeFile(path string, payload []byte, fsync bool) error {
@@ -283,6 +315,7 @@ func (s *Store) Remove(e Entry) error {
 			break
 		}
 	}
+	removeNote(s.dir, e.Name)
 	err := os.Remove(filepath.Join(s.dir, e.Name))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -292,21 +325,10 @@ func (s *Store) Remove(e Entry) error {
 
 // SetAside moves e into the corrupt/ subdirectory, out of the replay and
 // out of the max_bytes account, kept for inspection.
+// An earlier file of the same name in corrupt/ is kept (fsdir.SetAside).
 func (s *Store) SetAside(e Entry) error {
-	aside := filepath.Join(s.dir, CorruptDir)
-	if err := os.MkdirAll(aside, 0o750); err != nil {
+	if _, err := fsdir.SetAside(s.dir, filepath.Join(s.dir, e.Name), s.fsync); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
-	}
-	if err := os.Rename(filepath.Join(s.dir, e.Name), filepath.Join(aside, e.Name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	if s.fsync {
-		if err := fsdir.Sync(aside); err != nil {
-			return err
-		}
-		if err := fsdir.Sync(s.dir); err != nil {
-			return err
-		}
 	}
 	s.forget(e)
 	return nil
@@ -353,60 +375,6 @@ type ReplayStats struct {
 	Bytes int64
 	// Corrupt counts the files moved aside into corrupt/.
 	Corrupt int
-}
-
-// Replay sends the spooled files of signal ("" for all), oldest first,
-// removing each one once send succeeded. A send error wrapping ErrCorrupt
-// moves the file aside and goes on; any other error stops the replay (the
-// file stays for the next one), as does the end of ctx.
-func (s *Store) Replay(ctx context.Context, signal string, send SendFunc) (ReplayStats, error) {
-	var st ReplayStats
-	for {
-		batch := s.Oldest(signal, 16)
-		if len(batch) == 0 {
-			return st, nil
-		}
-		for _, e := range batch {
-			if err := ctx.Err(); err != nil {
-				return st, err
-			}
-			payload, err := s.Read(e)
-			if errors.Is(err, os.ErrNotExist) {
-				_ = s.Remove(e)
-				continue
-			}
-			if err != nil {
-				return st, err
-			}
-			if err := send(ctx, e, payload); err != nil {
-				if errors.Is(err, ErrCorrupt) {
-					if aerr := s.SetAside(e); aerr != nil {
-						return st, fmt.Errorf("replay %s: cannot move the corrupt file aside: %w", e.Name, aerr)
-					}
-					st.Corrupt++
-					continue
-				}
-				return st, fmt.Errorf("replay %s: %w", e.Name, err)
-			}
-			if err := s.Remove(e); err != nil {
-				return st, err
-			}
-			st.Files++
-			st.Items += e.Items
-			st.Bytes += e.Size
-		}
-	}
-}
-
-// Replay opens dir and sends its files oldest first through send, deleting
-// each one once it was accepted. It is the library entry point for replaying
-// a dead-letter directory outside the exporter (the exporter itself replays
-// on start and after the backend recovers).
-func Replay(ctx context.Context, dir string, send SendFunc) (ReplayStats, error) {
-	s, err := Acquire(dir, 0, true)
-	if err != nil {
-		return ReplayStats{}, err
-	}
-	defer s.Release()
-	return s.Replay(ctx, "", send)
+	// Kept counts the files ReplayDue kept after a failure of their own.
+	Kept int
 }

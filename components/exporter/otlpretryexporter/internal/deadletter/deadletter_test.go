@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/otlpcol/otlpcol/components/pkg/fsdir"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -34,7 +36,7 @@ func TestWriteReplayOldestFirst(t *testing.T) {
 
 	var order []string
 	fail := errors.New("backend down")
-	st, err := s.Replay(context.Background(), Traces, func(_ context.Context, e Entry, p []byte) error {
+	st, err := s.ReplayDue(context.Background(), Traces, always, func(_ context.Context, e Entry, p []byte) error {
 		order = append(order, string(p))
 		if len(order) == 2 {
 			return fail
@@ -46,7 +48,7 @@ func TestWriteReplayOldestFirst(t *testing.T) {
 	assert.Equal(t, []string{"aaaaaaaaaa", "bbbbbbbbbb"}, order)
 	assert.Equal(t, 1, s.Len(), "the failed file stays")
 
-	st, err = Replay(context.Background(), dir, func(context.Context, Entry, []byte) error { return nil })
+	st, err = replayDir(context.Background(), dir, func(context.Context, Entry, []byte) error { return nil })
 	require.NoError(t, err)
 	assert.Equal(t, 1, st.Files)
 	assert.Equal(t, 3, st.Items)
@@ -81,8 +83,6 @@ func TestWriteNeverEvicts(t *testing.T) {
 	defer s.Release()
 	require.NoError(t, s.Write(Traces, 1, []byte("aaaaaaaaaa")))
 	require.NoError(t, s.Write(Traces, 2, []byte("bbbbbbbbbb")))
-	assert.True(t, s.HasRoom(5))
-	assert.False(t, s.HasRoom(6))
 	assert.ErrorIs(t, s.Write(Traces, 3, []byte("cccccccccc")), ErrFull)
 	assert.ErrorIs(t, s.Write(Traces, 3, make([]byte, 26)), ErrTooLarge)
 	assert.Equal(t, 2, s.Len(), "nothing evicted, nothing added")
@@ -102,7 +102,7 @@ func TestCorruptFileSetAsideNotDeleted(t *testing.T) {
 	require.NoError(t, s.Write(Traces, 1, []byte("garbage")))
 	require.NoError(t, s.Write(Traces, 2, []byte("good")))
 	var sent []string
-	st, err := s.Replay(context.Background(), "", func(_ context.Context, _ Entry, p []byte) error {
+	st, err := s.ReplayDue(context.Background(), "", always, func(_ context.Context, _ Entry, p []byte) error {
 		if string(p) == "garbage" {
 			return fmt.Errorf("decode: %w", ErrCorrupt)
 		}
@@ -157,3 +157,69 @@ func TestWriteConcurrentStaysUnderBound(t *testing.T) {
 	assert.Equal(t, 20, full)
 	assert.EqualValues(t, 100, s.Bytes())
 }
+
+// A second Acquire of an open directory shares the store only with the same
+// settings: another bound or fsync is refused, not silently ignored.
+func TestAcquireRefusesOtherSettings(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Acquire(dir, 25, true)
+	require.NoError(t, err)
+	defer s.Release()
+	_, err = Acquire(dir, 26, true)
+	assert.ErrorContains(t, err, "already open in this process with max_bytes 25 and fsync true (asked: 26, true)")
+	_, err = Acquire(dir, 25, false)
+	assert.ErrorContains(t, err, "(asked: 25, false)")
+	same, err := Acquire(filepath.Join(dir, "."), 25, true)
+	require.NoError(t, err)
+	assert.Same(t, s, same)
+	same.Release()
+}
+
+// The directory is locked while a store is open (another process, here
+// another open file, cannot take it) and free after the last Release.
+func TestStoreLocksItsDirectory(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Acquire(dir, 25, true)
+	require.NoError(t, err)
+	_, err = fsdir.Lock(dir)
+	require.Error(t, err, "the dead letter's lock was free while it was open")
+	s.Release()
+	f, err := fsdir.Lock(dir)
+	require.NoError(t, err, "the lock stayed after the last Release")
+	_, err = Acquire(dir, 25, true)
+	assert.ErrorContains(t, err, "is in use by another process")
+	require.NoError(t, fsdir.Unlock(f))
+}
+
+// A corrupt file set aside twice under one name keeps both.
+func TestSetAsideKeepsEarlierCorruptFile(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Acquire(dir, 1000, false)
+	require.NoError(t, err)
+	defer s.Release()
+	require.NoError(t, s.Write(Traces, 1, []byte("first")))
+	e := s.Oldest("", 1)[0]
+	require.NoError(t, s.SetAside(e))
+	// The same name again (a file restored by hand, or a clock step).
+	require.NoError(t, os.WriteFile(filepath.Join(dir, e.Name), []byte("second"), 0o640))
+	require.NoError(t, s.SetAside(e))
+	for name, want := range map[string]string{e.Name: "first", e.Name + ".1": "second"} {
+		got, err := os.ReadFile(filepath.Join(dir, CorruptDir, name))
+		require.NoError(t, err)
+		assert.Equal(t, want, string(got))
+	}
+}
+
+// replayDir replays every file of dir through a store open on it (the one
+// already open in this process, whatever its settings), oldest first.
+func replayDir(ctx context.Context, dir string, send SendFunc) (ReplayStats, error) {
+	s, err := acquire(dir, func(*Store) error { return nil }, 0, true)
+	if err != nil {
+		return ReplayStats{}, err
+	}
+	defer s.Release()
+	return s.ReplayDue(ctx, "", always, send)
+}
+
+// always makes every file due.
+func always(Entry) bool { return true }

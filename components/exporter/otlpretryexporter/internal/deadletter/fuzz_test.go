@@ -59,7 +59,7 @@ func FuzzReplayDir(f *testing.F) {
 			return
 		}
 		sent := 0
-		st, err := Replay(context.Background(), dir, func(_ context.Context, e Entry, payload []byte) error {
+		st, err := replayDir(context.Background(), dir, func(_ context.Context, e Entry, payload []byte) error {
 			sent++
 			if e.Name != name || !bytes.Equal(payload, body) {
 				t.Fatalf("replayed %q with %d bytes, wrote %q with %d", e.Name, len(payload), name, len(body))

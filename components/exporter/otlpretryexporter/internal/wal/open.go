@@ -6,8 +6,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
+
+	"github.com/otlpcol/otlpcol/components/pkg/fsdir"
 )
 
 const lockName = "LOCK"
@@ -40,7 +41,7 @@ func Open(dir string, opts Options) (*Log, Recovery, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, rec, err
 	}
-	lock, err := lockDir(filepath.Join(dir, lockName))
+	lock, err := fsdir.Lock(filepath.Join(dir, lockName))
 	if err != nil {
 		return nil, rec, fmt.Errorf("wal: %s is in use: %w", dir, err)
 	}
@@ -57,13 +58,13 @@ func Open(dir string, opts Options) (*Log, Recovery, error) {
 	start := time.Now()
 	if err := l.recover(&rec); err != nil {
 		_ = l.closeFiles()
-		_ = unlockDir(lock)
+		_ = fsdir.Unlock(lock)
 		return nil, rec, err
 	}
 	rec.Duration = time.Since(start)
 	if err := l.rotate(); err != nil {
 		_ = l.closeFiles()
-		_ = unlockDir(lock)
+		_ = fsdir.Unlock(lock)
 		return nil, rec, err
 	}
 	go l.writeLoop()
@@ -190,23 +191,11 @@ func (l *Log) recover(rec *Recovery) error {
 	return nil
 }
 
-// setAside moves a damaged segment into dir/corrupt/ under a free name.
+// setAside moves a damaged segment into dir/corrupt/ (fsdir.SetAside: an
+// earlier file of the same name is never replaced).
 func (l *Log) setAside(path string) error {
-	dst := filepath.Join(l.dir, corruptDir)
-	if err := os.MkdirAll(dst, 0o750); err != nil {
-		return err
-	}
-	name := filepath.Join(dst, filepath.Base(path))
-	for i := 1; ; i++ {
-		if _, err := os.Lstat(name); errors.Is(err, os.ErrNotExist) {
-			break
-		}
-		name = filepath.Join(dst, filepath.Base(path)+"."+strconv.Itoa(i))
-	}
-	if err := os.Rename(path, name); err != nil {
-		return err
-	}
-	return syncDir(l.dir)
+	_, err := fsdir.SetAside(l.dir, path, true)
+	return err
 }
 
 func (l *Log) closeFiles() error {

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/otlpcol/otlpcol/components/pkg/fsdir"
 )
 
 // A segment file starts with an 8-byte magic (format version 1) and holds
@@ -19,7 +21,7 @@ const (
 	segmentSuffix = ".seg"
 	segmentMagic  = "OTLPWAL\x01"
 	magicSize     = int64(len(segmentMagic))
-	corruptDir    = "corrupt"
+	corruptDir    = fsdir.CorruptDir
 )
 
 func segmentName(firstSeq uint64) string {

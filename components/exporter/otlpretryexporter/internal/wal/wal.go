@@ -20,6 +20,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/otlpcol/otlpcol/components/pkg/fsdir"
 )
 
 // FsyncMode says when written records are flushed to stable storage.
@@ -205,7 +207,7 @@ func (l *Log) Close() error {
 			}
 		}
 		l.mu.Unlock()
-		errs = append(errs, unlockDir(l.lockFile))
+		errs = append(errs, fsdir.Unlock(l.lockFile))
 		l.closeErr = errors.Join(errs...)
 	})
 	return l.closeErr

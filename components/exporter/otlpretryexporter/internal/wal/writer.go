@@ -103,7 +103,7 @@ func (l *Log) writeLoop() {
 }
 
 // writeGroup writes batch (in order, rotating segments as they fill) and
-// completes every request.
+// completes every request: on every path each one gets its answer.
 func (l *Log) writeGroup(batch []*appendReq) {
 	i := 0
 	for i < len(batch) {
@@ -127,8 +127,11 @@ func (l *Log) writeGroup(batch []*appendReq) {
 		}
 		if j == i {
 			if err := l.rotate(); err != nil {
-				l.fail(batch[i:], err)
-				return
+				// No segment to write into (disk full, directory gone or
+				// read-only): every request left is refused, and answered
+				// below like the others. The next group tries again.
+				l.fail(batch[i:], fmt.Errorf("wal rotate: %w", err))
+				break
 			}
 			continue
 		}

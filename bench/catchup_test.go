@@ -1,0 +1,58 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+func TestMissingFromBelowCountsOnlyBelowTheLimit(t *testing.T) {
+	var accepted, delivered spanSet
+	accepted.addRange(0, 3000)
+	accepted.addRange(chunkBits-10, 20) // across a chunk boundary
+	delivered.addRange(0, 1000)
+	delivered.add(1500)
+	for _, c := range []struct {
+		limit uint64
+		want  int64
+	}{
+		{0, 0}, {1000, 0}, {1001, 1}, {1501, 500}, {3000, 1999}, {1 << 40, 1999 + 20},
+		{chunkBits - 5, 1999 + 5}, {chunkBits + 3, 1999 + 13},
+	} {
+		if got := accepted.missingFromBelow(&delivered, c.limit); got != c.want {
+			t.Errorf("below %d: %d missing, want %d", c.limit, got, c.want)
+		}
+	}
+}
+
+func TestAgeHistogramQuantiles(t *testing.T) {
+	var h ageHistogram
+	h.observe(10*time.Millisecond, 90)
+	h.observe(2*time.Second, 9)
+	h.observe(30*time.Second, 1)
+	within := func(got, want time.Duration) bool { return got >= want && got <= want+want/10 }
+	if got := h.quantile(0.5); !within(got, 10*time.Millisecond) {
+		t.Errorf("p50 %s, want about 10ms", got)
+	}
+	if got := h.quantile(0.95); !within(got, 2*time.Second) {
+		t.Errorf("p95 %s, want about 2s", got)
+	}
+	if got := h.quantile(1); !within(got, 30*time.Second) {
+		t.Errorf("p100 %s, want about 30s", got)
+	}
+	if h.count() != 100 {
+		t.Errorf("count %d, want 100", h.count())
+	}
+}
+
+func TestPaceSpreadsRequests(t *testing.T) {
+	g := &loadGen{traces: tracesPerReq}
+	g.pace(100 * spansPerRequest) // 100 requests/s
+	start := time.Now()
+	for range 20 {
+		g.wait()
+	}
+	// 20 slots 10 ms apart: the last starts about 190 ms after the first.
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Errorf("20 paced requests at 100/s took %s, want at least 150ms", d)
+	}
+}

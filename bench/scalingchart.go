@@ -1,0 +1,146 @@
+package main
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+	"os"
+	"sort"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// Cost as work grows: CPU per million spans against the request size (the
+// request-size rows, with the 1,000-span rows they vary), and CPU per
+// million spans and peak RSS against the registry's active traces (the
+// scale-N rows). Written as scaling.png beside results.png.
+
+// requestSizeSeries is base's median CPU per million spans by spans per
+// request, from base and its -req-N rows.
+func (r *report) requestSizeSeries(base string) plotter.XYs {
+	var xy plotter.XYs
+	for i := range r.Rows {
+		row := &r.Rows[i]
+		if !row.ok() {
+			continue
+		}
+		switch {
+		case row.cpu().Median == 0:
+		case row.Name == base:
+			xy = append(xy, plotter.XY{X: spansPerRequest, Y: row.cpu().Median})
+		case row.SpansPerRequest > 0 && row.Name == fmt.Sprintf("%s-req-%s", base, shortCount(uint64(row.SpansPerRequest))):
+			xy = append(xy, plotter.XY{X: float64(row.SpansPerRequest), Y: row.cpu().Median})
+		}
+	}
+	sort.Slice(xy, func(i, j int) bool { return xy[i].X < xy[j].X })
+	return xy
+}
+
+// registrySeries is the scale-N rows' median CPU per million spans and
+// peak RSS by active traces.
+func (r *report) registrySeries() (cpu, rss plotter.XYs) {
+	for i := range r.Rows {
+		row := &r.Rows[i]
+		if !row.ok() || row.Cycle == 0 {
+			continue
+		}
+		n := float64(row.Cycle)
+		cpu = append(cpu, plotter.XY{X: n, Y: row.cpu().Median})
+		rss = append(rss, plotter.XY{X: n, Y: row.over(func(s sample) float64 { return s.PeakRSSMiB }).Median})
+	}
+	sort.Slice(cpu, func(i, j int) bool { return cpu[i].X < cpu[j].X })
+	sort.Slice(rss, func(i, j int) bool { return rss[i].X < rss[j].X })
+	return cpu, rss
+}
+
+// hasScaling reports whether any row of the scaling chart ran.
+func (r *report) hasScaling() bool {
+	for i := range r.Rows {
+		if r.Rows[i].ok() && (r.Rows[i].SpansPerRequest > 0 || r.Rows[i].Cycle > 0) {
+			return true
+		}
+	}
+	return false
+}
+
+func linePanel(title, xLabel, yLabel string, series map[string]plotter.XYs, colours map[string]color.Color) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = xLabel
+	p.Y.Label.Text = yLabel
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Y.Min = 0
+	names := make([]string, 0, len(series))
+	for name := range series {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	maxY := 0.0
+	for _, name := range names {
+		xy := series[name]
+		if len(xy) == 0 {
+			continue
+		}
+		for _, v := range xy {
+			maxY = math.Max(maxY, v.Y)
+		}
+		l, pts, err := plotter.NewLinePoints(xy)
+		if err != nil {
+			return nil, err
+		}
+		l.Color, pts.Color = colours[name], colours[name]
+		p.Add(l, pts)
+		p.Legend.Add(name, l, pts)
+	}
+	p.Y.Max = maxY * 1.15
+	p.Legend.Top = true
+	return p, nil
+}
+
+// scalingChart writes scaling.png; it writes nothing when no scaling row ran.
+func (r *report) scalingChart(path string) error {
+	if !r.hasScaling() {
+		return nil
+	}
+	req, err := linePanel("CPU per span by request size", "spans per request", "CPU s per M spans",
+		map[string]plotter.XYs{stockName: r.requestSizeSeries(stockName), "gateway-wal-always": r.requestSizeSeries("gateway-wal-always")},
+		map[string]color.Color{stockName: colorStock, "gateway-wal-always": colorGateway})
+	if err != nil {
+		return err
+	}
+	cpu, rss := r.registrySeries()
+	regCPU, err := linePanel("CPU per span by registry size", "active traces", "CPU s per M spans",
+		map[string]plotter.XYs{"gateway": cpu}, map[string]color.Color{"gateway": colorGateway})
+	if err != nil {
+		return err
+	}
+	regRSS, err := linePanel("peak RSS by registry size", "active traces", "MiB",
+		map[string]plotter.XYs{"gateway": rss}, map[string]color.Color{"gateway": colorGateway})
+	if err != nil {
+		return err
+	}
+	const w, h = 15 * vg.Inch, 4.5 * vg.Inch
+	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(100), vgimg.UseBackgroundColor(color.White))
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 1, Cols: 3, PadX: vg.Millimeter * 8, PadTop: vg.Millimeter * 3,
+		PadBottom: vg.Millimeter * 3, PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 3}
+	plots := [][]*plot.Plot{{req, regCPU, regRSS}}
+	canvases := plot.Align(plots, tiles, dc)
+	for i, p := range plots[0] {
+		p.Draw(canvases[0][i])
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

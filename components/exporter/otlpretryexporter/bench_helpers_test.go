@@ -1,0 +1,3 @@
+package otlpretryexporter
+
+func useTransport(e *otlpExporter, t transport) { e.transport = t }

@@ -1,0 +1,281 @@
+package monitoring
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// fault is one scenario of the suite; they run in parallel, each on its
+// own pods, backend and load.
+type fault struct {
+	name string
+	run  func(t *testing.T, s *suite)
+}
+
+// Generous waits: the windows of the scaled rules are at most 60 s
+// (30m / 30) and `for` at most 30 s; the rest is the fault's own build-up
+// (a log filling, a queue filling) on 2 shared cores.
+const (
+	fireWithin    = 150 * time.Second
+	resolveWithin = 150 * time.Second
+)
+
+var scenarios = []fault{
+	{"backend down", func(t *testing.T, s *suite) {
+		b := startBackend(t)
+		gw := newPod(t, s.prom, "otlpcol-gateway-outage", "gateway", t.TempDir(), append(gatewaySets,
+			// A small log and a short retry budget, so that the log fills
+			// and batches reach the dead letter within the test.
+			"exporters::otlp_retry::persistent_queue::max_bytes=524288",
+			"exporters::otlp_retry::persistent_queue::segment_bytes=131072",
+			"exporters::otlp_retry::dead_letter::max_bytes=67108864",
+			"exporters::otlp_retry::retry_on_failure::max_interval=2s",
+			"exporters::otlp_retry::retry_on_failure::max_elapsed_time=10s",
+		), gatewayEnv(b)...)
+		gw.start()
+		l := startLoad(gw.c.GRPCEndpoint(), 50, 50*time.Millisecond)
+		defer l.Stop()
+		wait(5 * time.Second)
+		s.run(t, scenario{name: "backend down (connections refused), steady load", pod: gw.name,
+			fire: []string{"OtlpcolCircuitOpen", "OtlpcolWriteAheadLogFilling", "OtlpcolWriteAheadLogNotDraining",
+				"OtlpcolDeadLetterGrowing", "OtlpcolRefusalsSustained", "OtlpcolRefusingSpans"},
+			within: fireWithin, healAll: resolveWithin},
+			func() { b.Set(backendDown) }, func() { b.Set(backendUp) })
+	}},
+	{"black hole", func(t *testing.T, s *suite) {
+		// A backend that hangs mid-stream: the gateway's connection stays
+		// established and goes silent (no reset, no answer), so every
+		// attempt ends only at its timeout.
+		b := startBackend(t)
+		gw := newPod(t, s.prom, "otlpcol-gateway-blackhole", "gateway", t.TempDir(), gatewaySets, gatewayEnv(b)...)
+		gw.start()
+		l := startLoad(gw.c.GRPCEndpoint(), 50, 50*time.Millisecond)
+		defer l.Stop()
+		wait(5 * time.Second)
+		var from time.Time
+		s.run(t, scenario{name: "backend a black hole (hangs mid-stream: connection open, never answers), steady load", pod: gw.name,
+			fire: []string{"OtlpcolWriteAheadLogNotDraining"}, within: fireWithin, healAll: resolveWithin, minFault: 75 * time.Second},
+			func() { b.Freeze(); from = time.Now() }, func() {
+				// What the breaker did meanwhile (OtlpcolCircuitOpen is
+				// driven by the backend-down scenario).
+				res, err := s.prom.queryRange(`max(otelcol_otlp_retry_circuit_state{pod="otlpcol-gateway-blackhole"})`, from, time.Now(), time.Second)
+				maxState, openedAfter := -1.0, -1.0
+				if err == nil {
+					for _, r := range res {
+						for _, v := range r.Values {
+							f := parseF(v[1])
+							if f > maxState {
+								maxState = f
+							}
+							if ts, _ := v[0].(float64); f >= 2 && openedAfter < 0 {
+								openedAfter = ts - float64(from.UnixMilli())/1000
+							}
+						}
+					}
+				}
+				t.Logf("black hole: highest circuit_state over %.0fs: %v (0 closed, 2 open), first open after %.0fs; %d exports accepted, %d failed",
+					time.Since(from).Seconds(), maxState, openedAfter, l.ok.Load(), l.fail.Load())
+				s.add(row{Alert: "OtlpcolCircuitOpen", Scenario: "black hole (observed, not required): " + circuitNote(maxState, openedAfter),
+					Fired: fired(s, "OtlpcolCircuitOpen", gw.name, from), Resolved: "-"})
+				b.Set(backendUp)
+			})
+	}},
+	{"flaky backend", func(t *testing.T, s *suite) {
+		b := startBackend(t)
+		gw := newPod(t, s.prom, "otlpcol-gateway-flaky", "gateway", t.TempDir(), gatewaySets, gatewayEnv(b)...)
+		gw.start()
+		l := startLoad(gw.c.GRPCEndpoint(), 20, 50*time.Millisecond)
+		defer l.Stop()
+		wait(5 * time.Second)
+		s.run(t, scenario{name: "flaky backend (half the exports Unavailable)", pod: gw.name,
+			fire: []string{"OtlpcolExportFailedAttempts"}, within: fireWithin, healAll: resolveWithin},
+			func() { b.SetFailureRate(errUnavailable, 500) }, func() { b.SetFailure(nil) })
+	}},
+	{"quarantine filling", func(t *testing.T, s *suite) {
+		b := startBackend(t)
+		gw := newPod(t, s.prom, "otlpcol-gateway-invalid", "gateway", t.TempDir(), append(gatewaySets,
+			"exporters::otlp_retry::quarantine::max_bytes=65536"), gatewayEnv(b)...)
+		gw.start()
+		l := startLoad(gw.c.GRPCEndpoint(), 20, 50*time.Millisecond)
+		defer l.Stop()
+		wait(5 * time.Second)
+		s.run(t, scenario{name: "backend rejects everything as invalid; 64 KiB quarantine fills", pod: gw.name,
+			fire: []string{"OtlpcolQuarantineGrowing", "OtlpcolDroppingData"}, within: fireWithin, healAll: resolveWithin},
+			func() { b.SetFailure(errInvalid) }, func() { b.SetFailure(nil) })
+	}},
+	{"disk full", func(t *testing.T, s *suite) {
+		if os.Geteuid() != 0 {
+			s.add(row{Alert: "OtlpcolDiskFull", Scenario: "not driven: mounting a small tmpfs needs root", Fired: "-", Resolved: "-"})
+			return
+		}
+		b := startBackend(t)
+		dir := t.TempDir()
+		state := filepath.Join(dir, "state")
+		if err := os.MkdirAll(state, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", state).CombinedOutput(); err != nil {
+			t.Fatalf("mount tmpfs: %v %s", err, out)
+		}
+		t.Cleanup(func() { _ = exec.Command("umount", "-l", state).Run() })
+		gw := newPod(t, s.prom, "otlpcol-gateway-diskfull", "gateway", dir, append(gatewaySets,
+			"exporters::otlp_retry::persistent_queue::segment_bytes=262144"), gatewayEnv(b)...)
+		gw.start()
+		l := startLoad(gw.c.GRPCEndpoint(), 100, 50*time.Millisecond)
+		defer l.Stop()
+		wait(3 * time.Second)
+		s.run(t, scenario{name: "state on a 2 MiB tmpfs, backend down: the volume fills", pod: gw.name,
+			fire: []string{"OtlpcolDiskFull"}, within: fireWithin, healAll: resolveWithin},
+			func() { b.Set(backendDown) }, func() { b.Set(backendUp) })
+	}},
+	{"gateway killed, damaged log", func(t *testing.T, s *suite) {
+		b := startBackend(t)
+		b.Set(backendBlackHole)
+		gw := newPod(t, s.prom, "otlpcol-gateway-crash", "gateway", t.TempDir(), append(gatewaySets,
+			"exporters::otlp_retry::persistent_queue::segment_bytes=16384"), gatewayEnv(b)...)
+		gw.start()
+		l := startLoad(gw.c.GRPCEndpoint(), 20, 50*time.Millisecond)
+		wait(8 * time.Second)
+		l.Stop()
+		s.run(t, scenario{name: "gateway killed (SIGKILL), its pod left in place", pod: gw.name,
+			fire: []string{"OtlpcolDown"}, within: fireWithin, healAll: resolveWithin},
+			gw.kill, gw.remove) // the pod object deleted: its target goes
+		// Node loss: a segment of the log comes back damaged; the pod is
+		// recreated (new address) on the same claim.
+		s.run(t, scenario{name: "recreated pod finds a damaged log segment at start", pod: gw.name,
+			fire: []string{"OtlpcolWriteAheadLogDamaged"}, within: fireWithin, healAll: 200 * time.Second},
+			func() {
+				t.Logf("damaged %s", flipSegmentByte(t, gw.dir))
+				b.Set(backendUp)
+				gw.start()
+			}, nil)
+	}},
+	{"replica scaled in with state left", func(t *testing.T, s *suite) {
+		b := startBackend(t)
+		gw := newPod(t, s.prom, "otlpcol-gateway-scalein", "gateway", t.TempDir(), gatewaySets, gatewayEnv(b)...)
+		gw.start()
+		b.Set(backendDown)
+		l := startLoad(gw.c.GRPCEndpoint(), 20, 50*time.Millisecond)
+		wait(8 * time.Second)
+		l.Stop()
+		s.run(t, scenario{name: "replica scaled in while its log holds records (backend down)", pod: gw.name,
+			fire: []string{"OtlpcolStateOrphaned"}, within: fireWithin, healAll: resolveWithin},
+			gw.stop, func() {
+				// Scaled back up: the same ordinal on the same claim.
+				b.Set(backendUp)
+				gw.start()
+			})
+	}},
+	{"trace registry full", func(t *testing.T, s *suite) {
+		b := startBackend(t)
+		gw := newPod(t, s.prom, "otlpcol-gateway-registry", "gateway", t.TempDir(), append(gatewaySets,
+			"processors::trace_registry::max_traces=200", "processors::trace_registry::idle_timeout=5s"), gatewayEnv(b)...)
+		gw.start()
+		var l *load
+		s.run(t, scenario{name: "more live traces than max_traces (200)", pod: gw.name,
+			fire: []string{"OtlpcolTraceRegistryDegraded", "OtlpcolTraceRegistryEvicting"}, within: fireWithin, healAll: resolveWithin},
+			func() { l = startLoad(gw.c.GRPCEndpoint(), 2, 20*time.Millisecond) }, func() { l.Stop() })
+	}},
+	{"memory limiter", func(t *testing.T, s *suite) {
+		b := startBackend(t)
+		gw := newPod(t, s.prom, "otlpcol-gateway-starved", "gateway", t.TempDir(), gatewaySets, gatewayEnv(b)...)
+		var l *load
+		s.run(t, scenario{name: "memory limit below the heap (memory_limiter limit_mib=2)", pod: gw.name,
+			fire: []string{"OtlpcolMemoryLimiterRefusing", "OtlpcolRefusingSpans"}, within: fireWithin, healAll: resolveWithin},
+			func() {
+				gw.start("processors::memory_limiter::limit_percentage=0", "processors::memory_limiter::spike_limit_percentage=0",
+					"processors::memory_limiter::limit_mib=2", "processors::memory_limiter::spike_limit_mib=1")
+				l = startLoad(gw.c.GRPCEndpoint(), 20, 50*time.Millisecond)
+			}, func() {
+				// The limit raised: the pod restarts with the shipped limiter.
+				gw.stop()
+				gw.start()
+				l.retarget(gw.c.GRPCEndpoint())
+			})
+		l.Stop()
+	}},
+	{"agent, gateway down", func(t *testing.T, s *suite) {
+		g := startBackend(t) // the gateway as the agent sees it
+		ag := newPod(t, s.prom, "otlpcol-agent-queue", "agent", t.TempDir(), append(agentSets(g.Endpoint()),
+			"exporters::load_balancing::sending_queue::queue_size=5000"))
+		ag.start()
+		l := startLoad(ag.c.GRPCEndpoint(), 50, 50*time.Millisecond)
+		defer l.Stop()
+		wait(5 * time.Second)
+		s.run(t, scenario{name: "agent: gateway down, 5000-item queue fills", pod: ag.name,
+			fire: []string{"OtlpcolQueueNearCapacity", "OtlpcolBacklogNotDraining"}, within: fireWithin, healAll: resolveWithin},
+			func() { g.Set(backendDown) }, func() { g.Set(backendUp) })
+	}},
+	{"agent, gateway refuses", func(t *testing.T, s *suite) {
+		g := startBackend(t)
+		ag := newPod(t, s.prom, "otlpcol-agent-refused", "agent", t.TempDir(), agentSets(g.Endpoint()))
+		ag.start()
+		l := startLoad(ag.c.GRPCEndpoint(), 20, 50*time.Millisecond)
+		defer l.Stop()
+		wait(5 * time.Second)
+		s.run(t, scenario{name: "agent: the gateway refuses spans as invalid (permanent)", pod: ag.name,
+			fire: []string{"OtlpcolExporterSendFailures"}, within: fireWithin, healAll: resolveWithin},
+			func() { g.SetFailure(errInvalid) }, func() { g.SetFailure(nil) })
+	}},
+	{"agent, damaged queue file", func(t *testing.T, s *suite) {
+		g := startBackend(t)
+		g.Set(backendDown)
+		ag := newPod(t, s.prom, "otlpcol-agent-damaged", "agent", t.TempDir(), agentSets(g.Endpoint()))
+		ag.start()
+		l := startLoad(ag.c.GRPCEndpoint(), 100, 20*time.Millisecond)
+		wait(6 * time.Second)
+		l.Stop()
+		ag.stop()
+		var corrupt string
+		s.run(t, scenario{name: "agent restarts on a damaged queue file (cut short)", pod: ag.name,
+			fire: []string{"OtlpcolQueueStoreSetAside"}, within: fireWithin, healAll: resolveWithin},
+			func() {
+				files, _ := filepath.Glob(filepath.Join(ag.dir, "state", "*", "exporter_load_balancing_*traces"))
+				if len(files) != 1 {
+					t.Fatalf("agent queue files: %v", files)
+				}
+				st, err := os.Stat(files[0])
+				page := int64(os.Getpagesize())
+				if err != nil || st.Size() <= 8*page {
+					t.Fatalf("queue file %s: %v, %d bytes (want > 8 pages)", files[0], err, st.Size())
+				}
+				if err := os.Truncate(files[0], 4*page); err != nil {
+					t.Fatal(err)
+				}
+				corrupt = filepath.Join(filepath.Dir(files[0]), "corrupt")
+				g.Set(backendUp)
+				ag.start()
+			}, func() {
+				// An operator inspected the file and deletes it.
+				if err := os.RemoveAll(corrupt); err != nil {
+					t.Error(err)
+				}
+			})
+	}},
+}
+
+func circuitNote(maxState, openedAfter float64) string {
+	if maxState >= 2 {
+		return fmt.Sprintf("closed for the first %.0f s, then open", openedAfter)
+	}
+	return fmt.Sprintf("circuit_state stayed %v (0 closed) for the whole fault", maxState)
+}
+
+// fired says when alert fired on pod after since, if it did.
+func fired(s *suite, alert, pod string, since time.Time) string {
+	if e := s.tr.fired(alert, pod, since); e != nil {
+		return fmt.Sprintf("%.1f", e.firedAt.Sub(since).Seconds())
+	}
+	return "did not fire"
+}
+
+func parseF(v any) float64 {
+	s, _ := v.(string)
+	var f float64
+	_, _ = fmtSscan(s, &f)
+	return f
+}

@@ -1,0 +1,143 @@
+package reliability
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/otlpcol/otlpcol/tests/harness"
+)
+
+// TestStreamFloodBounded (issue 26 item 3): 120,000 half-open gRPC streams
+// (headers and a 5-byte length prefix, then nothing) on 1,200 connections
+// against the gateway in its shipped memory cgroup, while a legitimate
+// client sends small batches. Expected: no OOM kill, peak RSS under the
+// limit, and every batch of the legitimate client accepted (after
+// retryable refusals at most) and delivered.
+func TestStreamFloodBounded(t *testing.T) {
+	needBinary(t)
+	o := record(t)
+	gw, sink, cg, mem := startBoundedGateway(t)
+
+	floodCtx, stopFlood := context.WithTimeout(context.Background(), 30*time.Second)
+	defer stopFlood()
+	var (
+		wg      sync.WaitGroup
+		opened  int
+		refused map[string]int
+		err     error
+	)
+	wg.Go(func() {
+		opened, refused, err = harness.StreamFlood(floodCtx, gw.GRPCEndpoint(), 1200, 100, 1<<20)
+	})
+	time.Sleep(2 * time.Second)
+
+	// The legitimate client: 20 batches of 50 spans, each retried while
+	// refused retryably, for as long as the flood lasts.
+	conn, cerr := grpc.NewClient(gw.GRPCEndpoint(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, cerr)
+	defer conn.Close()
+	client := ptraceotlp.NewGRPCClient(conn)
+	var sent []string
+	answers := map[string]int{}
+	start := time.Now()
+	var legitErr error
+batches:
+	for i := range 20 {
+		b := genBatch("stream-flood", 10, 5)
+		for {
+			ctx, cancel := context.WithTimeout(floodCtx, 10*time.Second)
+			_, err := client.Export(ctx, ptraceotlp.NewExportRequestFromTraces(b.td))
+			cancel()
+			out := harness.ErrOutcome(err)
+			answers[out.Answer]++
+			switch {
+			case out.Accepted:
+				sent = append(sent, b.spanIDs...)
+				continue batches
+			case !out.Retryable:
+				legitErr = fmt.Errorf("batch %d refused for good: %w", i, err)
+				break batches
+			case floodCtx.Err() != nil:
+				legitErr = fmt.Errorf("batch %d not accepted while the flood lasted: %w", i, err)
+				break batches
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	t.Logf("legitimate client: %d of 20 batches accepted in %s during the flood; answers %v", len(sent)/50, time.Since(start).Round(time.Millisecond), answers)
+	// RSS while the flood still holds its connections.
+	o.PeakRSS = requireWithinLimit(t, gw, cg, mem)
+	require.NoError(t, legitErr)
+	stopFlood()
+	wg.Wait()
+	t.Logf("flood: %d streams opened; the gateway's answers %v (dial error: %v)", opened, refused, err)
+	o.PeakRSS = requireWithinLimit(t, gw, cg, mem)
+	tl := waitDelivered(sent, 60*time.Second, sink)
+	tl.fill(o)
+	require.Zero(t, tl.lost, "accepted spans lost, e.g. %v", tl.missing)
+	requireAlive(t, gw)
+}
+
+// TestSlowClientsCutOffAndShutdown (issue 26 item 4): 100 HTTP connections
+// trickling a header byte a second and 100 trickling the body are closed by
+// the receiver within its timeouts (read_header_timeout, read_timeout);
+// then, with fresh slow clients and half-open gRPC streams open, SIGTERM
+// ends the process within drain_delay + read_timeout + stream_read_timeout
+// + the exporter's flush budget.
+func TestSlowClientsCutOffAndShutdown(t *testing.T) {
+	needBinary(t)
+	sink := harness.StartSink(t)
+	gw := harness.Start(t, harness.Config("gateway.yaml"), harness.Options{
+		Env: []string{"OTLP_ENDPOINT=" + sink.GRPCEndpoint(), "API_KEY=slow"},
+		Set: gatewayTestSets(t.TempDir()),
+	})
+	gw.WaitReady(30 * time.Second)
+	httpAddr := strings.TrimPrefix(gw.HTTPEndpoint(), "http://")
+
+	// The shipped timeouts: headers 5 s, whole request 15 s. Generous
+	// room for a loaded machine, far below "never".
+	const readTimeout, streamReadTimeout, flush = 15 * time.Second, 10 * time.Second, 10 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout+20*time.Second)
+	defer cancel()
+	slow := harness.SlowClients(ctx, httpAddr, 100, time.Second)
+	var open int
+	var latest time.Duration
+	for _, c := range slow {
+		if !c.Closed {
+			open++
+		}
+		latest = max(latest, c.After)
+	}
+	t.Logf("slow clients: %d of %d still open after %s; the last closed after %s", open, len(slow), readTimeout+20*time.Second, latest.Round(time.Millisecond))
+	// Not fatal: the shutdown below is worth seeing either way.
+	assert.Zero(t, open, "slow HTTP clients never cut off")
+
+	// Shutdown with slow clients and stalled streams open.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel2()
+	var wg sync.WaitGroup
+	wg.Go(func() { harness.SlowClients(ctx2, httpAddr, 50, time.Second) })
+	wg.Go(func() { _, _, _ = harness.StreamFlood(ctx2, gw.GRPCEndpoint(), 10, 10, 1<<20) })
+	time.Sleep(2 * time.Second)
+	start := time.Now()
+	gw.Signal(syscall.SIGTERM)
+	budget := readTimeout + streamReadTimeout + flush
+	_, exited := gw.Wait(budget + 30*time.Second)
+	took := time.Since(start)
+	cancel2()
+	wg.Wait()
+	t.Logf("SIGTERM to exit: %s (drain_delay 0 here; budget read_timeout + stream_read_timeout + flush = %s)", took.Round(time.Millisecond), budget)
+	require.True(t, exited, "still running %s after SIGTERM", took)
+	require.LessOrEqual(t, took, budget+5*time.Second, "shutdown held up by slow clients")
+}
