@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/otlpcol/otlpcol/tests/harness"
 )
 
 // giantLabelBytes is the size of the attribute value the giant-label
@@ -35,7 +37,26 @@ type HostileBurst func(ctx context.Context, t Target) []string
 // admission work (gzip bombs of every shape, stream floods, slow clients)
 // adds its harness helpers here: append to this list from an init
 // function in this package.
-var HostileBursts = []HostileBurst{garbageBurst, gzipBombBurst}
+var HostileBursts = []HostileBurst{garbageBurst, gzipBombBurst, admissionBombs}
+
+// admissionBombs: the admission work's bombs (tests/harness), two gzip over
+// gRPC and two zstd over HTTP at once, each a real span whose attribute
+// inflates to 64 MiB: each must be answered (refused; memory is checked
+// by the step).
+func admissionBombs(ctx context.Context, t Target) []string {
+	var bad []string
+	ctx, cancel := context.WithTimeout(ctx, httpDeadline+answerMargin)
+	defer cancel()
+	for _, o := range harness.Bombs(ctx, t.GRPCAddr, t.HTTPURL, 2, 2, 64<<20) {
+		switch {
+		case o.Accepted:
+			bad = append(bad, "a 64 MiB bomb was accepted")
+		case ctx.Err() != nil:
+			bad = append(bad, fmt.Sprintf("a bomb got no answer within %s (%s)", httpDeadline+answerMargin, o.Answer))
+		}
+	}
+	return bad
+}
 
 // hostileBurst sends every burst to process i, then a few batches of
 // giant-label items (tracked: they are valid and must arrive).
