@@ -28,7 +28,7 @@ IMAGE_ARCHIVE = $(DIST)/otlpcol-$(VERSION)-oci.tar
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
 GOFILES     = $(shell git ls-files --cached --others --exclude-standard '*.go' | grep -v '^distribution/')
 
-.PHONY: all build generate run test test-e2e test-k8s test-monitoring test-package test-image fuzz deps deps-package deps-image binaries package image image-push bench lint fmt validate vuln check-generated clean
+.PHONY: all build generate run test test-e2e chaos test-k8s test-monitoring test-package test-image fuzz deps deps-package deps-image binaries package image image-push bench lint fmt validate vuln check-generated clean
 
 all: build
 
@@ -180,6 +180,17 @@ test-monitoring: build
 	@echo ">> go test ./tests/monitoring (Prometheus $$(prometheus --version 2>&1 | awk 'NR==1{print $$3}'), scaled 30x)"
 	@OTLPCOL_MONITORING=1 OTLPCOL_MONITORING_OUT=$(CURDIR)/docs/monitoring \
 		$(GO) test -count=1 -parallel 16 -timeout 15m -v ./tests/monitoring/
+
+## chaos: the randomized fault campaign (tests/chaos) against bin/otlpcol:
+## SEED= (empty: a fresh one, printed), STEPS= or DURATION= (e.g. 10m),
+## CHAOS_FAULTS= (kinds, comma-separated, or all), CHAOS_SCHEDULE= (replay a
+## printed schedule), CHAOS_SHRINK= (shrink budget, default 15m),
+## CHAOS_RESULTS= (write the results table there). Needs root (tmpfs).
+chaos: build
+	@echo ">> chaos campaign (seed $(if $(SEED),$(SEED),fresh), $(if $(DURATION),$(DURATION),$(if $(STEPS),$(STEPS),20) steps))"
+	@CHAOS_RUN=1 CHAOS_SEED=$(SEED) CHAOS_STEPS=$(STEPS) CHAOS_DURATION=$(DURATION) \
+		$(GO) test -count=1 -v -timeout 90m -run '^TestCampaign$$' ./tests/chaos/ 2>&1 | \
+		grep --line-buffered -vE '^\s*$$|^=== (RUN|NAME)' ; exit $${PIPESTATUS[0]}
 
 ## test-k8s: deploy/ on a real control plane (built from Go modules into
 ## OTLPCOL_K8S_CACHE, default ~/.cache/otlpcol-k8s: slow once, then cached):
