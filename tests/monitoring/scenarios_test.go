@@ -28,16 +28,17 @@ var scenarios = []fault{
 	{"backend down", func(t *testing.T, s *suite) {
 		b := startBackend(t)
 		gw := newPod(t, s.prom, "otlpcol-gateway-outage", "gateway", t.TempDir(), append(gatewaySets,
-			// A small log and a short retry budget, so that the log fills
-			// and batches reach the dead letter within the test.
-			"exporters::otlp_retry::persistent_queue::max_bytes=524288",
+			// The smallest log validate allows (32 MiB) under a heavy load,
+			// and a short retry budget, so that the log fills and batches
+			// reach the dead letter within the test.
+			"exporters::otlp_retry::persistent_queue::max_bytes=33554432",
 			"exporters::otlp_retry::persistent_queue::segment_bytes=131072",
 			"exporters::otlp_retry::dead_letter::max_bytes=67108864",
 			"exporters::otlp_retry::retry_on_failure::max_interval=2s",
 			"exporters::otlp_retry::retry_on_failure::max_elapsed_time=10s",
 		), gatewayEnv(b)...)
 		gw.start()
-		l := startLoad(gw.c.GRPCEndpoint(), 50, 50*time.Millisecond)
+		l := startLoad(gw.c.GRPCEndpoint(), 2000, 20*time.Millisecond)
 		defer l.Stop()
 		wait(5 * time.Second)
 		s.run(t, scenario{name: "backend down (connections refused), steady load", pod: gw.name,
