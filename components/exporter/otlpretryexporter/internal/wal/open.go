@@ -125,6 +125,14 @@ func (l *Log) recover(rec *Recovery) error {
 			next = max(next, s.firstSeq)
 		}
 		if res.state == scanTorn && last {
+			// A torn tail is cut, but its bytes are kept in corrupt/
+			// first: a full-length last record whose checksum fails may
+			// be damage of a record already answered OK, not a write the
+			// crash interrupted, and what was acknowledged stays on disk.
+			if err := l.keepTail(f, s.path, res.valid, size); err != nil {
+				_ = f.Close()
+				return err
+			}
 			if err := f.Truncate(res.valid); err != nil {
 				_ = f.Close()
 				return err
@@ -199,6 +207,39 @@ func (l *Log) recover(rec *Recovery) error {
 
 // setAside moves a damaged segment into dir/corrupt/ (fsdir.SetAside: an
 // earlier file of the same name is never replaced).
+// keepTail copies the bytes of f from valid to size into
+// corrupt/<segment>.torn (fsynced) before the tail is truncated. A tail of
+// zeros (the file grew before its data was written) holds nothing and is
+// not kept.
+func (l *Log) keepTail(f *os.File, path string, valid, size int64) error {
+	if size <= valid {
+		return nil
+	}
+	tail := make([]byte, size-valid)
+	if _, err := f.ReadAt(tail, valid); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("wal: read torn tail of %s: %w", path, err)
+	}
+	zero := true
+	for _, b := range tail {
+		if b != 0 {
+			zero = false
+			break
+		}
+	}
+	if zero {
+		return nil
+	}
+	tmp := path + ".torn"
+	if err := os.WriteFile(tmp, tail, 0o600); err != nil {
+		return fmt.Errorf("wal: keep torn tail of %s: %w", path, err)
+	}
+	if tf, err := os.Open(tmp); err == nil {
+		_ = tf.Sync()
+		_ = tf.Close()
+	}
+	return l.setAside(tmp)
+}
+
 func (l *Log) setAside(path string) error {
 	_, err := fsdir.SetAside(l.dir, path, true)
 	return err
