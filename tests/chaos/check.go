@@ -382,9 +382,21 @@ func (w *world) checkLedger(final bool) (bad []string, ok bool) {
 			bad = append(bad, fmt.Sprintf("%s: %v", p.name, err))
 			continue
 		}
+		// Items the campaign's damage faults took out of this gateway's
+		// log (a damaged segment or record moved into corrupt/, not
+		// delivered) are outside the ledger by design: a positive gap up
+		// to their number is what the ledger must show (the alert fires),
+		// not a violation.
+		allow := float64(w.undeliveredDamaged(p.dir))
 		for _, l := range ls {
 			ok = true
 			sum := l.Delivered + l.Pending + l.Quarantined + l.Dropped
+			if gap := l.Accepted - sum; gap > 0 && gap <= allow {
+				allow -= gap
+				w.t.Logf("chaos: note: %s ledger %s: %.0f accepted items set aside with a damaged segment (corrupt/), outside the identity by design",
+					p.name, l.Path, gap)
+				continue
+			}
 			if l.Accepted != sum {
 				bad = append(bad, fmt.Sprintf("%s ledger %s: accepted %.0f != delivered %.0f + pending %.0f + quarantined %.0f + dropped %.0f",
 					p.name, l.Path, l.Accepted, l.Delivered, l.Pending, l.Quarantined, l.Dropped))
@@ -411,4 +423,24 @@ func countsString(m map[string]int) string {
 		parts[i] = fmt.Sprintf("%s %d", k, m[k])
 	}
 	return strings.Join(parts, ", ")
+}
+
+// undeliveredDamaged counts the items of damaged segments under dir that
+// never reached the backend.
+func (w *world) undeliveredDamaged(dir string) int {
+	w.mu.Lock()
+	ds := append([]damaged(nil), w.damaged...)
+	w.mu.Unlock()
+	n := 0
+	for _, d := range ds {
+		if !strings.HasPrefix(d.path, dir+string(filepath.Separator)) {
+			continue
+		}
+		for _, k := range d.keys {
+			if !w.backend.Has(k) {
+				n++
+			}
+		}
+	}
+	return n
 }
