@@ -222,7 +222,10 @@ func (l *Log) Close() error {
 		if l.opts.Fsync != FsyncNever {
 			errs = append(errs, l.syncActive())
 		}
-		errs = append(errs, l.checkpoint())
+		// Best effort, as every checkpoint: one that cannot be written (the
+		// directory removed, the disk full) only means more is replayed at
+		// the next start, and must not fail the shutdown.
+		_ = l.checkpoint()
 		l.mu.Lock()
 		for _, s := range l.segs {
 			if s.f != nil {
