@@ -3,7 +3,6 @@
 package harness
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -13,12 +12,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/otlpcol/otlpcol/components/pkg/promtext"
 )
 
 // RepoRoot is the repository's top directory.
@@ -336,45 +338,40 @@ func MetricValue(t testing.TB, url, name string, labels ...string) (float64, boo
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("scrape %s: %d %v", url, code, err)
 	}
-	return SumSamples(body, name, labels...)
+	v, ok, err := sumSamples(body, name, labels...)
+	if err != nil {
+		t.Fatalf("scrape %s: %v", url, err)
+	}
+	return v, ok
 }
 
-// SumSamples sums the samples of series name in Prometheus text exposition.
+// SumSamples sums the samples of series name in Prometheus text exposition
+// (read with the Prometheus project's parser, through promtext) whose
+// labels include every given label, each written as in the exposition:
+// key="value", with its escapes. Histograms are flattened as Prometheus
+// stores them (name_bucket{le="+Inf"}, name_sum, name_count). It returns
+// false when no sample matches or the exposition does not parse.
 func SumSamples(exposition, name string, labels ...string) (float64, bool) {
-	var sum float64
-	found := false
-	sc := bufio.NewScanner(strings.NewReader(exposition))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
+	v, ok, _ := sumSamples(exposition, name, labels...)
+	return v, ok
+}
+
+func sumSamples(exposition, name string, labels ...string) (float64, bool, error) {
+	want := make(map[string]string, len(labels))
+	for _, l := range labels {
+		k, quoted, ok := strings.Cut(l, "=")
+		v, err := strconv.Unquote(quoted)
+		if !ok || err != nil {
+			return 0, false, fmt.Errorf("label %s: want key=\"value\"", l)
 		}
-		series, value, ok := strings.Cut(line, " ")
-		if !ok {
-			continue
-		}
-		metric, lbls, _ := strings.Cut(series, "{")
-		if metric != name {
-			continue
-		}
-		match := true
-		for _, l := range labels {
-			if !strings.Contains(lbls, l) {
-				match = false
-				break
-			}
-		}
-		if !match {
-			continue
-		}
-		var v float64
-		if _, err := fmt.Sscan(strings.Fields(value)[0], &v); err == nil {
-			sum += v
-			found = true
-		}
+		want[k] = v
 	}
-	return sum, found
+	samples, err := promtext.Samples(strings.NewReader(exposition))
+	if err != nil {
+		return 0, false, err
+	}
+	v, ok := promtext.Sum(samples, name, want)
+	return v, ok, nil
 }
 
 type syncBuffer struct {
