@@ -15,23 +15,12 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/otlpcol/otlpcol/components/pkg/promtext"
+	"github.com/otlpcol/otlpcol/tests/otlptraffic"
 	"github.com/prometheus/common/model"
 )
 
 // Spans yields every span of td, resource by resource and scope by scope.
-func Spans(td ptrace.Traces) iter.Seq[ptrace.Span] {
-	return func(yield func(ptrace.Span) bool) {
-		for _, rs := range td.ResourceSpans().All() {
-			for _, ss := range rs.ScopeSpans().All() {
-				for _, sp := range ss.Spans().All() {
-					if !yield(sp) {
-						return
-					}
-				}
-			}
-		}
-	}
-}
+func Spans(td ptrace.Traces) iter.Seq[ptrace.Span] { return otlptraffic.Spans(td) }
 
 // TraceBatch is batch number batch of a test: one trace of n spans from
 // service, their IDs unique per (batch, span) within the test.
