@@ -31,7 +31,7 @@ func RepoRoot() string {
 
 // Binary is the otlpcol binary under test: $OTLPCOL_BIN, else bin/otlpcol.
 // `make test` builds it first; a test run without it fails with a clear hint.
-func Binary(t testing.TB) string {
+func Binary(t TB) string {
 	t.Helper()
 	bin := os.Getenv("OTLPCOL_BIN")
 	if bin == "" {
@@ -46,9 +46,20 @@ func Binary(t testing.TB) string {
 // Config returns the path of a file in configs/.
 func Config(name string) string { return filepath.Join(RepoRoot(), "configs", name) }
 
+// TB is what Start needs of its caller, a subset of testing.TB: a test
+// passes its *testing.T; the bench passes its round, which fails and
+// cleans up the same way without being a test.
+type TB interface {
+	Helper()
+	Logf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+	Failed() bool
+}
+
 // Collector is one running otlpcol process.
 type Collector struct {
-	t      testing.TB
+	t      TB
 	config string
 	opts   Options
 	run    atomic.Pointer[run] // the current process; replaced by a restart after a bind conflict
@@ -100,7 +111,7 @@ type Options struct {
 // killed when the test ends. Should the process fail to bind one of the
 // ports the harness picked (another process took it all the same), WaitHTTP
 // and WaitReady start it again on fresh ports.
-func Start(t testing.TB, config string, opts Options) *Collector {
+func Start(t TB, config string, opts Options) *Collector {
 	t.Helper()
 	checkStateMoved(t, config, opts.Set)
 	c := &Collector{t: t, config: config, opts: opts}
