@@ -28,28 +28,10 @@ func TestAgentAbsorbsGatewayOutage(t *testing.T) {
 	o := record(t)
 	outageFor := scaled(time.Minute, 5*time.Minute)
 	backend := harness.StartSink(t)
-	gwPort := harness.FreePort(t)
-	gwDir := t.TempDir()
-	startGateway := func() *harness.Collector {
-		gw := harness.Start(t, harness.Config("gateway.yaml"), harness.Options{
-			Env: []string{"OTLP_ENDPOINT=" + backend.GRPCEndpoint(), "API_KEY=agent-outage"},
-			Set: append(harness.StateSets(t, harness.Config("gateway.yaml"), gwDir),
-				fmt.Sprintf("receivers::otlp::protocols::grpc::endpoint=127.0.0.1:%d", gwPort),
-				"exporters::otlp_retry::tls::insecure=true", // the sink speaks plain gRPC
-				"extensions::health::drain_delay=0s",
-			),
-		})
-		gw.WaitReady(30 * time.Second)
-		return gw
-	}
-	gw := startGateway()
+	gateway := harness.NewGateway(t, backend, "agent-outage", 30*time.Second)
+	gw := gateway.Start()
 	agent := harness.Start(t, harness.Config("agent.yaml"), harness.Options{Set: append(
-		harness.StateSets(t, harness.Config("agent.yaml"), t.TempDir()),
-		"exporters::load_balancing::resolver::k8s=null",
-		fmt.Sprintf("exporters::load_balancing::resolver::static::hostnames=[127.0.0.1:%d]", gwPort),
-		fmt.Sprintf("exporters::otlp_grpc/gateway::endpoint=127.0.0.1:%d", gwPort),
-		"extensions::health::drain_delay=0s",
-	)})
+		harness.StateSets(t, harness.Config("agent.yaml"), t.TempDir()), harness.AgentTo(gateway.Endpoint())...)})
 	agent.WaitReady(30 * time.Second)
 
 	// Applications: 2 × 10 spans every 100 ms, an SDK's 10 s deadline.
@@ -65,7 +47,7 @@ func TestAgentAbsorbsGatewayOutage(t *testing.T) {
 	_, status, err := harness.Get(agent.HealthURL("/status"))
 	require.NoError(t, err)
 	acceptedDuring, refusedDuring := len(l.Accepted()), l.Refused()
-	startGateway()
+	gateway.Start()
 	time.Sleep(10 * time.Second)
 	l.Stop()
 	notReady := ready.Stop()
