@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"strconv"
@@ -230,22 +231,14 @@ func (s *Sink) Duplicates() int {
 func (s *Sink) SpanIDs() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]int, len(s.spans))
-	for k, v := range s.spans {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(s.spans)
 }
 
 // FirstArrivals returns when each received span ID first arrived.
 func (s *Sink) FirstArrivals() map[string]time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]time.Time, len(s.first))
-	for k, v := range s.first {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(s.first)
 }
 
 // Traces returns copies of every traces batch received, in order.

@@ -47,6 +47,15 @@ func startLedgerExporter(t *testing.T, cfg *Config) *ledgerExporter {
 	return le
 }
 
+// consume sends batches first..last (tracesWithPrefix, 10 spans each), each
+// of which must be accepted.
+func (le *ledgerExporter) consume(t *testing.T, first, last byte) {
+	t.Helper()
+	for p := first; p <= last; p++ {
+		require.NoError(t, le.ConsumeTraces(context.Background(), tracesWithPrefix(p, 10)))
+	}
+}
+
 func (le *ledgerExporter) terms(t *testing.T) ledgerview.Terms {
 	t.Helper()
 	all := ledgerview.All()
@@ -151,14 +160,10 @@ func TestLedgerWALSurvivesRestart(t *testing.T) {
 	exp := startLedgerExporter(t, cfg())
 	ctx := context.Background()
 	srv.setDown(false)
-	for p := byte(1); p <= 4; p++ {
-		require.NoError(t, exp.ConsumeTraces(ctx, tracesWithPrefix(p, 10)))
-	}
+	exp.consume(t, 1, 4)
 	exp.settled(t, "delivered", 0)
 	srv.setDown(true)
-	for p := byte(5); p <= 10; p++ {
-		require.NoError(t, exp.ConsumeTraces(ctx, tracesWithPrefix(p, 10)))
-	}
+	exp.consume(t, 5, 10)
 	got := exp.settled(t, "pending while down", 60)
 	require.EqualValues(t, 100, got.Accepted)
 	require.NoError(t, exp.Shutdown(ctx))
@@ -188,16 +193,11 @@ func TestLedgerWALCrashImage(t *testing.T) {
 	c.DeadLetter.Directory = filepath.Join(dir, "dl")
 	c.DeadLetter.ReplayInterval = time.Hour
 	exp := startLedgerExporter(t, c)
-	ctx := context.Background()
-	for p := byte(1); p <= 5; p++ {
-		require.NoError(t, exp.ConsumeTraces(ctx, tracesWithPrefix(p, 10)))
-	}
+	exp.consume(t, 1, 5)
 	exp.settled(t, "delivered", 0)
 	// Backend down: the next batches are given up on and spooled.
 	srv.setDown(true)
-	for p := byte(6); p <= 10; p++ {
-		require.NoError(t, exp.ConsumeTraces(ctx, tracesWithPrefix(p, 10)))
-	}
+	exp.consume(t, 6, 10)
 	exp.settled(t, "spooled", 50)
 	time.Sleep(300 * time.Millisecond) // a checkpoint or more
 	image := filepath.Join(t.TempDir(), "image")
