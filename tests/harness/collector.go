@@ -5,6 +5,7 @@ package harness
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -361,11 +362,17 @@ func MetricValue(t testing.TB, url, name string, labels ...string) (float64, boo
 // labels include every given label, each written as in the exposition:
 // key="value", with its escapes. Histograms are flattened as Prometheus
 // stores them (name_bucket{le="+Inf"}, name_sum, name_count). It returns
-// false when no sample matches or the exposition does not parse.
+// false when no sample matches or the exposition does not parse; a label
+// not written key="value" is the caller's mistake, and panics.
 func SumSamples(exposition, name string, labels ...string) (float64, bool) {
-	v, ok, _ := sumSamples(exposition, name, labels...)
+	v, ok, err := sumSamples(exposition, name, labels...)
+	if errors.Is(err, errLabelSyntax) {
+		panic(err)
+	}
 	return v, ok
 }
+
+var errLabelSyntax = errors.New(`want key="value"`)
 
 func sumSamples(exposition, name string, labels ...string) (float64, bool, error) {
 	want := make(map[string]string, len(labels))
@@ -373,7 +380,7 @@ func sumSamples(exposition, name string, labels ...string) (float64, bool, error
 		k, quoted, ok := strings.Cut(l, "=")
 		v, err := strconv.Unquote(quoted)
 		if !ok || err != nil {
-			return 0, false, fmt.Errorf("label %s: want key=\"value\"", l)
+			return 0, false, fmt.Errorf("label %s: %w", l, errLabelSyntax)
 		}
 		want[k] = v
 	}

@@ -40,3 +40,14 @@ func TestSumSamplesRealExposition(t *testing.T) {
 	_, ok := SumSamples(body, "otlp_traces_total", `service_name="say"`)
 	assert.False(t, ok, "a label matches its whole value, not a prefix")
 }
+
+func TestSumSamplesLabelSyntax(t *testing.T) {
+	const body = "m{signal=\"traces\"} 2\nm{signal=\"logs\"} 3\n"
+	v, ok := SumSamples(body, "m", `signal="traces"`)
+	assert.True(t, ok)
+	assert.Equal(t, 2.0, v)
+	v, ok = SumSamples(body, "m")
+	assert.True(t, ok)
+	assert.Equal(t, 5.0, v)
+	assert.Panics(t, func() { SumSamples(body, "m", "signal", "traces") }, "a label written as two words")
+}
