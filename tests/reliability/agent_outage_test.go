@@ -1,10 +1,6 @@
 package reliability
 
 import (
-	"fmt"
-	"net/http"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -65,44 +61,4 @@ func TestAgentAbsorbsGatewayOutage(t *testing.T) {
 	assert.Contains(t, status, "exporter:load_balancing sent nothing for", "/status did not report the outage")
 	require.Zero(t, tl.lost, "acknowledged spans lost, e.g. %v", tl.missing)
 	requireAlive(t, agent)
-}
-
-// readyWatch polls a collector's /ready every 250 ms and keeps every answer
-// other than 200.
-type readyWatch struct {
-	stop chan struct{}
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	bad  []string
-}
-
-func watchReady(c *harness.Collector) *readyWatch {
-	w := &readyWatch{stop: make(chan struct{})}
-	w.wg.Add(1)
-	go func() {
-		defer w.wg.Done()
-		for {
-			select {
-			case <-w.stop:
-				return
-			case <-time.After(250 * time.Millisecond):
-			}
-			code, body, err := harness.Get(c.HealthURL("/ready"))
-			if err != nil || code != http.StatusOK {
-				w.mu.Lock()
-				w.bad = append(w.bad, fmt.Sprintf("%d %v %s", code, err, strings.TrimSpace(body)))
-				w.mu.Unlock()
-			}
-		}
-	}()
-	return w
-}
-
-// Stop ends the watch and returns the answers that were not 200.
-func (w *readyWatch) Stop() []string {
-	close(w.stop)
-	w.wg.Wait()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.bad
 }
