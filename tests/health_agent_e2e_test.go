@@ -46,9 +46,7 @@ func TestAgentReportsGatewayOutage(t *testing.T) {
 	backend := harness.StartSink(t)
 	gateway := harness.NewGateway(t, backend, "health-e2e", 30*time.Second)
 	gw := gateway.Start()
-	agent := harness.Start(t, harness.Config("agent.yaml"), harness.Options{Set: append(
-		harness.StateSets(t, harness.Config("agent.yaml"), t.TempDir()), harness.AgentTo(gateway.Endpoint())...)})
-	agent.WaitReady(30 * time.Second)
+	agent := gateway.StartAgent()
 
 	stop := sendSteadily(t, agent.GRPCEndpoint())
 	defer stop()

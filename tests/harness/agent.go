@@ -34,7 +34,7 @@ type Gateway struct {
 }
 
 // NewGateway picks the gateway's port and state directory; readyTimeout is
-// how long Start waits for /ready.
+// how long Start and StartAgent wait for /ready.
 func NewGateway(t testing.TB, backend *Sink, apiKey string, readyTimeout time.Duration) *Gateway {
 	t.Helper()
 	return &Gateway{t: t, backend: backend, apiKey: apiKey, dir: t.TempDir(), ready: readyTimeout, Port: FreePort(t)}
@@ -55,6 +55,16 @@ func (g *Gateway) Start() *Collector {
 			"extensions::health::drain_delay=0s",
 		),
 	})
+	c.WaitReady(g.ready)
+	return c
+}
+
+// StartAgent runs configs/agent.yaml in front of the gateway (AgentTo),
+// its state in a fresh directory, and waits until it is ready.
+func (g *Gateway) StartAgent() *Collector {
+	g.t.Helper()
+	config := Config("agent.yaml")
+	c := Start(g.t, config, Options{Set: append(StateSets(g.t, config, g.t.TempDir()), AgentTo(g.Endpoint())...)})
 	c.WaitReady(g.ready)
 	return c
 }

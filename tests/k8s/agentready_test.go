@@ -60,9 +60,7 @@ func testAgentReadiness(t *testing.T, c *cluster) {
 	backend := harness.StartSink(t)
 	gateway := harness.NewGateway(t, backend, "k8s-agent-ready", 60*time.Second)
 	gw := gateway.Start()
-	agent := harness.Start(t, harness.Config("agent.yaml"), harness.Options{Set: append(
-		harness.StateSets(t, harness.Config("agent.yaml"), t.TempDir()), harness.AgentTo(gateway.Endpoint())...)})
-	agent.WaitReady(60 * time.Second)
+	agent := gateway.StartAgent()
 
 	p := startProber(t, c, pod, agent.HealthURL(probe.HTTPGet.Path), probe)
 	w := watchEndpoint(t, c, pod)

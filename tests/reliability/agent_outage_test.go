@@ -26,9 +26,7 @@ func TestAgentAbsorbsGatewayOutage(t *testing.T) {
 	backend := harness.StartSink(t)
 	gateway := harness.NewGateway(t, backend, "agent-outage", 30*time.Second)
 	gw := gateway.Start()
-	agent := harness.Start(t, harness.Config("agent.yaml"), harness.Options{Set: append(
-		harness.StateSets(t, harness.Config("agent.yaml"), t.TempDir()), harness.AgentTo(gateway.Endpoint())...)})
-	agent.WaitReady(30 * time.Second)
+	agent := gateway.StartAgent()
 
 	// Applications: 2 × 10 spans every 100 ms, an SDK's 10 s deadline.
 	l := startLoad(t, agent.GRPCEndpoint(), loadSpec{scenario: "agent-outage", workers: 2, spansPerBatch: 10,
