@@ -50,8 +50,8 @@ type loadGen struct {
 type workerReq struct {
 	built bool
 	spans ptrace.SpanSlice
-	req   ptraceotlp.ExportRequest
-	first uint64 // first trace key of the request in flight
+	send  otlptraffic.Send // the request and its answer's counting, made once: no allocation a send
+	first uint64           // first trace key of the request in flight
 }
 
 // pace limits the load to spansPerSec, shared by all workers (see
@@ -94,7 +94,10 @@ func (g *loadGen) next(w int) (otlptraffic.Send, bool) {
 		r.built = true
 		td := buildRequest(w, g.traces)
 		r.spans = td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
-		r.req = ptraceotlp.NewExportRequestFromTraces(td)
+		r.send = otlptraffic.Send{
+			Req:  ptraceotlp.NewExportRequestFromTraces(td),
+			Done: func(resp ptraceotlp.ExportResponse, err error) { g.done(r.first, resp, err) },
+		}
 	}
 	r.first = g.nextTrace.Add(uint64(g.traces)) - uint64(g.traces)
 	now := time.Now()
@@ -104,7 +107,7 @@ func (g *loadGen) next(w int) (otlptraffic.Send, bool) {
 	for t := 0; t < g.traces; t++ {
 		stamp(r.spans, t, g.ids, r.first+uint64(t), now)
 	}
-	return otlptraffic.Send{Req: r.req, Done: func(resp ptraceotlp.ExportResponse, err error) { g.done(r.first, resp, err) }}, true
+	return r.send, true
 }
 
 // done counts one answer to the request whose first trace key is first.
