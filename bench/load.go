@@ -1,19 +1,16 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/otlpcol/otlpcol/tests/otlptraffic"
 )
 
 const (
@@ -22,147 +19,107 @@ const (
 	tracesPerReq    = spansPerRequest / spansPerTrace
 )
 
-// loadGen sends pre-built OTLP/gRPC trace requests from several goroutines
-// as fast as the collector takes them. Each request carries 1000 spans of
-// 100 traces; before every send the worker rewrites the IDs in place, so
-// every request brings new traces (or, with cycle > 0, spans of the same
-// cycle traces over and over: the registry then holds exactly cycle traces)
-// and every span a span ID of its own (see ids).
+// loadGen is the bench's load: an otlptraffic.Load whose workers send
+// pre-built OTLP/gRPC trace requests as fast as the collector takes them.
+// Each request carries 1000 spans of 100 traces; before every send the
+// worker rewrites the IDs in place, so every request brings new traces (or,
+// with cycle > 0, spans of the same cycle traces over and over: the
+// registry then holds exactly cycle traces) and every span a span ID of its
+// own (see ids).
 type loadGen struct {
-	conns   []*grpc.ClientConn
-	clients []ptraceotlp.GRPCClient
-	workers int
-	ids     ids
-	traces  int // traces per request (of spansPerTrace spans each)
+	load   *otlptraffic.Load
+	ids    ids
+	traces int // traces per request (of spansPerTrace spans each)
+	reqs   []workerReq
 
 	nextTrace atomic.Uint64 // trace keys handed out so far
 	accepted  atomic.Int64  // spans the collector answered OK for
 	refused   atomic.Int64  // spans of requests that failed or were rejected
-	requests  atomic.Int64
 	lastErr   atomic.Pointer[error]
 	// acceptedSpans holds the span numbers of every request answered OK
 	// without rejections (a partial success does not say which spans were
 	// rejected, so those requests are counted as refused in full).
 	acceptedSpans spanSet
 
-	stopping atomic.Bool
-	wg       sync.WaitGroup
-
-	// interval > 0 paces the workers together to one request per interval
-	// (see pace); next is the next request's slot, UnixNano.
-	interval time.Duration
-	next     atomic.Int64
 	// times, when set, records each request's send time (catch-up scenario).
 	times *sendTimes
 }
 
-// pace limits the load to spansPerSec, shared by all workers; a worker that
-// falls behind (the collector refusing or slow) does not make up for more
-// than a second of it in a burst.
-func (g *loadGen) pace(spansPerSec float64) {
-	g.interval = time.Duration(float64(time.Second) * float64(g.traces*spansPerTrace) / spansPerSec)
-	g.next.Store(time.Now().UnixNano())
+// workerReq is one worker's request, built at its first send and
+// rewritten in place for every later one.
+type workerReq struct {
+	built bool
+	spans ptrace.SpanSlice
+	send  otlptraffic.Send // the request and its answer's counting, made once: no allocation a send
+	first uint64           // first trace key of the request in flight
 }
 
-// wait blocks until this worker's next paced slot; it returns at once when
-// the load is not paced.
-func (g *loadGen) wait() {
-	if g.interval <= 0 {
-		return
-	}
-	now := time.Now().UnixNano()
-	slot := g.next.Add(int64(g.interval)) - int64(g.interval)
-	if slot < now-int64(time.Second) {
-		g.next.Store(now + int64(g.interval))
-		slot = now
-	}
-	if d := time.Duration(slot - now); d > 0 {
-		time.Sleep(d)
-	}
+// pace limits the load to spansPerSec, shared by all workers (see
+// otlptraffic.Load.Pace).
+func (g *loadGen) pace(spansPerSec float64) {
+	g.load.Pace(spansPerSec / float64(g.traces*spansPerTrace))
 }
 
 func newLoadGen(endpoint string, conns, workers int, d ids) (*loadGen, error) {
-	g := &loadGen{workers: workers, ids: d, traces: tracesPerReq}
-	for i := 0; i < conns; i++ {
-		conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			g.close()
-			return nil, err
-		}
-		g.conns = append(g.conns, conn)
-		g.clients = append(g.clients, ptraceotlp.NewGRPCClient(conn))
+	g := &loadGen{ids: d, traces: tracesPerReq, reqs: make([]workerReq, workers)}
+	l, err := otlptraffic.NewLoad(otlptraffic.LoadConfig{
+		Endpoint: endpoint, Conns: conns, Workers: workers,
+		Next:            g.next,
+		PauseAfterError: 10 * time.Millisecond, // back off a little when refused
+		Deadline:        30 * time.Second,
+	})
+	if err != nil {
+		return nil, err
 	}
+	g.load = l
 	return g, nil
 }
 
-func (g *loadGen) close() {
-	for _, c := range g.conns {
-		_ = c.Close()
-	}
-}
+func (g *loadGen) close() { g.load.Close() }
 
 // waitReady sends empty requests until the collector's receiver answers.
 func (g *loadGen) waitReady(timeout time.Duration, exited func() bool) error {
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if exited() {
-			return errors.New("collector exited")
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err = g.clients[0].Export(ctx, ptraceotlp.NewExportRequestFromTraces(ptrace.NewTraces()))
-		cancel()
-		if err == nil {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return err
+	return g.load.WaitReady(timeout, exited)
 }
 
 // start launches the workers; stop ends them after their request in flight.
-func (g *loadGen) start() {
-	for w := 0; w < g.workers; w++ {
-		g.wg.Add(1)
-		go g.worker(g.clients[w%len(g.clients)], w)
+func (g *loadGen) start() { g.load.Start() }
+
+func (g *loadGen) stop() { g.load.Stop() }
+
+// next stamps worker w's request with the next trace keys.
+func (g *loadGen) next(w int) (otlptraffic.Send, bool) {
+	r := &g.reqs[w]
+	if !r.built {
+		r.built = true
+		td := buildRequest(w, g.traces)
+		r.spans = td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+		r.send = otlptraffic.Send{
+			Req:  ptraceotlp.NewExportRequestFromTraces(td),
+			Done: func(resp ptraceotlp.ExportResponse, err error) { g.done(r.first, resp, err) },
+		}
 	}
+	r.first = g.nextTrace.Add(uint64(g.traces)) - uint64(g.traces)
+	now := time.Now()
+	if g.times != nil {
+		g.times.sent(r.first/uint64(g.traces), now)
+	}
+	for t := 0; t < g.traces; t++ {
+		stamp(r.spans, t, g.ids, r.first+uint64(t), now)
+	}
+	return r.send, true
 }
 
-func (g *loadGen) stop() {
-	g.stopping.Store(true)
-	g.wg.Wait()
-}
-
-func (g *loadGen) worker(client ptraceotlp.GRPCClient, id int) {
-	defer g.wg.Done()
-	td := buildRequest(id, g.traces)
+// done counts one answer to the request whose first trace key is first.
+func (g *loadGen) done(first uint64, resp ptraceotlp.ExportResponse, err error) {
 	n := int64(g.traces * spansPerTrace)
-	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
-	req := ptraceotlp.NewExportRequestFromTraces(td)
-	for !g.stopping.Load() {
-		g.wait()
-		first := g.nextTrace.Add(uint64(g.traces)) - uint64(g.traces)
-		now := time.Now()
-		if g.times != nil {
-			g.times.sent(first/uint64(g.traces), now)
-		}
-		for t := 0; t < g.traces; t++ {
-			stamp(spans, t, g.ids, first+uint64(t), now)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		resp, err := client.Export(ctx, req)
-		cancel()
-		g.requests.Add(1)
-		if err != nil {
-			g.refused.Add(n)
-			g.lastErr.Store(&err)
-			time.Sleep(10 * time.Millisecond) // back off a little when refused
-			continue
-		}
-		if rejected := resp.PartialSuccess().RejectedSpans(); rejected > 0 {
-			g.refused.Add(n)
-			continue
-		}
+	switch {
+	case err != nil:
+		g.refused.Add(n)
+		g.lastErr.Store(&err)
+	case resp.PartialSuccess().RejectedSpans() > 0:
+		g.refused.Add(n)
+	default:
 		g.accepted.Add(n)
 		g.acceptedSpans.addRange(first*spansPerTrace, uint64(n))
 	}

@@ -3,23 +3,19 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 	"sync"
-	"testing"
+
+	"github.com/otlpcol/otlpcol/tests/harness"
 )
 
-// roundT is the testing.TB of one round, so that the bench runs the
-// collector through tests/harness (its port picking, process handling and
-// /proc readings) exactly as the tests do. As in a test, Cleanup functions
-// run when the round ends, last first; Errorf marks the round failed; Fatalf
-// and FailNow end the round (not the bench) with that message. They must be
-// called on the round's goroutine, as in a test.
-type roundT struct {
-	// testing.TB is nil: it only supplies the interface's unexported method.
-	// A harness call to a method not defined below panics, which shows
-	// plainly what this type has to learn.
-	testing.TB
+var _ harness.TB = (*roundT)(nil)
 
+// roundT is one round's scope: the harness.TB the bench runs the collector
+// under (harness.Start: its port picking, process handling and /proc
+// readings, exactly as the tests have them). As in a test, Cleanup
+// functions run when the round ends, last first; Fatalf and FailNow end
+// the round (not the bench), Fatalf with that message. They must be called on the round's goroutine, as in a test.
+type roundT struct {
 	logf func(string, ...any)
 
 	mu       sync.Mutex
@@ -32,29 +28,14 @@ type roundAbort struct{}
 
 func newRoundT(logf func(string, ...any)) *roundT { return &roundT{logf: logf} }
 
-func (t *roundT) Helper()      {}
-func (t *roundT) Name() string { return "bench" }
+func (t *roundT) Helper() {}
 
-func (t *roundT) Log(args ...any)                 { t.logf("%s", strings.TrimSuffix(fmt.Sprintln(args...), "\n")) }
 func (t *roundT) Logf(format string, args ...any) { t.logf(format, args...) }
 
-func (t *roundT) Error(args ...any) {
-	t.fail(strings.TrimSuffix(fmt.Sprintln(args...), "\n"))
-}
-
-func (t *roundT) Errorf(format string, args ...any) { t.fail(fmt.Sprintf(format, args...)) }
-
-func (t *roundT) Fatal(args ...any) {
-	t.Error(args...)
-	t.FailNow()
-}
-
 func (t *roundT) Fatalf(format string, args ...any) {
-	t.Errorf(format, args...)
+	t.fail(fmt.Sprintf(format, args...))
 	t.FailNow()
 }
-
-func (t *roundT) Fail() { t.fail("failed") }
 
 func (t *roundT) FailNow() { panic(roundAbort{}) }
 

@@ -3,7 +3,6 @@ package tests
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
 	"net/http"
 	"os"
 	"regexp"
@@ -45,32 +44,9 @@ func TestAgentReportsGatewayOutage(t *testing.T) {
 	}
 	threshold := agentFailureThreshold(t)
 	backend := harness.StartSink(t)
-	gwPort := harness.FreePort(t)
-	gwDir := t.TempDir()
-	startGateway := func() *harness.Collector {
-		gw := harness.Start(t, harness.Config("gateway.yaml"), harness.Options{
-			Env: []string{"OTLP_ENDPOINT=" + backend.GRPCEndpoint(), "API_KEY=health-e2e"},
-			Set: append(harness.StateSets(t, harness.Config("gateway.yaml"), gwDir),
-				fmt.Sprintf("receivers::otlp::protocols::grpc::endpoint=127.0.0.1:%d", gwPort),
-				"exporters::otlp_retry::tls::insecure=true", // the sink speaks plain gRPC
-				"extensions::health::drain_delay=0s",
-			),
-		})
-		gw.WaitReady(30 * time.Second)
-		return gw
-	}
-	gw := startGateway()
-
-	agentSet := []string{
-		// Loopback instead of the cluster's Services.
-		"exporters::load_balancing::resolver::k8s=null",
-		fmt.Sprintf("exporters::load_balancing::resolver::static::hostnames=[127.0.0.1:%d]", gwPort),
-		fmt.Sprintf("exporters::otlp_grpc/gateway::endpoint=127.0.0.1:%d", gwPort),
-		"extensions::health::drain_delay=0s",
-	}
-	agentSet = append(agentSet, harness.StateSets(t, harness.Config("agent.yaml"), t.TempDir())...)
-	agent := harness.Start(t, harness.Config("agent.yaml"), harness.Options{Set: agentSet})
-	agent.WaitReady(30 * time.Second)
+	gateway := harness.NewGateway(t, backend, "health-e2e", 30*time.Second)
+	gw := gateway.Start()
+	agent := gateway.StartAgent()
 
 	stop := sendSteadily(t, agent.GRPCEndpoint())
 	defer stop()
@@ -91,7 +67,7 @@ func TestAgentReportsGatewayOutage(t *testing.T) {
 	probes()
 
 	// The gateway returns on the same port and queue.
-	startGateway()
+	gateway.Start()
 	up := time.Now()
 	cleared := waitStatus(t, agent.HealthURL("/status"), false, agentRecoveryBound, probes)
 	t.Logf("gateway back: agent /status clear after %s (documented bound %s)", cleared.Sub(up).Round(100*time.Millisecond), agentRecoveryBound)

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/otlpcol/otlpcol/components/pkg/promtext"
 	"github.com/otlpcol/otlpcol/tests/harness"
 )
 
@@ -70,16 +70,16 @@ func waitMetric(t *testing.T, c *harness.Collector, want float64, name string, l
 	t.Fatalf("%s%v: want %v, last %v (found %v)", name, labels, want, got, found)
 }
 
-// metricTypes returns the `# TYPE` lines of an exposition whose metric name
+// metricTypes returns the type of each metric family of an exposition whose name
 // starts with prefix.
-func metricTypes(exposition, prefix string) map[string]string {
+func metricTypes(t *testing.T, exposition, prefix string) map[string]string {
+	t.Helper()
+	types, err := promtext.Types(strings.NewReader(exposition))
+	require.NoError(t, err)
 	out := map[string]string{}
-	sc := bufio.NewScanner(strings.NewReader(exposition))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 4 && f[0] == "#" && f[1] == "TYPE" && strings.HasPrefix(f[2], prefix) {
-			out[f[2]] = f[3]
+	for name, typ := range types {
+		if strings.HasPrefix(name, prefix) {
+			out[name] = typ
 		}
 	}
 	return out
@@ -134,7 +134,7 @@ func TestTraceRegistryEndToEnd(t *testing.T) {
 		"otlp_traces_capacity":        "gauge",
 		"otlp_trace_duration_seconds": "histogram",
 		"otlp_trace_spans":            "histogram",
-	}, metricTypes(body, "otlp_trace"), "the exposed trace_registry metric names")
+	}, metricTypes(t, body, "otlp_trace"), "the exposed trace_registry metric names")
 
 	value := func(name string, labels ...string) float64 {
 		v, ok := harness.SumSamples(body, name, labels...)

@@ -3,9 +3,9 @@
 package harness
 
 import (
-	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,12 +13,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/otlpcol/otlpcol/components/pkg/promtext"
 )
 
 // RepoRoot is the repository's top directory.
@@ -29,7 +32,7 @@ func RepoRoot() string {
 
 // Binary is the otlpcol binary under test: $OTLPCOL_BIN, else bin/otlpcol.
 // `make test` builds it first; a test run without it fails with a clear hint.
-func Binary(t testing.TB) string {
+func Binary(t TB) string {
 	t.Helper()
 	bin := os.Getenv("OTLPCOL_BIN")
 	if bin == "" {
@@ -44,9 +47,20 @@ func Binary(t testing.TB) string {
 // Config returns the path of a file in configs/.
 func Config(name string) string { return filepath.Join(RepoRoot(), "configs", name) }
 
+// TB is what Start needs of its caller, a subset of testing.TB: a test
+// passes its *testing.T; the bench passes its round, which fails and
+// cleans up the same way without being a test.
+type TB interface {
+	Helper()
+	Logf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+	Failed() bool
+}
+
 // Collector is one running otlpcol process.
 type Collector struct {
-	t      testing.TB
+	t      TB
 	config string
 	opts   Options
 	run    atomic.Pointer[run] // the current process; replaced by a restart after a bind conflict
@@ -98,7 +112,7 @@ type Options struct {
 // killed when the test ends. Should the process fail to bind one of the
 // ports the harness picked (another process took it all the same), WaitHTTP
 // and WaitReady start it again on fresh ports.
-func Start(t testing.TB, config string, opts Options) *Collector {
+func Start(t TB, config string, opts Options) *Collector {
 	t.Helper()
 	checkStateMoved(t, config, opts.Set)
 	c := &Collector{t: t, config: config, opts: opts}
@@ -336,45 +350,46 @@ func MetricValue(t testing.TB, url, name string, labels ...string) (float64, boo
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("scrape %s: %d %v", url, code, err)
 	}
-	return SumSamples(body, name, labels...)
+	v, ok, err := sumSamples(body, name, labels...)
+	if err != nil {
+		t.Fatalf("scrape %s: %v", url, err)
+	}
+	return v, ok
 }
 
-// SumSamples sums the samples of series name in Prometheus text exposition.
+// SumSamples sums the samples of series name in Prometheus text exposition
+// (read with the Prometheus project's parser, through promtext) whose
+// labels include every given label, each written as in the exposition:
+// key="value", with its escapes. Histograms are flattened as Prometheus
+// stores them (name_bucket{le="+Inf"}, name_sum, name_count). It returns
+// false when no sample matches or the exposition does not parse; a label
+// not written key="value" is the caller's mistake, and panics.
 func SumSamples(exposition, name string, labels ...string) (float64, bool) {
-	var sum float64
-	found := false
-	sc := bufio.NewScanner(strings.NewReader(exposition))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		series, value, ok := strings.Cut(line, " ")
-		if !ok {
-			continue
-		}
-		metric, lbls, _ := strings.Cut(series, "{")
-		if metric != name {
-			continue
-		}
-		match := true
-		for _, l := range labels {
-			if !strings.Contains(lbls, l) {
-				match = false
-				break
-			}
-		}
-		if !match {
-			continue
-		}
-		var v float64
-		if _, err := fmt.Sscan(strings.Fields(value)[0], &v); err == nil {
-			sum += v
-			found = true
-		}
+	v, ok, err := sumSamples(exposition, name, labels...)
+	if errors.Is(err, errLabelSyntax) {
+		panic(err)
 	}
-	return sum, found
+	return v, ok
+}
+
+var errLabelSyntax = errors.New(`want key="value"`)
+
+func sumSamples(exposition, name string, labels ...string) (float64, bool, error) {
+	want := make(map[string]string, len(labels))
+	for _, l := range labels {
+		k, quoted, ok := strings.Cut(l, "=")
+		v, err := strconv.Unquote(quoted)
+		if !ok || err != nil {
+			return 0, false, fmt.Errorf("label %s: %w", l, errLabelSyntax)
+		}
+		want[k] = v
+	}
+	samples, err := promtext.Samples(strings.NewReader(exposition))
+	if err != nil {
+		return 0, false, err
+	}
+	v, ok := promtext.Sum(samples, name, want)
+	return v, ok, nil
 }
 
 type syncBuffer struct {

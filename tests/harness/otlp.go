@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"iter"
@@ -14,22 +13,14 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/otlpcol/otlpcol/components/pkg/promtext"
+	"github.com/otlpcol/otlpcol/tests/otlptraffic"
+	"github.com/prometheus/common/model"
 )
 
 // Spans yields every span of td, resource by resource and scope by scope.
-func Spans(td ptrace.Traces) iter.Seq[ptrace.Span] {
-	return func(yield func(ptrace.Span) bool) {
-		for _, rs := range td.ResourceSpans().All() {
-			for _, ss := range rs.ScopeSpans().All() {
-				for _, sp := range ss.Spans().All() {
-					if !yield(sp) {
-						return
-					}
-				}
-			}
-		}
-	}
-}
+func Spans(td ptrace.Traces) iter.Seq[ptrace.Span] { return otlptraffic.Spans(td) }
 
 // TraceBatch is batch number batch of a test: one trace of n spans from
 // service, their IDs unique per (batch, span) within the test.
@@ -70,21 +61,14 @@ func ExportTraces(t testing.TB, endpoint string, batches ...ptrace.Traces) {
 	}
 }
 
-// SeriesNames returns the metric names in a Prometheus text exposition
-// (histogram parts such as _bucket included as they appear).
+// SeriesNames returns the sample names in a Prometheus text exposition,
+// histogram parts (_bucket, _sum, _count) included; it is empty when the
+// exposition does not parse.
 func SeriesNames(exposition string) map[string]bool {
 	names := map[string]bool{}
-	sc := bufio.NewScanner(strings.NewReader(exposition))
-	sc.Buffer(make([]byte, 1<<20), 1<<22)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		if i := strings.IndexAny(line, "{ "); i >= 0 {
-			line = line[:i]
-		}
-		names[line] = true
+	samples, _ := promtext.Samples(strings.NewReader(exposition))
+	for _, s := range samples {
+		names[string(s.Metric[model.MetricNameLabel])] = true
 	}
 	return names
 }

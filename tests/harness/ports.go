@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 )
 
 // Test ports come from outside the kernel's ephemeral range, so that no
@@ -83,7 +82,7 @@ func Port() (int, error) {
 }
 
 // FreePort returns a loopback TCP port for the test to bind (see Port).
-func FreePort(t testing.TB) int {
+func FreePort(t TB) int {
 	t.Helper()
 	p, err := Port()
 	if err != nil {

@@ -67,7 +67,7 @@ func StateSets(t testing.TB, config, dir string) []string {
 
 // checkStateMoved fails the test when a state directory of config is not
 // overridden by sets: the collector would write under /var/lib.
-func checkStateMoved(t testing.TB, config string, sets []string) {
+func checkStateMoved(t TB, config string, sets []string) {
 	t.Helper()
 	keys, err := StateDirKeys(config)
 	if err != nil {

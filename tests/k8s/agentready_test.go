@@ -58,29 +58,9 @@ func testAgentReadiness(t *testing.T, c *cluster) {
 	pod := pods.Items[0].Name
 
 	backend := harness.StartSink(t)
-	gwPort := harness.FreePort(t)
-	gwDir := t.TempDir()
-	startGateway := func() *harness.Collector {
-		gw := harness.Start(t, harness.Config("gateway.yaml"), harness.Options{
-			Env: []string{"OTLP_ENDPOINT=" + backend.GRPCEndpoint(), "API_KEY=k8s-agent-ready"},
-			Set: append(harness.StateSets(t, harness.Config("gateway.yaml"), gwDir),
-				fmt.Sprintf("receivers::otlp::protocols::grpc::endpoint=127.0.0.1:%d", gwPort),
-				"exporters::otlp_retry::tls::insecure=true",
-				"extensions::health::drain_delay=0s",
-			),
-		})
-		gw.WaitReady(60 * time.Second)
-		return gw
-	}
-	gw := startGateway()
-	agent := harness.Start(t, harness.Config("agent.yaml"), harness.Options{Set: append(
-		harness.StateSets(t, harness.Config("agent.yaml"), t.TempDir()),
-		"exporters::load_balancing::resolver::k8s=null",
-		fmt.Sprintf("exporters::load_balancing::resolver::static::hostnames=[127.0.0.1:%d]", gwPort),
-		fmt.Sprintf("exporters::otlp_grpc/gateway::endpoint=127.0.0.1:%d", gwPort),
-		"extensions::health::drain_delay=0s",
-	)})
-	agent.WaitReady(60 * time.Second)
+	gateway := harness.NewGateway(t, backend, "k8s-agent-ready", 60*time.Second)
+	gw := gateway.Start()
+	agent := gateway.StartAgent()
 
 	p := startProber(t, c, pod, agent.HealthURL(probe.HTTPGet.Path), probe)
 	w := watchEndpoint(t, c, pod)
@@ -94,7 +74,7 @@ func testAgentReadiness(t *testing.T, c *cluster) {
 	gw.Kill()
 	t.Logf("gateway down for %s", agentOutage)
 	time.Sleep(agentOutage)
-	startGateway()
+	gateway.Start()
 	time.Sleep(10 * time.Second)
 	load.finish()
 	probes, failed := p.counts()

@@ -20,7 +20,7 @@ import (
 type gatewayPod struct {
 	Name   string
 	Host   *testHost
-	Sink   *gatewaySink
+	Sink   *harness.Sink
 	health string // base URL of the health extension, at the pod IP
 	cmd    *exec.Cmd
 	out    *lockedBuffer
@@ -51,7 +51,7 @@ func newGatewayPorts(t *testing.T) gatewayPorts {
 // /ready answers 200 at the pod IP.
 func startGatewayPod(t *testing.T, name string, host *testHost, p gatewayPorts, rs routingSetup) *gatewayPod {
 	t.Helper()
-	g := &gatewayPod{Name: name, Host: host, Sink: startGatewaySink(t, host.HostIP), out: &lockedBuffer{}, done: make(chan struct{})}
+	g := &gatewayPod{Name: name, Host: host, Sink: harness.StartSinkOn(t, host.HostIP, false), out: &lockedBuffer{}, done: make(chan struct{})}
 	g.health = fmt.Sprintf("http://%s:%d", host.PodIP, p.Health)
 	state := filepath.Join(t.TempDir(), name)
 	args := []string{"netns", "exec", host.NS, harness.Binary(t), "--config", rs.gatewayConfig,
@@ -64,7 +64,7 @@ func startGatewayPod(t *testing.T, name string, host *testHost, p gatewayPorts, 
 		args = append(args, "--set", s)
 	}
 	g.cmd = exec.Command("ip", args...)
-	g.cmd.Env = append(os.Environ(), "OTLP_ENDPOINT="+g.Sink.Endpoint, "API_KEY=k8s-test",
+	g.cmd.Env = append(os.Environ(), "OTLP_ENDPOINT="+g.Sink.GRPCEndpoint(), "API_KEY=k8s-test",
 		fmt.Sprintf("OTLPCOL_TELEMETRY_PORT=%d", p.Telemetry))
 	g.cmd.Stdout, g.cmd.Stderr = g.out, g.out
 	g.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

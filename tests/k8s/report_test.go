@@ -30,7 +30,7 @@ type routingResult struct {
 
 // analyse waits until every accepted span was delivered or delivery made no
 // progress for settle, then counts.
-func analyse(l *load, sinks []*gatewaySink, changes []ringChange, settle time.Duration) routingResult {
+func analyse(l *load, sinks []*harness.Sink, changes []ringChange, settle time.Duration) routingResult {
 	l.mu.Lock()
 	traces := l.traces
 	refused := l.refused
@@ -45,7 +45,7 @@ func analyse(l *load, sinks []*gatewaySink, changes []ringChange, settle time.Du
 		var snaps []map[string]int
 		arrived := map[string]time.Time{}
 		for _, s := range sinks {
-			m, first := s.snapshot()
+			m, first := s.SpanIDs(), s.FirstArrivals()
 			snaps = append(snaps, m)
 			for id, at := range first {
 				if old, ok := arrived[id]; !ok || at.Before(old) {

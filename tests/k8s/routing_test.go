@@ -119,7 +119,7 @@ func testRouting(t *testing.T, c *cluster, rs routingSetup) {
 		t.Errorf("gateway-2 did not exit within %s of SIGTERM", gatewayStop)
 	}
 
-	sinks := []*gatewaySink{gws[0].Sink, gws[1].Sink, removed.Sink}
+	sinks := []*harness.Sink{gws[0].Sink, gws[1].Sink, removed.Sink}
 	res := analyse(load, sinks, changes, 60*time.Second)
 	res.fill(out)
 	t.Logf("routing: %s", res)
@@ -127,7 +127,7 @@ func testRouting(t *testing.T, c *cluster, rs routingSetup) {
 		t.Fatal("no span was accepted by the agent")
 	}
 	for i, s := range sinks {
-		if s.count() == 0 {
+		if s.Received() == 0 {
 			t.Errorf("gateway-%d received nothing: the agent did not route to it", i)
 		}
 	}

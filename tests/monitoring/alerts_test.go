@@ -115,20 +115,25 @@ func (s *suite) run(t *testing.T, sc scenario, begin func(), end func()) {
 		d  time.Duration
 		ok bool
 	}
-	fired := map[string]res{}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	for _, a := range sc.fire {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d, ok := s.expectFire(t, a, sc.pod, since, sc.within)
-			mu.Lock()
-			fired[a] = res{d, ok}
-			mu.Unlock()
-		}()
+	// each waits for every alert at once, by f, and returns what it saw.
+	each := func(alerts []string, f func(alert string) (time.Duration, bool)) map[string]res {
+		out := map[string]res{}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for _, a := range alerts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d, ok := f(a)
+				mu.Lock()
+				out[a] = res{d, ok}
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		return out
 	}
-	wg.Wait()
+	fired := each(sc.fire, func(a string) (time.Duration, bool) { return s.expectFire(t, a, sc.pod, since, sc.within) })
 	if left := sc.minFault - time.Since(since); left > 0 {
 		wait(left)
 	}
@@ -141,18 +146,7 @@ func (s *suite) run(t *testing.T, sc scenario, begin func(), end func()) {
 	if resolve == nil {
 		resolve = sc.fire
 	}
-	resolved := map[string]res{}
-	for _, a := range resolve {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d, ok := s.expectResolve(t, a, sc.pod, ended, sc.healAll)
-			mu.Lock()
-			resolved[a] = res{d, ok}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	resolved := each(resolve, func(a string) (time.Duration, bool) { return s.expectResolve(t, a, sc.pod, ended, sc.healAll) })
 	for _, a := range sc.fire {
 		r := row{Alert: a, Scenario: sc.name, Fired: secs(fired[a].d, fired[a].ok), Resolved: "not expected"}
 		if v, ok := resolved[a]; ok {

@@ -1,10 +1,6 @@
 package reliability
 
 import (
-	"fmt"
-	"net/http"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,29 +24,9 @@ func TestAgentAbsorbsGatewayOutage(t *testing.T) {
 	o := record(t)
 	outageFor := scaled(time.Minute, 5*time.Minute)
 	backend := harness.StartSink(t)
-	gwPort := harness.FreePort(t)
-	gwDir := t.TempDir()
-	startGateway := func() *harness.Collector {
-		gw := harness.Start(t, harness.Config("gateway.yaml"), harness.Options{
-			Env: []string{"OTLP_ENDPOINT=" + backend.GRPCEndpoint(), "API_KEY=agent-outage"},
-			Set: append(harness.StateSets(t, harness.Config("gateway.yaml"), gwDir),
-				fmt.Sprintf("receivers::otlp::protocols::grpc::endpoint=127.0.0.1:%d", gwPort),
-				"exporters::otlp_retry::tls::insecure=true", // the sink speaks plain gRPC
-				"extensions::health::drain_delay=0s",
-			),
-		})
-		gw.WaitReady(30 * time.Second)
-		return gw
-	}
-	gw := startGateway()
-	agent := harness.Start(t, harness.Config("agent.yaml"), harness.Options{Set: append(
-		harness.StateSets(t, harness.Config("agent.yaml"), t.TempDir()),
-		"exporters::load_balancing::resolver::k8s=null",
-		fmt.Sprintf("exporters::load_balancing::resolver::static::hostnames=[127.0.0.1:%d]", gwPort),
-		fmt.Sprintf("exporters::otlp_grpc/gateway::endpoint=127.0.0.1:%d", gwPort),
-		"extensions::health::drain_delay=0s",
-	)})
-	agent.WaitReady(30 * time.Second)
+	gateway := harness.NewGateway(t, backend, "agent-outage", 30*time.Second)
+	gw := gateway.Start()
+	agent := gateway.StartAgent()
 
 	// Applications: 2 × 10 spans every 100 ms, an SDK's 10 s deadline.
 	l := startLoad(t, agent.GRPCEndpoint(), loadSpec{scenario: "agent-outage", workers: 2, spansPerBatch: 10,
@@ -65,7 +41,7 @@ func TestAgentAbsorbsGatewayOutage(t *testing.T) {
 	_, status, err := harness.Get(agent.HealthURL("/status"))
 	require.NoError(t, err)
 	acceptedDuring, refusedDuring := len(l.Accepted()), l.Refused()
-	startGateway()
+	gateway.Start()
 	time.Sleep(10 * time.Second)
 	l.Stop()
 	notReady := ready.Stop()
@@ -83,44 +59,4 @@ func TestAgentAbsorbsGatewayOutage(t *testing.T) {
 	assert.Contains(t, status, "exporter:load_balancing sent nothing for", "/status did not report the outage")
 	require.Zero(t, tl.lost, "acknowledged spans lost, e.g. %v", tl.missing)
 	requireAlive(t, agent)
-}
-
-// readyWatch polls a collector's /ready every 250 ms and keeps every answer
-// other than 200.
-type readyWatch struct {
-	stop chan struct{}
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	bad  []string
-}
-
-func watchReady(c *harness.Collector) *readyWatch {
-	w := &readyWatch{stop: make(chan struct{})}
-	w.wg.Add(1)
-	go func() {
-		defer w.wg.Done()
-		for {
-			select {
-			case <-w.stop:
-				return
-			case <-time.After(250 * time.Millisecond):
-			}
-			code, body, err := harness.Get(c.HealthURL("/ready"))
-			if err != nil || code != http.StatusOK {
-				w.mu.Lock()
-				w.bad = append(w.bad, fmt.Sprintf("%d %v %s", code, err, strings.TrimSpace(body)))
-				w.mu.Unlock()
-			}
-		}
-	}()
-	return w
-}
-
-// Stop ends the watch and returns the answers that were not 200.
-func (w *readyWatch) Stop() []string {
-	close(w.stop)
-	w.wg.Wait()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.bad
 }

@@ -1,7 +1,6 @@
 package reliability
 
 import (
-	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -25,29 +24,33 @@ func startAgent(t *testing.T, gw *harness.Sink, dir string, extra ...string) *ha
 // startAgentWith is startAgent with harness options (environment, cgroup).
 func startAgentWith(t *testing.T, gw *harness.Sink, dir string, opts harness.Options, extra ...string) *harness.Collector {
 	t.Helper()
-	q := filepath.Join(dir, "queue")
-	set := []string{
-		"extensions::guarded_file_storage/queue::directory=" + q,
-		"extensions::guarded_file_storage/queue::compaction::directory=" + q,
-		"extensions::health::drain_delay=0s",
-		"exporters::load_balancing::resolver::k8s=null",
-		fmt.Sprintf("exporters::load_balancing::resolver::static::hostnames=[%s]", gw.GRPCEndpoint()),
-		"exporters::otlp_grpc/gateway::endpoint=" + gw.GRPCEndpoint(),
-		"exporters::load_balancing::retry_on_failure::initial_interval=100ms",
-		"exporters::load_balancing::retry_on_failure::max_interval=1s",
+	set := append(agentQuickRetry(dir), harness.AgentTo(gw.GRPCEndpoint())...)
+	set = append(set,
 		"exporters::otlp_grpc/gateway::retry_on_failure::initial_interval=100ms",
 		"exporters::otlp_grpc/gateway::retry_on_failure::max_interval=1s",
-		// The sub-exporters' in-place retry gives up within a second, so
-		// an outage of a few seconds already reaches load_balancing's own
-		// retry (the one that must never give up).
-		"exporters::load_balancing::protocol::otlp::retry_on_failure::initial_interval=100ms",
-		"exporters::load_balancing::protocol::otlp::retry_on_failure::max_interval=500ms",
-		"exporters::load_balancing::protocol::otlp::retry_on_failure::max_elapsed_time=1s",
-	}
+	)
 	opts.Set = append(append(set, extra...), opts.Set...)
 	c := harness.Start(t, harness.Config("agent.yaml"), opts)
 	c.WaitReady(30 * time.Second)
 	return c
+}
+
+// agentQuickRetry is the --set overrides of an agent under test: its queue
+// in dir/queue, and load_balancing's retries within a second. The
+// sub-exporters' in-place retry gives up within a second, so an outage of
+// a few seconds already reaches load_balancing's own retry (the one that
+// must never give up).
+func agentQuickRetry(dir string) []string {
+	q := filepath.Join(dir, "queue")
+	return []string{
+		"extensions::guarded_file_storage/queue::directory=" + q,
+		"extensions::guarded_file_storage/queue::compaction::directory=" + q,
+		"exporters::load_balancing::retry_on_failure::initial_interval=100ms",
+		"exporters::load_balancing::retry_on_failure::max_interval=1s",
+		"exporters::load_balancing::protocol::otlp::retry_on_failure::initial_interval=100ms",
+		"exporters::load_balancing::protocol::otlp::retry_on_failure::max_interval=500ms",
+		"exporters::load_balancing::protocol::otlp::retry_on_failure::max_elapsed_time=1s",
+	}
 }
 
 // startAppLoad is applications sending to the agent with a short deadline,

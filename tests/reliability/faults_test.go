@@ -69,7 +69,7 @@ func TestFaultSIGKILLPersistentQueue(t *testing.T) {
 		interval: 20 * time.Millisecond, maxBatches: 60})
 	// Accepted means in the write-ahead log (persistent_queue).
 	require.True(t, waitFor(10*time.Second, func() bool {
-		return metric(t, c, "otelcol_otlp_retry_wal_records", "signal", "traces") > 0
+		return metric(t, c, "otelcol_otlp_retry_wal_records", `signal="traces"`) > 0
 	}), "nothing reached the write-ahead log")
 	time.Sleep(time.Second)
 	peak := peakRSS(c)

@@ -2,6 +2,8 @@ package reliability
 
 import (
 	"fmt"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -36,38 +38,49 @@ func startGuarantees(t *testing.T, endpoint string, set ...string) *harness.Coll
 	return c
 }
 
-// healthWatch polls /health every 200ms until stopped and remembers every
-// answer that was not 200.
-type healthWatch struct {
+// probeWatch polls one of a collector's probes until stopped and remembers
+// every answer that was not 200.
+type probeWatch struct {
 	stop chan struct{}
 	done chan struct{}
 	mu   sync.Mutex
 	bad  []string
 }
 
-func watchHealth(c *harness.Collector) *healthWatch {
-	w := &healthWatch{stop: make(chan struct{}), done: make(chan struct{})}
+// watchHealth polls /health every 200 ms.
+func watchHealth(c *harness.Collector) *probeWatch {
+	return watchProbe(c.HealthURL("/health"), 200*time.Millisecond)
+}
+
+// watchReady polls /ready every 250 ms.
+func watchReady(c *harness.Collector) *probeWatch {
+	return watchProbe(c.HealthURL("/ready"), 250*time.Millisecond)
+}
+
+func watchProbe(url string, every time.Duration) *probeWatch {
+	w := &probeWatch{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		for {
-			code, body, err := harness.Get(c.HealthURL("/health"))
-			if err != nil || code != 200 {
+			code, body, err := harness.Get(url)
+			if err != nil || code != http.StatusOK {
 				w.mu.Lock()
-				w.bad = append(w.bad, fmt.Sprintf("%d %q %v", code, body, err))
+				w.bad = append(w.bad, fmt.Sprintf("%d %q %v", code, strings.TrimSpace(body), err))
 				w.mu.Unlock()
 			}
 			select {
 			case <-w.stop:
 				return
-			case <-time.After(200 * time.Millisecond):
+			case <-time.After(every):
 			}
 		}
 	}()
 	return w
 }
 
-// Stop ends the watch and returns the non-200 answers seen.
-func (w *healthWatch) Stop() []string {
+// Stop ends the watch and returns the non-200 answers seen (safe to call
+// twice).
+func (w *probeWatch) Stop() []string {
 	select {
 	case <-w.stop:
 	default:

@@ -188,7 +188,7 @@ func TestGuaranteeInvalidDataQuarantined(t *testing.T) {
 	sink.SetFailure(nil)
 	good := startLoad(t, c.GRPCEndpoint(), loadSpec{scenario: "valid", workers: 1, spansPerBatch: 20,
 		interval: 20 * time.Millisecond, maxBatches: 10})
-	good.wg.Wait()
+	good.gen.Wait()
 	sent := good.Accepted()
 	tl := waitDelivered(sent, time.Minute, sink)
 	time.Sleep(2 * time.Second) // several replay intervals: the quarantine must not be replayed

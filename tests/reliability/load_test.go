@@ -1,14 +1,17 @@
 package reliability
 
 import (
-	"cmp"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/otlpcol/otlpcol/tests/harness"
+	"github.com/otlpcol/otlpcol/tests/otlptraffic"
 )
 
 // load sends batches to a collector's gRPC receiver from a few workers,
@@ -16,12 +19,10 @@ import (
 // and counting refusals by code. Bounded by maxBatches per worker (none
 // when 0) and Stop.
 type load struct {
+	gen      *otlptraffic.Load
 	mu       sync.Mutex
 	accepted []string
 	refused  map[codes.Code]int // spans refused, by code
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	once     sync.Once
 }
 
 type loadSpec struct {
@@ -36,54 +37,46 @@ type loadSpec struct {
 
 func startLoad(t *testing.T, endpoint string, spec loadSpec) *load {
 	t.Helper()
-	l := &load{refused: map[codes.Code]int{}, stop: make(chan struct{})}
-	for w := 0; w < spec.workers; w++ {
-		conn := grpcConn(t, endpoint)
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for i := 0; spec.maxBatches == 0 || i < spec.maxBatches; i++ {
-				select {
-				case <-l.stop:
-					return
-				default:
+	l := &load{refused: map[codes.Code]int{}}
+	var err error
+	l.gen, err = otlptraffic.StartLoad(otlptraffic.LoadConfig{
+		Endpoint: endpoint,
+		// A connection a worker, as a fleet of clients would have.
+		Conns: spec.workers, Workers: spec.workers,
+		MaxRequests: spec.maxBatches,
+		Pause:       spec.interval,
+		Deadline:    spec.deadline,
+		Next: func(int) (otlptraffic.Send, bool) {
+			b := genBatch(spec.scenario, spec.spansPerBatch/2, 2)
+			if spec.attrBytes > 0 {
+				pad := make([]byte, spec.attrBytes)
+				for k := range pad {
+					pad[k] = 'a' + byte(k%26)
 				}
-				b := genBatch(spec.scenario, spec.spansPerBatch/2, 2)
-				if spec.attrBytes > 0 {
-					spans := b.td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
-					pad := make([]byte, spec.attrBytes)
-					for k := range pad {
-						pad[k] = 'a' + byte(k%26)
-					}
-					for k := 0; k < spans.Len(); k++ {
-						spans.At(k).Attributes().PutStr("test.payload", string(pad))
-					}
+				for sp := range harness.Spans(b.td) {
+					sp.Attributes().PutStr("test.payload", string(pad))
 				}
-				err := exportGRPCWithin(conn, b.td, cmp.Or(spec.deadline, 10*time.Second))
+			}
+			return otlptraffic.Send{Req: ptraceotlp.NewExportRequestFromTraces(b.td), Done: func(_ ptraceotlp.ExportResponse, err error) {
 				l.mu.Lock()
+				defer l.mu.Unlock()
 				if err == nil {
 					l.accepted = append(l.accepted, b.spanIDs...)
 				} else {
 					l.refused[status.Code(err)] += len(b.spanIDs)
 				}
-				l.mu.Unlock()
-				select {
-				case <-l.stop:
-					return
-				case <-time.After(spec.interval):
-				}
-			}
-		}()
+			}}, true
+		},
+	})
+	if err != nil {
+		t.Fatalf("load: %v", err)
 	}
-	t.Cleanup(l.Stop)
+	t.Cleanup(l.gen.Close)
 	return l
 }
 
 // Stop ends the load and waits for the workers (safe to call twice).
-func (l *load) Stop() {
-	l.once.Do(func() { close(l.stop) })
-	l.wg.Wait()
-}
+func (l *load) Stop() { l.gen.Stop() }
 
 func (l *load) Accepted() []string {
 	l.mu.Lock()
@@ -106,7 +99,7 @@ func (l *load) Refused() map[codes.Code]int {
 func sendAll(t *testing.T, endpoint string, spec loadSpec) []string {
 	t.Helper()
 	l := startLoad(t, endpoint, spec)
-	l.wg.Wait()
+	l.gen.Wait()
 	sent := l.Accepted()
 	require.Len(t, sent, spec.workers*spec.maxBatches*(spec.spansPerBatch/2*2), "refused: %v", l.Refused())
 	return sent

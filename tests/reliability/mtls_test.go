@@ -81,20 +81,7 @@ func startMTLSGateway(t *testing.T, p *meshlessPKI, sink *harness.Sink, dir stri
 // return_hostnames) would have dialled.
 func startMTLSAgent(t *testing.T, p *meshlessPKI, gw *harness.Collector, dir, caFile string) *harness.Collector {
 	t.Helper()
-	q := filepath.Join(dir, "queue")
-	set := []string{
-		"extensions::guarded_file_storage/queue::directory=" + q,
-		"extensions::guarded_file_storage/queue::compaction::directory=" + q,
-		"extensions::health::drain_delay=0s",
-		"exporters::load_balancing::resolver::k8s=null",
-		fmt.Sprintf("exporters::load_balancing::resolver::static::hostnames=[%s]", gw.GRPCEndpoint()),
-		"exporters::otlp_grpc/gateway::endpoint=" + gw.GRPCEndpoint(),
-		"exporters::load_balancing::retry_on_failure::initial_interval=100ms",
-		"exporters::load_balancing::retry_on_failure::max_interval=1s",
-		"exporters::load_balancing::protocol::otlp::retry_on_failure::initial_interval=100ms",
-		"exporters::load_balancing::protocol::otlp::retry_on_failure::max_interval=500ms",
-		"exporters::load_balancing::protocol::otlp::retry_on_failure::max_elapsed_time=1s",
-	}
+	set := append(agentQuickRetry(dir), harness.AgentTo(gw.GRPCEndpoint())...)
 	for k, name := range map[string]string{
 		"exporters::load_balancing::protocol::otlp::tls::": gatewayPodName,
 		"exporters::otlp_grpc/gateway::tls::":              gatewaySvcName,

@@ -3,6 +3,7 @@ package reliability
 import (
 	"context"
 	"encoding/hex"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -97,11 +98,7 @@ func (b *strictBackend) HandleRPC(_ context.Context, s stats.RPCStats) {
 func (b *strictBackend) SpanIDs() map[string]int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := make(map[string]int, len(b.spans))
-	for k, v := range b.spans {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(b.spans)
 }
 
 // counts are the calls and the Internal refusals since from.

@@ -118,7 +118,7 @@ func TestWALTornTail(t *testing.T) {
 	t.Logf("%d spans accepted, %d in the torn record; delivered %d of the rest, duplicates %d",
 		len(sent), len(torn.spanIDs), tl.delivered, tl.duplicates)
 	require.Zero(t, tl.lost, "lost spans outside the torn record, e.g. %v", tl.missing)
-	require.Equal(t, 1.0, metric(t, c, "otelcol_otlp_retry_wal_torn_tails", "signal", "traces"))
+	require.Equal(t, 1.0, metric(t, c, "otelcol_otlp_retry_wal_torn_tails", `signal="traces"`))
 	requireAlive(t, c)
 }
 
@@ -155,7 +155,7 @@ func TestWALFlippedByteMiddleSegment(t *testing.T) {
 	t.Logf("%d segments, %d spans accepted, %d in the damaged segment; delivered %d of the rest",
 		len(segs), len(sent), len(lostIDs), tl.delivered)
 	require.Zero(t, tl.lost, "lost spans outside the damaged segment, e.g. %v", tl.missing)
-	require.Equal(t, 1.0, metric(t, c, "otelcol_otlp_retry_wal_corrupt_segments", "signal", "traces"))
+	require.Equal(t, 1.0, metric(t, c, "otelcol_otlp_retry_wal_corrupt_segments", `signal="traces"`))
 	_, err = os.Stat(filepath.Join(dir, "wal", "traces", "corrupt", filepath.Base(mid)))
 	require.NoError(t, err, "the damaged segment is not kept in corrupt/")
 	requireAlive(t, c)
@@ -178,7 +178,7 @@ func TestWALSIGKILLUnderLoadFsyncAlways(t *testing.T) {
 	// records in flight and queued records all exist at the kill.
 	sink.SetFailure(nil)
 	time.Sleep(time.Second)
-	require.Positive(t, metric(t, c, "otelcol_otlp_retry_wal_fsyncs", "signal", "traces"), "no fdatasync with fsync: always")
+	require.Positive(t, metric(t, c, "otelcol_otlp_retry_wal_fsyncs", `signal="traces"`), "no fdatasync with fsync: always")
 	sent, peak := killUnderLoad(t, c, l)
 	deliveredAfterKill(t, o, sink, dir, sent, peak, 60*time.Second, always)
 }
@@ -203,8 +203,8 @@ func TestWALOutageFillsMaxBytes(t *testing.T) {
 	for code := range refused {
 		require.Contains(t, []codes.Code{codes.Unavailable, codes.ResourceExhausted}, code, "refusal not retryable: %v", refused)
 	}
-	require.Positive(t, metric(t, c, "otelcol_otlp_retry_refused_items", "reason", "wal_full"))
-	require.LessOrEqual(t, metric(t, c, "otelcol_otlp_retry_wal_bytes", "signal", "traces"), 33554432.0)
+	require.Positive(t, metric(t, c, "otelcol_otlp_retry_refused_items", `reason="wal_full"`))
+	require.LessOrEqual(t, metric(t, c, "otelcol_otlp_retry_wal_bytes", `signal="traces"`), 33554432.0)
 
 	sink.SetFailure(nil)
 	tl := waitDelivered(sent, 60*time.Second, sink)
@@ -215,7 +215,7 @@ func TestWALOutageFillsMaxBytes(t *testing.T) {
 	requireNothingDropped(t, c)
 	// Room again: new data is accepted.
 	require.True(t, waitFor(30*time.Second, func() bool {
-		return metric(t, c, "otelcol_otlp_retry_wal_records", "signal", "traces") == 0
+		return metric(t, c, "otelcol_otlp_retry_wal_records", `signal="traces"`) == 0
 	}), "the log did not empty")
 	conn := grpcConn(t, c.GRPCEndpoint())
 	require.NoError(t, exportGRPC(conn, genBatch("wal-full-after", 5, 2).td))

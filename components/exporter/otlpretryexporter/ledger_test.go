@@ -47,6 +47,28 @@ func startLedgerExporter(t *testing.T, cfg *Config) *ledgerExporter {
 	return le
 }
 
+// onDisk is fastConfig with the write-ahead log in dir/wal and the dead
+// letter in dir/dl: retries given up after maxElapsed, the dead letter
+// replayed every replay.
+func onDisk(addr, dir string, maxElapsed, replay time.Duration) *Config {
+	c := fastConfig(addr)
+	c.PersistentQueue.Directory = filepath.Join(dir, "wal")
+	c.PersistentQueue.DrainTimeout = 100 * time.Millisecond
+	c.RetryConfig.MaxElapsedTime = maxElapsed
+	c.DeadLetter.Directory = filepath.Join(dir, "dl")
+	c.DeadLetter.ReplayInterval = replay
+	return c
+}
+
+// consume sends batches first..last (tracesWithPrefix, 10 spans each), each
+// of which must be accepted.
+func (le *ledgerExporter) consume(t *testing.T, first, last byte) {
+	t.Helper()
+	for p := first; p <= last; p++ {
+		require.NoError(t, le.ConsumeTraces(context.Background(), tracesWithPrefix(p, 10)))
+	}
+}
+
 func (le *ledgerExporter) terms(t *testing.T) ledgerview.Terms {
 	t.Helper()
 	all := ledgerview.All()
@@ -139,26 +161,14 @@ func TestLedgerWALSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	srv := startGRPCServer(t)
 	srv.setDown(true)
-	cfg := func() *Config {
-		c := fastConfig(srv.addr)
-		c.PersistentQueue.Directory = filepath.Join(dir, "wal")
-		c.PersistentQueue.DrainTimeout = 100 * time.Millisecond
-		c.RetryConfig.MaxElapsedTime = 200 * time.Millisecond
-		c.DeadLetter.Directory = filepath.Join(dir, "dl")
-		c.DeadLetter.ReplayInterval = 50 * time.Millisecond
-		return c
-	}
+	cfg := func() *Config { return onDisk(srv.addr, dir, 200*time.Millisecond, 50*time.Millisecond) }
 	exp := startLedgerExporter(t, cfg())
 	ctx := context.Background()
 	srv.setDown(false)
-	for p := byte(1); p <= 4; p++ {
-		require.NoError(t, exp.ConsumeTraces(ctx, tracesWithPrefix(p, 10)))
-	}
+	exp.consume(t, 1, 4)
 	exp.settled(t, "delivered", 0)
 	srv.setDown(true)
-	for p := byte(5); p <= 10; p++ {
-		require.NoError(t, exp.ConsumeTraces(ctx, tracesWithPrefix(p, 10)))
-	}
+	exp.consume(t, 5, 10)
 	got := exp.settled(t, "pending while down", 60)
 	require.EqualValues(t, 100, got.Accepted)
 	require.NoError(t, exp.Shutdown(ctx))
@@ -181,23 +191,13 @@ func TestLedgerWALSurvivesRestart(t *testing.T) {
 func TestLedgerWALCrashImage(t *testing.T) {
 	dir := t.TempDir()
 	srv := startGRPCServer(t)
-	c := fastConfig(srv.addr)
-	c.PersistentQueue.Directory = filepath.Join(dir, "wal")
-	c.PersistentQueue.DrainTimeout = 100 * time.Millisecond
-	c.RetryConfig.MaxElapsedTime = 100 * time.Millisecond
-	c.DeadLetter.Directory = filepath.Join(dir, "dl")
-	c.DeadLetter.ReplayInterval = time.Hour
+	c := onDisk(srv.addr, dir, 100*time.Millisecond, time.Hour)
 	exp := startLedgerExporter(t, c)
-	ctx := context.Background()
-	for p := byte(1); p <= 5; p++ {
-		require.NoError(t, exp.ConsumeTraces(ctx, tracesWithPrefix(p, 10)))
-	}
+	exp.consume(t, 1, 5)
 	exp.settled(t, "delivered", 0)
 	// Backend down: the next batches are given up on and spooled.
 	srv.setDown(true)
-	for p := byte(6); p <= 10; p++ {
-		require.NoError(t, exp.ConsumeTraces(ctx, tracesWithPrefix(p, 10)))
-	}
+	exp.consume(t, 6, 10)
 	exp.settled(t, "spooled", 50)
 	time.Sleep(300 * time.Millisecond) // a checkpoint or more
 	image := filepath.Join(t.TempDir(), "image")
@@ -205,11 +205,7 @@ func TestLedgerWALCrashImage(t *testing.T) {
 
 	srv.setDown(false)
 	before := len(srv.Received())
-	c2 := *c
-	c2.PersistentQueue.Directory = filepath.Join(image, "wal")
-	c2.DeadLetter.Directory = filepath.Join(image, "dl")
-	c2.DeadLetter.ReplayInterval = 20 * time.Millisecond
-	exp2 := startLedgerExporter(t, &c2)
+	exp2 := startLedgerExporter(t, onDisk(srv.addr, image, c.RetryConfig.MaxElapsedTime, 20*time.Millisecond))
 	got := exp2.settled(t, "drained after the crash", 0)
 	require.EqualValues(t, 100, got.Accepted)
 	received := 0
@@ -267,12 +263,7 @@ func TestLedgerCountsDuplicatesFoundOnDisk(t *testing.T) {
 	dir := t.TempDir()
 	srv := startGRPCServer(t)
 	srv.setDown(true)
-	c := fastConfig(srv.addr)
-	c.PersistentQueue.Directory = filepath.Join(dir, "wal")
-	c.PersistentQueue.DrainTimeout = 100 * time.Millisecond
-	c.RetryConfig.MaxElapsedTime = 1500 * time.Millisecond
-	c.DeadLetter.Directory = filepath.Join(dir, "dl")
-	c.DeadLetter.ReplayInterval = time.Hour
+	c := onDisk(srv.addr, dir, 1500*time.Millisecond, time.Hour)
 	exp := startLedgerExporter(t, c)
 	require.NoError(t, exp.ConsumeTraces(context.Background(), tracesWithPrefix(1, 30)))
 	time.Sleep(400 * time.Millisecond) // checkpointed: accepted 30, its record unacknowledged
@@ -286,11 +277,7 @@ func TestLedgerCountsDuplicatesFoundOnDisk(t *testing.T) {
 	copyTree(t, filepath.Join(dir, "dl"), filepath.Join(image, "dl"))
 
 	srv.setDown(false)
-	c2 := *c
-	c2.PersistentQueue.Directory = filepath.Join(image, "wal")
-	c2.DeadLetter.Directory = filepath.Join(image, "dl")
-	c2.DeadLetter.ReplayInterval = 20 * time.Millisecond
-	exp2 := startLedgerExporter(t, &c2)
+	exp2 := startLedgerExporter(t, onDisk(srv.addr, image, c.RetryConfig.MaxElapsedTime, 20*time.Millisecond))
 	got := exp2.settled(t, "drained", 0)
 	require.EqualValues(t, 30, got.Accepted)
 	require.EqualValues(t, 30, got.Delivered)

@@ -1,13 +1,13 @@
 package admissionextension
 
 import (
-	"context"
 	"errors"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/otlpcol/otlpcol/components/extension/admissionextension/internal/budget"
+	"github.com/otlpcol/otlpcol/components/pkg/observe"
 )
 
 const scope = "github.com/otlpcol/otlpcol/components/extension/admissionextension"
@@ -33,20 +33,22 @@ func newTelemetry(mp metric.MeterProvider, b *budget.Budget) (*telemetry, error)
 	stalled, err2 := m.Int64Counter("otelcol_admission_stalled_streams",
 		metric.WithDescription("gRPC streams cancelled because their message had not arrived within stream_read_timeout."),
 		metric.WithUnit("{streams}"))
-	inFlight, err3 := m.Int64ObservableGauge("otelcol_admission_in_flight_bytes",
-		metric.WithDescription("Request bytes (decompressed, or reserved for a gRPC message not yet read) held now."),
-		metric.WithUnit("By"))
-	limit, err4 := m.Int64ObservableGauge("otelcol_admission_limit_bytes",
-		metric.WithDescription("The in-flight budget (max_in_flight_bytes)."),
-		metric.WithUnit("By"))
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
+	if err := errors.Join(err1, err2); err != nil {
 		return nil, err
 	}
-	reg, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		o.ObserveInt64(inFlight, b.InFlight())
-		o.ObserveInt64(limit, b.Limit())
-		return nil
-	}, inFlight, limit)
+	reg, err := observe.Register(m,
+		observe.Int64{
+			Name:        "otelcol_admission_in_flight_bytes",
+			Description: "Request bytes (decompressed, or reserved for a gRPC message not yet read) held now.",
+			Unit:        "By",
+			Read:        observe.Value(b.InFlight),
+		},
+		observe.Int64{
+			Name:        "otelcol_admission_limit_bytes",
+			Description: "The in-flight budget (max_in_flight_bytes).",
+			Unit:        "By",
+			Read:        observe.Value(b.Limit),
+		})
 	if err != nil {
 		return nil, err
 	}

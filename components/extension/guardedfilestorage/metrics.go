@@ -1,10 +1,9 @@
 package guardedfilestorage
 
 import (
-	"context"
-	"errors"
-
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/otlpcol/otlpcol/components/pkg/observe"
 )
 
 const scope = "github.com/otlpcol/otlpcol/components/extension/guardedfilestorage"
@@ -17,26 +16,26 @@ type telemetry struct {
 }
 
 func newTelemetry(mp metric.MeterProvider, g *guard) (*telemetry, error) {
-	m := mp.Meter(scope)
-	setAside, err1 := m.Int64ObservableCounter("otelcol_guarded_file_storage_set_aside_files",
-		metric.WithDescription("Database files found damaged at start and moved into corrupt/ by this process."),
-		metric.WithUnit("{files}"))
-	files, err2 := m.Int64ObservableGauge("otelcol_guarded_file_storage_corrupt_stored_files",
-		metric.WithDescription("Damaged database files kept in corrupt/ under the storage directory (not replayed)."),
-		metric.WithUnit("{files}"))
-	bytes, err3 := m.Int64ObservableGauge("otelcol_guarded_file_storage_corrupt_stored_bytes",
-		metric.WithDescription("Bytes of the damaged database files kept in corrupt/."),
-		metric.WithUnit("By"))
-	if err := errors.Join(err1, err2, err3); err != nil {
-		return nil, err
-	}
-	reg, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		f, b := g.corruptStored()
-		o.ObserveInt64(setAside, g.setAside.Load())
-		o.ObserveInt64(files, f)
-		o.ObserveInt64(bytes, b)
-		return nil
-	}, setAside, files, bytes)
+	reg, err := observe.Register(mp.Meter(scope),
+		observe.Int64{
+			Name:        "otelcol_guarded_file_storage_set_aside_files",
+			Description: "Database files found damaged at start and moved into corrupt/ by this process.",
+			Unit:        "{files}",
+			Kind:        observe.Counter,
+			Read:        observe.Value(g.setAside.Load),
+		},
+		observe.Int64{
+			Name:        "otelcol_guarded_file_storage_corrupt_stored_files",
+			Description: "Damaged database files kept in corrupt/ under the storage directory (not replayed).",
+			Unit:        "{files}",
+			Read:        observe.Value(func() int64 { f, _ := g.corruptStored(); return f }),
+		},
+		observe.Int64{
+			Name:        "otelcol_guarded_file_storage_corrupt_stored_bytes",
+			Description: "Bytes of the damaged database files kept in corrupt/.",
+			Unit:        "By",
+			Read:        observe.Value(func() int64 { _, b := g.corruptStored(); return b }),
+		})
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package guardedfilestorage
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -14,6 +13,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/otlpcol/otlpcol/components/pkg/observe"
 )
 
 // retryAfter is the delay a refusal for want of disk space asks clients to
@@ -135,31 +136,36 @@ func (e *noRoomError) GRPCStatus() *status.Status {
 }
 
 func (r *reserve) register(mp metric.MeterProvider) error {
-	m := mp.Meter(scope)
-	free, err1 := m.Int64ObservableGauge("otelcol_guarded_file_storage_free_bytes",
-		metric.WithDescription("Free bytes on the storage volume, as statfs reports them to an unprivileged writer."),
-		metric.WithUnit("By"))
-	reserved, err2 := m.Int64ObservableGauge("otelcol_guarded_file_storage_reserve_bytes",
-		metric.WithDescription("Free space kept for deliveries and compaction (free_space_reserve_mib); new data is refused below it."),
-		metric.WithUnit("By"))
-	refused, err3 := m.Int64ObservableCounter("otelcol_guarded_file_storage_refused_requests",
-		metric.WithDescription("Requests refused at the receivers (retryable) because the storage volume was below its reserve."),
-		metric.WithUnit("{requests}"))
-	blocked, err4 := m.Int64ObservableCounter("otelcol_guarded_file_storage_refused_writes",
-		metric.WithDescription("Queue writes refused (retryable) in the storage client below half the reserve."),
-		metric.WithUnit("{writes}"))
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
-		return err
-	}
-	reg, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		if f, err := r.statfs(r.dir); err == nil {
-			o.ObserveInt64(free, int64(min(f, 1<<62)))
-		}
-		o.ObserveInt64(reserved, int64(r.bytes))
-		o.ObserveInt64(refused, r.refused.Load())
-		o.ObserveInt64(blocked, r.blocked.Load())
-		return nil
-	}, free, reserved, refused, blocked)
+	reg, err := observe.Register(mp.Meter(scope),
+		observe.Int64{
+			Name:        "otelcol_guarded_file_storage_free_bytes",
+			Description: "Free bytes on the storage volume, as statfs reports them to an unprivileged writer.",
+			Unit:        "By",
+			Read: func() (int64, bool) {
+				f, err := r.statfs(r.dir)
+				return int64(min(f, 1<<62)), err == nil
+			},
+		},
+		observe.Int64{
+			Name:        "otelcol_guarded_file_storage_reserve_bytes",
+			Description: "Free space kept for deliveries and compaction (free_space_reserve_mib); new data is refused below it.",
+			Unit:        "By",
+			Read:        observe.Value(func() int64 { return int64(r.bytes) }),
+		},
+		observe.Int64{
+			Name:        "otelcol_guarded_file_storage_refused_requests",
+			Description: "Requests refused at the receivers (retryable) because the storage volume was below its reserve.",
+			Unit:        "{requests}",
+			Kind:        observe.Counter,
+			Read:        observe.Value(r.refused.Load),
+		},
+		observe.Int64{
+			Name:        "otelcol_guarded_file_storage_refused_writes",
+			Description: "Queue writes refused (retryable) in the storage client below half the reserve.",
+			Unit:        "{writes}",
+			Kind:        observe.Counter,
+			Read:        observe.Value(r.blocked.Load),
+		})
 	if err != nil {
 		return err
 	}

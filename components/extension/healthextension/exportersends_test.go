@@ -39,20 +39,7 @@ func (f *fakeTelemetry) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 // nothing with items queued for longer than exporter_failure_threshold, and
 // 200 at the first scrape after it sent again. /health stays 200.
 func TestThresholdFromExporterCounters(t *testing.T) {
-	tel := &fakeTelemetry{}
-	srv := httptest.NewServer(tel)
-	t.Cleanup(srv.Close)
-	cfg := testConfig()
-	cfg.ExporterFailureThreshold = 30 * time.Second
-	cfg.MetricsEndpoint = srv.URL
-	h, clk := newTestHealth(t, cfg)
-	report(h, componentstatus.StatusOK, pipelineC...)
-	require.NoError(t, h.Ready())
-	poll := func(d time.Duration) {
-		t.Helper()
-		clk.add(d)
-		require.NoError(t, h.pollSends(context.Background()))
-	}
+	h, tel, poll := watchedSends(t, false)
 
 	tel.set(100, 0)
 	poll(0)
@@ -80,6 +67,28 @@ func TestThresholdFromExporterCounters(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code)
 }
 
+// watchedSends is a ready health extension whose exporter_failure_threshold
+// (30 s) reads a fake telemetry endpoint; poll advances its clock by d and
+// reads the counters once.
+func watchedSends(t *testing.T, readyWhenFailing bool) (h *health, tel *fakeTelemetry, poll func(d time.Duration)) {
+	t.Helper()
+	tel = &fakeTelemetry{}
+	srv := httptest.NewServer(tel)
+	t.Cleanup(srv.Close)
+	cfg := testConfig()
+	cfg.ExporterFailureThreshold = 30 * time.Second
+	cfg.ReadyWhenExporterFailing = readyWhenFailing
+	cfg.MetricsEndpoint = srv.URL
+	h, clk := newTestHealth(t, cfg)
+	report(h, componentstatus.StatusOK, pipelineC...)
+	require.NoError(t, h.Ready())
+	return h, tel, func(d time.Duration) {
+		t.Helper()
+		clk.add(d)
+		require.NoError(t, h.pollSends(context.Background()))
+	}
+}
+
 func TestSendPollInterval(t *testing.T) {
 	assert.Equal(t, time.Second, sendPollInterval(time.Second))
 	assert.Equal(t, 3*time.Second, sendPollInterval(30*time.Second))
@@ -91,21 +100,7 @@ func TestSendPollInterval(t *testing.T) {
 // exporter_failures while /ready stays 200; the report clears at the first
 // send again.
 func TestReadyWhenExporterFailing(t *testing.T) {
-	tel := &fakeTelemetry{}
-	srv := httptest.NewServer(tel)
-	t.Cleanup(srv.Close)
-	cfg := testConfig()
-	cfg.ExporterFailureThreshold = 30 * time.Second
-	cfg.ReadyWhenExporterFailing = true
-	cfg.MetricsEndpoint = srv.URL
-	h, clk := newTestHealth(t, cfg)
-	report(h, componentstatus.StatusOK, pipelineC...)
-	require.NoError(t, h.Ready())
-	poll := func(d time.Duration) {
-		t.Helper()
-		clk.add(d)
-		require.NoError(t, h.pollSends(context.Background()))
-	}
+	h, tel, poll := watchedSends(t, true)
 
 	tel.set(100, 0)
 	poll(0)

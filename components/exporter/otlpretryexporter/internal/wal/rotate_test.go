@@ -93,14 +93,48 @@ func closeAnswers(t *testing.T, l *Log) error {
 	}
 }
 
-func TestRotationFailsOnFullDisk(t *testing.T) {
-	mnt := mountTmpfs(t, "2m")
-	dir := filepath.Join(mnt, "wal")
+// atBoundary opens a log in wal/ on a fresh tmpfs of size and fills its
+// first segment: the next append must rotate.
+func atBoundary(t *testing.T, size string) (l *Log, mnt, dir string) {
+	t.Helper()
+	mnt = mountTmpfs(t, size)
+	dir = filepath.Join(mnt, "wal")
 	l, _, err := Open(dir, Options{MaxBytes: 64 << 20, SegmentBytes: rotateSegment, MemoryBudget: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
 	fillSegment(t, l)
+	return l, mnt, dir
+}
+
+// refusedThrice: three appends that must rotate, each answered with want.
+func refusedThrice(t *testing.T, l *Log, want error, cause string) {
+	t.Helper()
+	for i := 0; i < 3; i++ {
+		if err := answered(t, l, bytes.Repeat([]byte{'x'}, 1<<10)); !errors.Is(err, want) {
+			t.Fatalf("append %d at the segment boundary with %s: got %v, want %v", i, cause, err, want)
+		}
+	}
+}
+
+// recovers: once the cause is gone the next append rotates and succeeds.
+func recovers(t *testing.T, l *Log) {
+	t.Helper()
+	if err := answered(t, l, bytes.Repeat([]byte{'a'}, 1<<10)); err != nil {
+		t.Fatalf("append once the cause is gone: %v", err)
+	}
+}
+
+// closesClean: Close returns within its deadline, without an error.
+func closesClean(t *testing.T, l *Log) {
+	t.Helper()
+	if err := closeAnswers(t, l); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+func TestRotationFailsOnFullDisk(t *testing.T) {
+	l, mnt, _ := atBoundary(t, "2m")
 	segs := l.Stats().Segments
 	// Fill what is left of the disk.
 	filler := filepath.Join(mnt, "filler")
@@ -125,89 +159,49 @@ func TestRotationFailsOnFullDisk(t *testing.T) {
 	_ = f.Close()
 
 	before := l.Stats().Bytes
-	for i := 0; i < 3; i++ {
-		err := answered(t, l, bytes.Repeat([]byte{'n'}, 1<<10))
-		if !errors.Is(err, syscall.ENOSPC) {
-			t.Fatalf("append %d at the segment boundary on a full disk: got %v, want ENOSPC", i, err)
-		}
-	}
+	refusedThrice(t, l, syscall.ENOSPC, "a full disk")
 	if s := l.Stats(); s.Segments != segs || s.Bytes != before {
 		t.Fatalf("after refused appends: %d segments, %d bytes; want %d and %d (nothing reserved)", s.Segments, s.Bytes, segs, before)
 	}
-	// Space returns: the next append rotates and succeeds.
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	if err := answered(t, l, bytes.Repeat([]byte{'a'}, 1<<10)); err != nil {
-		t.Fatalf("append once space returned: %v", err)
-	}
+	recovers(t, l)
 	if s := l.Stats().Segments; s != segs+1 {
 		t.Fatalf("%d segments after the rotation, want %d", s, segs+1)
 	}
-	if err := closeAnswers(t, l); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
+	closesClean(t, l)
 }
 
 func TestRotationFailsWithDirectoryRemoved(t *testing.T) {
-	mnt := mountTmpfs(t, "16m")
-	dir := filepath.Join(mnt, "wal")
-	l, _, err := Open(dir, Options{MaxBytes: 64 << 20, SegmentBytes: rotateSegment, MemoryBudget: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fillSegment(t, l)
+	l, _, dir := atBoundary(t, "16m")
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 3; i++ {
-		if err := answered(t, l, bytes.Repeat([]byte{'d'}, 1<<10)); !errors.Is(err, os.ErrNotExist) {
-			t.Fatalf("append %d with the directory removed: got %v, want ENOENT", i, err)
-		}
-	}
+	refusedThrice(t, l, os.ErrNotExist, "the directory removed")
 	// The directory is gone with the lock and the checkpoint in it: Close
 	// reports that, but returns.
 	_ = closeAnswers(t, l)
 }
 
 func TestRotationFailsOnImmutableDirectory(t *testing.T) {
-	mnt := mountTmpfs(t, "16m")
-	dir := filepath.Join(mnt, "wal")
-	l, _, err := Open(dir, Options{MaxBytes: 64 << 20, SegmentBytes: rotateSegment, MemoryBudget: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fillSegment(t, l)
+	l, _, dir := atBoundary(t, "16m")
 	if out, err := exec.Command("chattr", "+i", dir).CombinedOutput(); err != nil {
 		t.Skipf("chattr +i: %v: %s", err, out)
 	}
 	undo := func() { _ = exec.Command("chattr", "-i", dir).Run() }
 	t.Cleanup(undo)
-	for i := 0; i < 3; i++ {
-		if err := answered(t, l, bytes.Repeat([]byte{'i'}, 1<<10)); !errors.Is(err, os.ErrPermission) {
-			t.Fatalf("append %d into an immutable directory: got %v, want EPERM", i, err)
-		}
-	}
+	refusedThrice(t, l, os.ErrPermission, "an immutable directory")
 	undo()
-	if err := answered(t, l, []byte("mutable again")); err != nil {
-		t.Fatalf("append once the directory is mutable again: %v", err)
-	}
-	if err := closeAnswers(t, l); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
+	recovers(t, l)
+	closesClean(t, l)
 }
 
 // TestRotationFailsOnReadOnlyDirectory bind-mounts the log directory
 // read-only over itself: the open segment stays writable (its file was
 // opened through the writable mount), a new one cannot be created.
 func TestRotationFailsOnReadOnlyDirectory(t *testing.T) {
-	mnt := mountTmpfs(t, "16m")
-	dir := filepath.Join(mnt, "wal")
-	l, _, err := Open(dir, Options{MaxBytes: 64 << 20, SegmentBytes: rotateSegment, MemoryBudget: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fillSegment(t, l)
+	l, _, dir := atBoundary(t, "16m")
 	run := func(args ...string) {
 		t.Helper()
 		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
@@ -224,16 +218,8 @@ func TestRotationFailsOnReadOnlyDirectory(t *testing.T) {
 	}
 	t.Cleanup(unmount)
 	run("mount", "-o", "remount,bind,ro", dir)
-	for i := 0; i < 3; i++ {
-		if err := answered(t, l, bytes.Repeat([]byte{'o'}, 1<<10)); !errors.Is(err, syscall.EROFS) {
-			t.Fatalf("append %d into a read-only directory: got %v, want EROFS", i, err)
-		}
-	}
+	refusedThrice(t, l, syscall.EROFS, "a read-only directory")
 	unmount()
-	if err := answered(t, l, []byte("writable again")); err != nil {
-		t.Fatalf("append once writable again: %v", err)
-	}
-	if err := closeAnswers(t, l); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
+	recovers(t, l)
+	closesClean(t, l)
 }

@@ -1,6 +1,7 @@
 package sendwatch
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,18 @@ func TestParse(t *testing.T) {
 		"otlp_grpc/gateway":         {Sent: 15},
 		`with "quotes" and \ slash`: {Queued: 1},
 	}, got)
+}
+
+// TestParseRealExposition reads what bin/otlpcol served (promtext's
+// testdata): label values with escaped quotes, backslashes and newlines and
+// histograms around the exporter's counters.
+func TestParseRealExposition(t *testing.T) {
+	f, err := os.Open("../../../../pkg/promtext/testdata/otlpcol.prom")
+	require.NoError(t, err)
+	defer f.Close()
+	got, err := Parse(f)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]Sample{"debug": {Sent: 1}}, got)
 }
 
 func TestParseErrors(t *testing.T) {

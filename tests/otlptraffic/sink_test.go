@@ -1,4 +1,4 @@
-package harness
+package otlptraffic
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 // TestSinkFailureRate: SetFailureRate refuses about its share of exports
 // and accepts the rest; SetFailure refuses all; nil accepts all again.
 func TestSinkFailureRate(t *testing.T) {
-	s := &Sink{spans: map[string]int{}}
+	s := NewSink()
 	flaky := errors.New("flaky")
 	refused := func() int {
 		n := 0
