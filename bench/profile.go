@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -139,6 +140,19 @@ func fetchProfile(port int, d time.Duration) (*cpuProfile, error) {
 		return nil, fmt.Errorf("parse profile: %w", err)
 	}
 	return classify(p, time.Duration(secs)*time.Second)
+}
+
+// writeRaw writes the profile as pprof's gzipped protobuf.
+func (cp *cpuProfile) writeRaw(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := cp.prof.Write(f); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // cpuIndex is the index of the CPU-time sample value ("cpu", nanoseconds).

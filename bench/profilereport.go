@@ -19,12 +19,20 @@ func (r *report) profiled() []*row {
 
 func flameFile(name string) string { return "flame-" + name + ".svg" }
 
-// writeFlameGraphs writes one SVG per profiled row into dir.
+// pprofFile is the raw profile beside the flame graph, for `go tool pprof`
+// (-top, -list, -diff_base between two runs).
+func pprofFile(name string) string { return "cpu-" + name + ".pprof" }
+
+// writeFlameGraphs writes one SVG and the raw profile per profiled row into
+// dir.
 func (r *report) writeFlameGraphs(dir string) error {
 	for _, row := range r.profiled() {
 		s := row.Samples[0]
 		title := fmt.Sprintf("%s, round 1, %s measured window", row.Name, s.Profile.Window)
 		if err := s.Profile.writeFlameGraph(filepath.Join(dir, flameFile(row.Name)), title); err != nil {
+			return fmt.Errorf("%s: %w", row.Name, err)
+		}
+		if err := s.Profile.writeRaw(filepath.Join(dir, pprofFile(row.Name))); err != nil {
 			return fmt.Errorf("%s: %w", row.Name, err)
 		}
 	}
@@ -94,5 +102,5 @@ func (r *report) mdProfiles(b *strings.Builder) {
 	for _, row := range rows {
 		fmt.Fprintf(b, " [%s](%s)", row.Name, flameFile(row.Name))
 	}
-	fmt.Fprintf(b, "\n\n")
+	fmt.Fprintf(b, "; raw profiles for `go tool pprof`: `cpu-<row>.pprof` beside them.\n\n")
 }

@@ -98,6 +98,11 @@ func linePanel(title, xLabel, yLabel string, series map[string]plotter.XYs, colo
 		p.Legend.Add(name, l, pts)
 	}
 	p.Y.Max = maxY * 1.15
+	if maxY == 0 {
+		// No row of this panel ran (-pipelines picked others): an empty
+		// log axis from 0 to 0 would panic in gonum/plot.
+		p.X.Min, p.X.Max, p.Y.Max = 1, 10, 1
+	}
 	p.Legend.Top = true
 	return p, nil
 }

@@ -129,7 +129,8 @@ func TestConfigValidation(t *testing.T) {
 		{name: "bad_quarantine", want: "quarantine: max_bytes: must be positive, got -1 (the quarantine is always bounded)"},
 		{name: "bad_persistent_queue", want: `persistent_queue: fsync: "sometimes" is not one of always, interval, never; ` +
 			"max_bytes: at least 33554432 (32 MiB) to hold the largest request a receiver accepts, got 0; " +
-			"num_consumers: must be 1 to 256, got 0 (each consumer holds a batch of up to 3 MiB in flight)"},
+			"num_consumers: must be 1 to 256, got 0 (each consumer holds a batch of up to 3 MiB in flight); " +
+			"batch_timeout: must not be negative, got -1s"},
 		{name: "persistent_queue_off"},
 		{name: "several_sections", want: "endpoint: must not be empty\n" +
 			"compression_level: 0 is out of range 1-9\n" +

@@ -392,7 +392,7 @@ func (te *testExporter) Sleeps() []time.Duration {
 
 // counter sums the int counter name over data points whose attributes
 // include every given key=value pair.
-func (te *testExporter) counter(t *testing.T, name string, kv ...string) int64 {
+func (te *testExporter) counter(t testing.TB, name string, kv ...string) int64 {
 	t.Helper()
 	m, err := te.tel.GetMetric(name)
 	if err != nil {

@@ -19,11 +19,18 @@ import (
 type rawCodec struct{}
 
 func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	b, ok := v.([]byte)
-	if !ok {
-		return nil, fmt.Errorf("raw codec: cannot marshal %T", v)
+	switch b := v.(type) {
+	case []byte:
+		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+	case [][]byte:
+		// Records of the log, sent as one message without joining them.
+		bs := make(mem.BufferSlice, len(b))
+		for i, p := range b {
+			bs[i] = mem.SliceBuffer(p)
+		}
+		return bs, nil
 	}
-	return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+	return nil, fmt.Errorf("raw codec: cannot marshal %T", v)
 }
 
 func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
@@ -44,10 +51,15 @@ var exportMethods = map[string]string{
 	deadletter.Logs:    "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
 }
 
-// exportRaw sends r.body with the signal's Export method.
+// exportRaw sends r.body, or r.parts as they are, with the signal's Export
+// method.
 func (t *grpcTransport) exportRaw(ctx context.Context, r *request) (partial, error) {
+	var msg any = r.body
+	if r.body == nil && r.parts != nil {
+		msg = r.parts
+	}
 	var resp []byte
-	if err := t.conn.Invoke(ctx, exportMethods[r.signal], r.body, &resp, grpc.ForceCodecV2(rawCodec{})); err != nil {
+	if err := t.conn.Invoke(ctx, exportMethods[r.signal], msg, &resp, grpc.ForceCodecV2(rawCodec{})); err != nil {
 		return partial{}, err
 	}
 	if len(resp) == 0 {

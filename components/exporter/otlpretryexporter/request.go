@@ -1,6 +1,7 @@
 package otlpretryexporter
 
 import (
+	"bytes"
 	"fmt"
 
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -29,6 +30,11 @@ type request struct {
 	// raw: body is the only form (records of the write-ahead log); the
 	// pdata fields are empty and the transports send body as it is.
 	raw bool
+	// parts: a raw request of several write-ahead log records keeps their
+	// payloads here instead of a concatenated body; gRPC sends them as one
+	// message without copying them, and marshal concatenates them only for
+	// those that need one buffer (HTTP, the dead letter, a split).
+	parts [][]byte
 	// records are the write-ahead log records the request carries; they
 	// are acknowledged once the request is delivered or safe in the dead
 	// letter, and otherwise stay in the log.
@@ -58,14 +64,10 @@ func requestFromRecords(signal string, recs []wal.Record) *request {
 		r.items = int(recs[0].Items)
 		return r
 	}
-	n := 0
-	for _, rec := range recs {
-		n += len(rec.Payload)
+	r.parts = make([][]byte, len(recs))
+	for i, rec := range recs {
+		r.parts[i] = rec.Payload
 		r.items += int(rec.Items)
-	}
-	r.body = make([]byte, 0, n)
-	for _, rec := range recs {
-		r.body = append(r.body, rec.Payload...)
 	}
 	return r
 }
@@ -118,6 +120,10 @@ func (r *request) marshal() ([]byte, error) {
 	if r.body != nil {
 		return r.body, nil
 	}
+	if r.parts != nil {
+		r.body = bytes.Join(r.parts, nil)
+		return r.body, nil
+	}
 	var err error
 	switch r.signal {
 	case deadletter.Traces:
@@ -134,6 +140,13 @@ func (r *request) marshal() ([]byte, error) {
 func (r *request) protoSize() int {
 	if r.body != nil {
 		return len(r.body)
+	}
+	if r.parts != nil {
+		n := 0
+		for _, p := range r.parts {
+			n += len(p)
+		}
+		return n
 	}
 	switch r.signal {
 	case deadletter.Traces:

@@ -15,6 +15,7 @@ const (
 	defaultWALSegmentBytes  = wal.DefaultSegmentBytes
 	defaultWALFsyncInterval = wal.DefaultFsyncInterval
 	defaultWALDrainTimeout  = 10 * time.Second
+	defaultWALBatchTimeout  = 50 * time.Millisecond
 	// walBatchBytes bounds a batch cut from the log below the 4 MiB that
 	// gRPC servers accept by default (a single larger record goes alone).
 	walBatchBytes = 3 << 20
@@ -46,6 +47,12 @@ type PersistentQueueConfig struct {
 	// BatchSize is the most items a batch cut from the log holds (default
 	// 1000; a larger single request is sent alone).
 	BatchSize int `mapstructure:"batch_size"`
+	// BatchTimeout is how long a batch short of batch_size waits for more
+	// records before it is sent (default 50ms; 0 sends what the log holds
+	// at once). Clients are answered when their request is in the log, so
+	// it only delays delivery; small requests then leave in batches
+	// instead of one export each.
+	BatchTimeout time.Duration `mapstructure:"batch_timeout"`
 	// DrainTimeout is how long shutdown keeps exporting the log while the
 	// backend accepts; what is left stays on disk (default 10s).
 	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
@@ -62,6 +69,7 @@ func defaultPersistentQueueConfig() PersistentQueueConfig {
 		SegmentBytes:  defaultWALSegmentBytes,
 		NumConsumers:  defaultNumConsumers,
 		BatchSize:     defaultBatchSize,
+		BatchTimeout:  defaultWALBatchTimeout,
 		DrainTimeout:  defaultWALDrainTimeout,
 	}
 }
@@ -100,6 +108,9 @@ func (c *PersistentQueueConfig) Validate() error {
 	}
 	if c.BatchSize < 1 {
 		errs = append(errs, fmt.Errorf("batch_size: must be at least 1, got %d", c.BatchSize))
+	}
+	if c.BatchTimeout < 0 {
+		errs = append(errs, fmt.Errorf("batch_timeout: must not be negative, got %s", c.BatchTimeout))
 	}
 	if c.DrainTimeout < 0 {
 		errs = append(errs, fmt.Errorf("drain_timeout: must not be negative, got %s", c.DrainTimeout))

@@ -32,6 +32,10 @@ type walQueue struct {
 	log    *wal.Log
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// fill lets one consumer at a time cut a batch, so that records
+	// arriving while it waits for more join its batch instead of leaving
+	// in small batches of their own with the other consumers.
+	fill sync.Mutex
 }
 
 // start opens (and recovers) the signal's log and starts its consumers.
@@ -120,7 +124,7 @@ func isDiskFull(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
-// consume cuts batches from the log and gives them to placement, which
+// consume cuts batches from the log (nextBatch) and gives them to placement, which
 // answers nil once a batch is delivered, in the dead letter or in the
 // quarantine, and a permanent error once it was dropped and counted as
 // invalid data (the one documented drop): the batch is acknowledged. While
@@ -130,9 +134,8 @@ func isDiskFull(err error) bool {
 func (q *walQueue) consume(ctx context.Context) {
 	e := q.e
 	defer q.wg.Done()
-	maxItems := e.cfg.PersistentQueue.BatchSize
 	for {
-		recs, err := q.log.Next(ctx, maxItems, walBatchBytes)
+		recs, err := q.nextBatch(ctx)
 		if err != nil {
 			return
 		}
@@ -145,6 +148,44 @@ func (q *walQueue) consume(ctx context.Context) {
 			continue
 		}
 		q.log.Ack(recs)
+	}
+}
+
+// nextBatch cuts the next batch: what the log holds up to batch_size items
+// and walBatchBytes, and, while it is short of them, what arrives within
+// batch_timeout. Under a backlog the batch is full at once and nothing
+// waits; with small requests arriving, they leave together, paying one
+// compression and one export call instead of one each.
+func (q *walQueue) nextBatch(ctx context.Context) ([]wal.Record, error) {
+	q.fill.Lock()
+	defer q.fill.Unlock()
+	pq := &q.e.cfg.PersistentQueue
+	recs, err := q.log.Next(ctx, pq.BatchSize, walBatchBytes)
+	if err != nil || pq.BatchTimeout <= 0 {
+		return recs, err
+	}
+	items, size := 0, 0
+	for _, r := range recs {
+		items += int(r.Items)
+		size += len(r.Payload)
+	}
+	if items >= pq.BatchSize || size >= walBatchBytes {
+		return recs, nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, pq.BatchTimeout)
+	defer cancel()
+	for {
+		more, err := q.log.NextMore(wctx, pq.BatchSize-items, walBatchBytes-size)
+		if err != nil || len(more) == 0 {
+			// The timeout, shutdown (the batch is handed back by Send's
+			// error), or the next record does not fit: send what we have.
+			return recs, nil
+		}
+		recs = append(recs, more...)
+		for _, r := range more {
+			items += int(r.Items)
+			size += len(r.Payload)
+		}
 	}
 }
 

@@ -82,6 +82,28 @@ func TestWALDeliversConcatenatedBatches(t *testing.T) {
 	waitFor(t, "sent_items 1000", func() bool { return exp.te.counter(t, "otelcol_otlp_retry_sent_items") == 1000 })
 }
 
+// TestWALBatchTimeoutJoinsSmallRequests: small requests arriving one by one
+// (each answered once it is in the log) leave in batches of batch_size,
+// not in one export each, while the batch waits up to batch_timeout.
+func TestWALBatchTimeoutJoinsSmallRequests(t *testing.T) {
+	srv := startGRPCServer(t)
+	exp := startWALExporter(t, t.TempDir(), srv.addr, func(c *Config) {
+		c.PersistentQueue.BatchSize = 100
+		c.PersistentQueue.BatchTimeout = 10 * time.Second // generous: the batches fill long before
+	})
+	for p := byte(1); p <= 40; p++ {
+		require.NoError(t, exp.ConsumeTraces(context.Background(), tracesWithPrefix(p, 5)))
+	}
+	waitFor(t, "200 spans", func() bool { return len(srv.Received()) == 200 })
+	for id, n := range srv.Received() {
+		require.Equal(t, 1, n, "span %s delivered %d times", id, n)
+	}
+	require.Equal(t, 2, srv.Calls(), "40 requests of 5 spans in batches of 100")
+	for _, b := range srv.Batches() {
+		require.Equal(t, 100, b.SpanCount())
+	}
+}
+
 func TestWALKeepsDataAcrossRestartWhileBackendDown(t *testing.T) {
 	srv := startGRPCServer(t)
 	srv.setDown(true)

@@ -97,6 +97,40 @@ func BenchmarkTraceRegistryNewTraces(b *testing.B) {
 	reportPerSpan(b)
 }
 
+// BenchmarkTraceRegistryNewTraceRuns is BenchmarkTraceRegistryNewTraces
+// with the spans of a trace adjacent, as SDKs export them and as the bench's
+// load sends them: 10 new traces of 10 spans a batch.
+func BenchmarkTraceRegistryNewTraceRuns(b *testing.B) {
+	p, clock := benchRegistry(b, func(c *Config) { c.MaxTraces = 1 << 17; c.CompletedTTL = 0 })
+	td, spans := benchTraces(benchBatch)
+	ctx := context.Background()
+	next := uint64(1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if p.reg.active.n+benchBatch > p.cfg.MaxTraces {
+			b.StopTimer()
+			clock.Advance(time.Hour)
+			p.sweep(ctx)
+			b.StartTimer()
+		}
+		setRunIDs(spans, next, 10)
+		next += benchBatch / 10
+		_ = p.consumeTraces(ctx, td)
+	}
+	reportPerSpan(b)
+}
+
+// setRunIDs gives runs of per adjacent spans one trace ID each, from first.
+func setRunIDs(spans ptrace.SpanSlice, first uint64, per int) {
+	for i := 0; i < spans.Len(); i++ {
+		var id pcommon.TraceID
+		binary.BigEndian.PutUint64(id[8:], first+uint64(i/per))
+		id[0] = 0xab
+		spans.At(i).SetTraceID(id)
+	}
+}
+
 func BenchmarkTraceRegistryExistingTraces(b *testing.B) {
 	p, _ := benchRegistry(b, nil)
 	td, spans := benchTraces(benchBatch)

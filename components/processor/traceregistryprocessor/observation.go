@@ -19,12 +19,16 @@ type obsGroup struct {
 }
 
 // gather copies out of td what the registry needs; spans with an empty
-// trace ID are skipped (passed on, not registered).
+// trace ID are skipped (passed on, not registered). Adjacent spans of one
+// trace (SDKs export a trace's spans together, so runs are the rule) are
+// folded into one spanObs, so that the registry looks a trace up once a
+// run instead of once a span.
 func (o *observation) gather(td ptrace.Traces) {
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
 		g := obsGroup{svc: serviceName(rs.Resource())}
+		first := len(o.spans) // the group's runs start here
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
@@ -34,13 +38,14 @@ func (o *observation) gather(td ptrace.Traces) {
 				if id.IsEmpty() {
 					continue
 				}
-				o.spans = append(o.spans, spanObs{
-					id:    id,
-					start: int64(sp.StartTimestamp()),
-					end:   int64(sp.EndTimestamp()),
-					root:  sp.ParentSpanID().IsEmpty(),
-					err:   sp.Status().Code() == ptrace.StatusCodeError,
-				})
+				start, end := int64(sp.StartTimestamp()), int64(sp.EndTimestamp())
+				root := sp.ParentSpanID().IsEmpty()
+				isErr := sp.Status().Code() == ptrace.StatusCodeError
+				if last := len(o.spans) - 1; last >= first && o.spans[last].id == id {
+					o.spans[last].fold(start, end, root, isErr)
+					continue
+				}
+				o.spans = append(o.spans, spanObs{id: id, n: 1, start: start, end: end, root: root, err: isErr})
 				g.n++
 			}
 		}
@@ -48,6 +53,17 @@ func (o *observation) gather(td ptrace.Traces) {
 			o.groups = append(o.groups, g)
 		}
 	}
+}
+
+// fold adds one more span of the same trace to a run.
+func (s *spanObs) fold(start, end int64, root, isErr bool) {
+	s.n++
+	if start > 0 && (s.start == 0 || start < s.start) {
+		s.start = start
+	}
+	s.end = max(s.end, end)
+	s.root = s.root || root
+	s.err = s.err || isErr
 }
 
 // reset empties o for reuse; it keeps no reference into the request.

@@ -450,3 +450,43 @@ func TestSweepBoundedPerLockHold(t *testing.T) {
 	n, _ := h.histogram(metricTraceSpans)
 	assert.Equal(t, uint64(3*sweepChunk), n)
 }
+
+// TestAdjacentSpansFoldIntoOneObservation: spans of one trace next to each
+// other in a request (as SDKs send them) are looked up once as a run; the
+// registry must end up exactly as if each had come in its own resource.
+func TestAdjacentSpansFoldIntoOneObservation(t *testing.T) {
+	spans := []span{
+		{id: 2, parent: 1, service: "api", start: 3 * time.Millisecond, end: 9 * time.Millisecond},
+		{id: 1, service: "api", start: 2 * time.Millisecond, end: 20 * time.Millisecond}, // the root, in the middle
+		{id: 3, parent: 1, service: "api", err: true, start: 0, end: 25 * time.Millisecond},
+		{id: 4, parent: 1, service: "api", start: 4 * time.Millisecond, end: 5 * time.Millisecond},
+	}
+	sep := newHarness(t, nil) // one resource a span: no runs
+	for i := range spans {
+		spans[i].trace = 1
+	}
+	sep.send(spans...)
+
+	run := newHarness(t, nil) // one scope: a run of four, then another trace
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "api")
+	ss := rs.ScopeSpans().AppendEmpty().Spans()
+	for _, s := range append(spans, span{trace: 2, id: 1, service: "api"}) {
+		buildTraces(s).ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).CopyTo(ss.AppendEmpty())
+	}
+	require.NoError(t, run.p.consumeTraces(context.Background(), td))
+
+	want, ok := sep.p.LookupTrace(traceID(1))
+	require.True(t, ok)
+	got, ok := run.p.LookupTrace(traceID(1))
+	require.True(t, ok)
+	assert.Equal(t, want, got)
+	assert.Equal(t, uint32(4), got.SpanCount)
+	assert.True(t, got.RootSeen)
+	assert.True(t, got.Error)
+	assert.InDelta(t, 0.025, got.DurationSeconds, 1e-9, "the earliest start (the third span's) to the latest end (its own)")
+	_, ok = run.p.LookupTrace(traceID(2))
+	assert.True(t, ok, "the next trace is a run of its own")
+	assert.Equal(t, [5]int64{2, 2, 0, 0, 0}, run.counts())
+}

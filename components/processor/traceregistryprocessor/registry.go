@@ -167,15 +167,16 @@ func newRegistry(cfg *Config, now func() time.Time) *registry {
 
 // --- the hot path ---
 
-// spanObs is what the registry needs of one span, copied out of the pdata
-// before the next consumer is called, so that the registry changes only
-// once that consumer accepted the data.
+// spanObs is what the registry needs of a run of n adjacent spans of one
+// trace, copied out of the pdata before the next consumer is called, so
+// that the registry changes only once that consumer accepted the data.
 type spanObs struct {
 	id    pcommon.TraceID
-	start int64 // span start (unix ns), 0 when unknown
-	end   int64 // span end (unix ns)
-	root  bool
-	err   bool
+	n     uint32 // spans in the run
+	start int64  // earliest span start (unix ns), 0 when unknown
+	end   int64  // latest span end (unix ns)
+	root  bool   // one of them has no parent
+	err   bool   // one of them has status Error
 }
 
 // observe records spans, all of one resource, whose service.name is
@@ -221,9 +222,7 @@ func (r *registry) observeSpan(span *spanObs, svc uint16, now int64) {
 		}
 	}
 	rec.last = now
-	if rec.spans != math.MaxUint32 {
-		rec.spans++
-	}
+	rec.spans += min(span.n, math.MaxUint32-rec.spans) // saturates
 	if st := span.start; st > 0 && (rec.start == 0 || st < rec.start) {
 		rec.start = st
 	}

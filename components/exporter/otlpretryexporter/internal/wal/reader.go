@@ -14,13 +14,32 @@ import (
 // is done or the log is closed. Records stay in the log until Ack; Release
 // hands them back for redelivery.
 func (l *Log) Next(ctx context.Context, maxItems, maxBytes int) ([]Record, error) {
+	return l.next(ctx, maxItems, maxBytes, 0)
+}
+
+// NextMore is Next for a batch that already holds records: it returns only
+// records that fit together in maxItems and maxBytes (what room the batch
+// has left), never one alone that does not. It returns nothing (and no
+// error) at once when the next record does not fit, and otherwise blocks
+// like Next: the caller bounds the wait with ctx.
+func (l *Log) NextMore(ctx context.Context, maxItems, maxBytes int) ([]Record, error) {
+	if maxItems <= 0 || maxBytes <= 0 {
+		return nil, nil
+	}
+	return l.next(ctx, maxItems, maxBytes, 1)
+}
+
+func (l *Log) next(ctx context.Context, maxItems, maxBytes, have int) ([]Record, error) {
 	for {
 		if l.closed.Load() {
 			return nil, ErrClosed
 		}
-		recs := l.take(maxItems, maxBytes)
+		recs, more := l.take(maxItems, maxBytes, have)
 		if len(recs) > 0 {
 			return recs, nil
+		}
+		if more {
+			return nil, nil // only with have > 0: the next record does not fit
 		}
 		select {
 		case <-l.avail:
@@ -37,7 +56,10 @@ func batchFits(n, items, bytes int, rec *Record, maxItems, maxBytes int) bool {
 	return n == 0 || (items+int(rec.Items) <= maxItems && bytes+len(rec.Payload) <= maxBytes)
 }
 
-func (l *Log) take(maxItems, maxBytes int) []Record {
+// take cuts the next records for a batch already holding have records (a
+// record that fits nothing goes alone only into an empty batch). more says
+// records are left in the log.
+func (l *Log) take(maxItems, maxBytes, have int) ([]Record, bool) {
 	l.readMu.Lock()
 	defer l.readMu.Unlock()
 	var out []Record
@@ -48,12 +70,12 @@ func (l *Log) take(maxItems, maxBytes int) []Record {
 		bytes += len(r.Payload)
 	}
 	l.mu.Lock()
-	for len(l.retry) > 0 && batchFits(len(out), items, bytes, &l.retry[0], maxItems, maxBytes) {
+	for len(l.retry) > 0 && batchFits(have+len(out), items, bytes, &l.retry[0], maxItems, maxBytes) {
 		add(l.retry[0])
 		l.retry = l.retry[1:]
 	}
 	if len(l.retry) == 0 {
-		for l.mem.len() > 0 && batchFits(len(out), items, bytes, l.mem.front(), maxItems, maxBytes) {
+		for l.mem.len() > 0 && batchFits(have+len(out), items, bytes, l.mem.front(), maxItems, maxBytes) {
 			r := l.mem.pop()
 			l.memBytes -= int64(len(r.Payload))
 			add(r)
@@ -76,7 +98,7 @@ func (l *Log) take(maxItems, maxBytes int) []Record {
 				cur = st.next
 				continue
 			}
-			if !batchFits(len(out), items, bytes, &st.rec, maxItems, maxBytes) {
+			if !batchFits(have+len(out), items, bytes, &st.rec, maxItems, maxBytes) {
 				break
 			}
 			add(st.rec)
@@ -94,7 +116,7 @@ func (l *Log) take(maxItems, maxBytes int) []Record {
 	if more {
 		l.signal()
 	}
-	return out
+	return out, more
 }
 
 // readStep is one step of reading back from disk.

@@ -51,6 +51,12 @@ func recordChecksum(hdr []byte, payload []byte) uint32 {
 
 // appendRecord appends the encoded record to dst.
 func appendRecord(dst []byte, seq uint64, items uint32, payload []byte) []byte {
+	return append(appendHeader(dst, seq, items, payload), payload...)
+}
+
+// appendHeader appends the header of the record holding payload to dst;
+// the payload goes after it (the writer hands both to one pwritev).
+func appendHeader(dst []byte, seq uint64, items uint32, payload []byte) []byte {
 	start := len(dst)
 	dst = append(dst, make([]byte, headerSize)...)
 	hdr := dst[start : start+headerSize]
@@ -59,7 +65,7 @@ func appendRecord(dst []byte, seq uint64, items uint32, payload []byte) []byte {
 	binary.LittleEndian.PutUint32(hdr[16:20], items)
 	binary.LittleEndian.PutUint32(hdr[20:24], 0)
 	binary.LittleEndian.PutUint32(hdr[4:8], recordChecksum(hdr, payload))
-	return append(dst, payload...)
+	return dst
 }
 
 // parseHeader decodes a header without checking the checksum.

@@ -5,7 +5,8 @@
 // opaque payload with an item count.
 //
 // One writer goroutine owns the files. Append enqueues a record and waits;
-// the writer writes every record waiting at that moment in one write(2) and,
+// the writer writes every record waiting at that moment with one pwritev(2)
+// (headers and payloads as they are, not copied into one buffer first) and,
 // with FsyncAlways, makes them durable with one fdatasync (group commit).
 // Consumers take records in order with Next, from memory while they keep up
 // and from the segment files beyond the memory budget, and Ack them in any
@@ -146,7 +147,8 @@ type Log struct {
 	closeOnce  sync.Once
 	closeErr   error
 
-	wbuf  []byte      // writer-owned
+	hbuf  []byte      // writer-owned: the headers of a group
+	iov   [][]byte    // writer-owned: a group's headers and payloads, in file order
 	dirty atomic.Bool // written since the last fdatasync
 
 	readMu sync.Mutex // serializes consumers (reading back from disk is sequential)

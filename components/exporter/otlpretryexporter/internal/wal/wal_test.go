@@ -106,6 +106,51 @@ func TestBatchesRespectItemAndByteLimits(t *testing.T) {
 	}
 }
 
+// TestNextMoreOnlyWhatFits: NextMore tops up a batch with records that fit
+// the room left, never one alone that does not, in memory and read back
+// from disk alike; it waits for records until its context ends.
+func TestNextMoreOnlyWhatFits(t *testing.T) {
+	for _, budget := range []int64{1 << 20, 0} { // in memory; spilled to disk
+		t.Run(fmt.Sprintf("memory_budget=%d", budget), func(t *testing.T) {
+			l, _ := open(t, t.TempDir(), Options{MemoryBudget: budget})
+			for i := 0; i < 4; i++ {
+				if _, err := l.Append(bytes.Repeat([]byte{'a'}, 100), 300); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx := context.Background()
+			first, err := l.Next(ctx, 350, 1<<20)
+			if err != nil || len(first) != 1 {
+				t.Fatalf("Next: %d records, %v; want 1", len(first), err)
+			}
+			if recs, err := l.NextMore(ctx, 50, 1<<20); err != nil || len(recs) != 0 {
+				t.Fatalf("NextMore with room for 50 items: %d records, %v; want none at once", len(recs), err)
+			}
+			if recs, err := l.NextMore(ctx, 700, 50); err != nil || len(recs) != 0 {
+				t.Fatalf("NextMore with room for 50 bytes: %d records, %v; want none at once", len(recs), err)
+			}
+			recs, err := l.NextMore(ctx, 700, 1<<20)
+			if err != nil || len(recs) != 2 {
+				t.Fatalf("NextMore with room for 700 items: %d records, %v; want 2", len(recs), err)
+			}
+			if recs[0].Seq != first[0].Seq+1 {
+				t.Fatalf("NextMore returned seq %d after %d: not in log order", recs[0].Seq, first[0].Seq)
+			}
+			l.Ack(append(first, recs...))
+			last, err := l.Next(ctx, 1000, 1<<20)
+			if err != nil || len(last) != 1 {
+				t.Fatalf("Next: %d records, %v; want the last 1", len(last), err)
+			}
+			wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			defer cancel()
+			if recs, err := l.NextMore(wctx, 1000, 1<<20); !errors.Is(err, context.DeadlineExceeded) || len(recs) != 0 {
+				t.Fatalf("NextMore on an empty log: %d records, %v; want to wait until the deadline", len(recs), err)
+			}
+			l.Ack(last)
+		})
+	}
+}
+
 func TestReopenReplaysUnackedInOrder(t *testing.T) {
 	dir := t.TempDir()
 	l, _, err := Open(dir, Options{MaxBytes: 64 << 20, MemoryBudget: 1 << 20, SegmentBytes: 8 << 10})

@@ -20,7 +20,7 @@ type appendReq struct {
 
 var reqPool = sync.Pool{New: func() any { return &appendReq{done: make(chan struct{}, 1)} }}
 
-// maxGroup bounds the records written in one write(2).
+// maxGroup bounds the records written in one group (one pwritev(2) takes up to IOV_MAX = 1024 buffers, two a record).
 const maxGroup = 1024
 
 // Append writes payload as one record and returns its sequence number once
@@ -112,18 +112,26 @@ func (l *Log) writeGroup(batch []*appendReq) {
 		seq := l.nextSeq
 		l.mu.Unlock()
 		size := seg.size
-		l.wbuf = l.wbuf[:0]
+		l.hbuf = l.hbuf[:0]
 		j := i
 		for j < len(batch) {
 			rs := int64(headerSize + len(batch[j].payload))
 			if size > magicSize && size+rs > l.opts.SegmentBytes {
 				break
 			}
-			l.wbuf = appendRecord(l.wbuf, seq, batch[j].items, batch[j].payload)
+			l.hbuf = appendHeader(l.hbuf, seq, batch[j].items, batch[j].payload)
 			batch[j].seq = seq
 			seq++
 			size += rs
 			j++
+		}
+		// Headers and payloads go to the file as they are (one pwritev),
+		// not copied into one buffer first. hbuf is complete before the
+		// slices into it are taken: appending may move it.
+		l.iov = l.iov[:0]
+		for k := i; k < j; k++ {
+			h := (k - i) * headerSize
+			l.iov = append(l.iov, l.hbuf[h:h+headerSize], batch[k].payload)
 		}
 		if j == i {
 			if err := l.rotate(); err != nil {
@@ -135,25 +143,24 @@ func (l *Log) writeGroup(batch []*appendReq) {
 			}
 			continue
 		}
-		if err := l.writeChunk(seg, l.wbuf); err != nil {
+		if err := l.writeChunk(seg, l.iov, size-seg.size); err != nil {
 			l.fail(batch[i:j], err)
 		} else {
 			l.publish(seg, batch[i:j])
 		}
 		i = j
 	}
+	clear(l.iov) // holds no payload past its group
 	for _, r := range batch {
 		r.done <- struct{}{}
 	}
-	if cap(l.wbuf) > 4*int(l.opts.SegmentBytes) {
-		l.wbuf = nil // one huge group must not pin its buffer
-	}
 }
 
-// writeChunk appends b to seg and, with FsyncAlways, fdatasyncs it. On any
-// error the segment is truncated back, so a failed append leaves no record.
-func (l *Log) writeChunk(seg *segment, b []byte) error {
-	_, err := seg.f.WriteAt(b, seg.size)
+// writeChunk appends bufs (n bytes) to seg and, with FsyncAlways,
+// fdatasyncs them. On any error the segment is truncated back, so a failed
+// append leaves no record.
+func (l *Log) writeChunk(seg *segment, bufs [][]byte, n int64) error {
+	err := writeVec(seg.f, bufs, n, seg.size)
 	if err == nil && l.opts.Fsync == FsyncAlways {
 		err = l.sync(seg.f)
 	}

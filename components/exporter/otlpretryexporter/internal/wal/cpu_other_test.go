@@ -1,0 +1,6 @@
+//go:build !unix
+
+package wal
+
+// processCPU is not measured here: cpu-ns/span reads 0.
+func processCPU() int64 { return 0 }
