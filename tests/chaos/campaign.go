@@ -162,7 +162,7 @@ func Run(t *testing.T, plan Plan) *Result {
 // request the step left unanswered counts against this step.
 func (w *world) waitAnswered(since time.Time) {
 	deadline := time.Now().Add(httpDeadline + answerMargin)
-	clients := append([]*rawClient{w.marker, w.giant}, w.raw...)
+	clients := append([]*rawClient{w.marker, w.giant, w.probeGRPC, w.probeHTTP}, w.raw...)
 	for time.Now().Before(deadline) {
 		waiting := false
 		for _, c := range clients {
