@@ -44,8 +44,11 @@ func statusLedger(t *testing.T, c *harness.Collector) (ledgerTerms, bool) {
 // outage, then the backend returns. The ledger holds once recovery ends
 // and after the drain; accepted is what the clients were told OK for (plus
 // at most the requests in flight at the kill, written but never answered);
-// delivered + duplicates is what the backend received (less at most what
-// was delivered in the last checkpoint interval before the kill).
+// delivered + duplicates is what the backend received (less at most the
+// batches the backend acknowledged at the kill before the exporter could
+// count them; before the ledger kept delivered in ledger.live, also less
+// what was delivered in the last checkpoint interval: 360 to 1,160 spans
+// in three runs, 0 in four since).
 func TestLedgerHoldsAcrossSIGKILLAndOutage(t *testing.T) {
 	needBinary(t)
 	o := record(t)
