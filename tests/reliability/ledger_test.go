@@ -94,8 +94,8 @@ func TestLedgerHoldsAcrossSIGKILLAndOutage(t *testing.T) {
 		"accepted exceeds what clients were told OK for by more than the requests in flight at the kill")
 	require.Equal(t, end.Accepted, end.Delivered, "all accepted delivered, none quarantined or dropped: %+v", end)
 	require.LessOrEqual(t, end.Delivered+end.Duplicates, int64(received), "the ledger counts more deliveries than the backend saw")
-	// What the backend got beyond delivered + duplicates: re-deliveries of
-	// records acknowledged after the last checkpoint before the kill.
+	// What the backend got beyond delivered + duplicates: batches the
+	// backend acknowledged at the kill before the exporter counted them.
 	t.Logf("re-deliveries the ledger could not see: %d", int64(received)-end.Delivered-end.Duplicates)
 	requireAlive(t, c2)
 }
