@@ -58,6 +58,8 @@ func WriteResults(path string, plan Plan, commit string, runs []*Result) error {
 		sum.Quarantine += r.Quarantine
 		sum.SetAside += r.SetAside
 		sum.SetAsideUndelivered += r.SetAsideUndelivered
+		sum.LedgerDelivered += r.LedgerDelivered
+		sum.LedgerDuplicates += r.LedgerDuplicates
 		for k, v := range r.PeakRSS {
 			peak[k] = max(peak[k], v)
 		}
@@ -93,6 +95,10 @@ func WriteResults(path string, plan Plan, commit string, runs []*Result) error {
 	}
 	fmt.Fprintf(&b, "\nAt the backend: %d distinct acknowledged items, %d duplicate deliveries; marker items quarantined: %d; items in segments a damage fault hit: %d, of which %d never reached the backend.\n\n",
 		sum.Delivered, sum.Duplicates, sum.Quarantine, sum.SetAside, sum.SetAsideUndelivered)
+	if sum.LedgerDelivered+sum.LedgerDuplicates > 0 {
+		fmt.Fprintf(&b, "The gateways' ledgers at the end of each run, summed: delivered %d, duplicates %d (a damaged checkpoint restarts a ledger from what is on disk).\n\n",
+			sum.LedgerDelivered, sum.LedgerDuplicates)
+	}
 	b.WriteString("| process | peak RSS (MiB) | budget (MiB) | most OS threads |\n| --- | ---: | ---: | ---: |\n")
 	names := make([]string, 0, len(peak))
 	for k := range peak {
