@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,7 +23,8 @@ const (
 // TestCampaign is `make chaos`: CHAOS_SEED (empty: a fresh one, printed),
 // CHAOS_STEPS or CHAOS_DURATION, CHAOS_FAULTS, CHAOS_SCHEDULE (replay a
 // printed schedule), CHAOS_SHRINK (time budget, 0: no shrinking),
-// CHAOS_RESULTS (write the results table there).
+// CHAOS_RESULTS (write the results table there), CHAOS_RUNS (runs, one
+// seed each).
 func TestCampaign(t *testing.T) {
 	if os.Getenv("CHAOS_RUN") != "1" {
 		t.Skip("the campaign of make chaos (CHAOS_RUN=1)")
@@ -61,14 +63,48 @@ func TestCampaign(t *testing.T) {
 			t.Fatalf("CHAOS_SHRINK: %v", err)
 		}
 	}
-	fmt.Printf("chaos: seed %d (replay: make chaos SEED=%d CHAOS_FAULTS=%s), faults %s\n",
-		plan.Seed, plan.Seed, strings.Join(plan.Faults, ","), strings.Join(plan.Faults, ","))
-	res := runAndShrink(t, plan, shrink)
-	if path := os.Getenv("CHAOS_RESULTS"); path != "" {
-		if err := WriteResults(path, plan, res); err != nil {
-			t.Errorf("results table: %v", err)
+	// CHAOS_RUNS: that many runs one after the other, each with its own
+	// seed (the next fresh one, or SEED+1, ...) and STEPS or DURATION,
+	// until one finds a violation; the results table covers them all.
+	runs := 1
+	if s := os.Getenv("CHAOS_RUNS"); s != "" {
+		if runs, err = strconv.Atoi(s); err != nil || runs < 1 {
+			t.Fatalf("CHAOS_RUNS: want a positive number, got %q", s)
 		}
 	}
+	commit := gitDescribe()
+	var done []*Result
+	for i := range runs {
+		p := plan
+		if i > 0 {
+			p.Seed = plan.Seed + uint64(i)
+			if os.Getenv("CHAOS_SEED") == "" {
+				p.Seed = uint64(time.Now().UnixNano()) % 1_000_000_007
+			}
+		}
+		fmt.Printf("chaos: run %d of %d, seed %d (replay: make chaos SEED=%d CHAOS_FAULTS=%s), faults %s\n",
+			i+1, runs, p.Seed, p.Seed, strings.Join(p.Faults, ","), strings.Join(p.Faults, ","))
+		res := runAndShrink(t, p, shrink)
+		done = append(done, res)
+		if path := os.Getenv("CHAOS_RESULTS"); path != "" {
+			if err := WriteResults(path, plan, commit, done); err != nil {
+				t.Errorf("results table: %v", err)
+			}
+		}
+		if res.Failed() {
+			return
+		}
+	}
+}
+
+// gitDescribe names the commit the campaign runs (bin/otlpcol is built
+// from the working tree: "-dirty" says it has uncommitted changes).
+func gitDescribe() string {
+	out, err := exec.Command("git", "-C", harness.RepoRoot(), "describe", "--always", "--dirty").Output()
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // TestShortCampaign is the fixed-seed campaign `make test` runs.

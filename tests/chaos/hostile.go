@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/otlpcol/otlpcol/tests/harness"
@@ -33,11 +35,114 @@ type Target struct {
 // around it.
 type HostileBurst func(ctx context.Context, t Target) []string
 
-// HostileBursts are the bursts a hostile step sends, in turn. The
-// admission work (gzip bombs of every shape, stream floods, slow clients)
-// adds its harness helpers here: append to this list from an init
-// function in this package.
-var HostileBursts = []HostileBurst{garbageBurst, gzipBombBurst, admissionBombs}
+// HostileBursts are the bursts a hostile step sends, in turn; more hostile
+// input is appended here. floodAndSlowClients runs while the probe clients
+// send legitimate requests (hostileBurst).
+var HostileBursts = []HostileBurst{garbageBurst, gzipBombBurst, admissionBombs, floodAndSlowClients}
+
+// The shipped limits the flood and the slow clients are checked against
+// (configs/gateway.yaml and configs/agent.yaml; the campaign does not
+// change them).
+const (
+	// streamReadTimeout: admission's stream_read_timeout, after which a
+	// stalled stream is cancelled (with its reservation).
+	streamReadTimeout = 10 * time.Second
+	// httpReadTimeout: the HTTP receiver's read_timeout (read_header_timeout,
+	// 5 s, is below it): a slow client is cut off by then.
+	httpReadTimeout = 15 * time.Second
+	// cutOffMargin is how late after its limit a stalled stream or a slow
+	// connection may still be answered or closed on a loaded machine.
+	cutOffMargin = 5 * time.Second
+	// floodConns x floodStreams half-open streams (headers and a length
+	// prefix announcing floodDeclared bytes, then nothing): 100 a
+	// connection is the shipped max_concurrent_streams.
+	floodConns, floodStreams, floodDeclared = 20, 100, 1 << 20
+	// slowConns connections trickle headers, as many trickle a body.
+	slowConns = 50
+)
+
+// floodAndSlowClients: half-open gRPC streams and slow HTTP clients at
+// once (issue 26 items 3 and 4). Every stream must be answered (a gRPC
+// status or RST_STREAM: refused by admission, or cancelled after
+// stream_read_timeout) and every slow connection closed by the server
+// (read_header_timeout, read_timeout), each within its limit plus
+// cutOffMargin; memory is checked by the step and legitimate requests by
+// the probes (hostileBurst).
+func floodAndSlowClients(ctx context.Context, t Target) []string {
+	var (
+		bad     []string
+		wg      sync.WaitGroup
+		opened  int
+		answers map[string]int
+		ferr    error
+		slow    []harness.SlowClient
+	)
+	fctx, cancel := context.WithTimeout(ctx, streamReadTimeout+cutOffMargin)
+	defer cancel()
+	wg.Go(func() {
+		opened, answers, ferr = harness.StreamFlood(fctx, t.GRPCAddr, floodConns, floodStreams, floodDeclared)
+	})
+	sctx, scancel := context.WithTimeout(ctx, httpReadTimeout+cutOffMargin)
+	defer scancel()
+	wg.Go(func() {
+		slow = harness.SlowClients(sctx, strings.TrimPrefix(t.HTTPURL, "http://"), slowConns, time.Second)
+	})
+	wg.Wait()
+	answered := 0
+	for _, n := range answers {
+		answered += n
+	}
+	if ferr != nil && opened == 0 {
+		bad = append(bad, fmt.Sprintf("stream flood: no stream opened: %v", ferr))
+	}
+	if answered < opened {
+		bad = append(bad, fmt.Sprintf("stream flood: %d of %d half-open streams never answered within stream_read_timeout %s + %s (answers %v)",
+			opened-answered, opened, streamReadTimeout, cutOffMargin, answers))
+	}
+	open := 0
+	for _, c := range slow {
+		if !c.Closed {
+			open++
+		}
+	}
+	if open > 0 {
+		bad = append(bad, fmt.Sprintf("slow clients: %d of %d connections not cut off within read_timeout %s + %s",
+			open, len(slow), httpReadTimeout, cutOffMargin))
+	}
+	return bad
+}
+
+// probe sends legitimate, tracked batches to the target while a hostile
+// burst runs, one a second on gRPC and on HTTP, until stop: each must be
+// answered before its deadline (accepted, or refused retryably: sendOne
+// reports a non-retryable refusal and a late HTTP answer).
+func (w *world) probe(t Target, stop <-chan struct{}) {
+	w.probeGRPC.endpoint = func() string { return t.GRPCAddr }
+	w.probeHTTP.endpoint = func() string { return t.HTTPURL }
+	var wg sync.WaitGroup
+	for _, c := range []*rawClient{w.probeGRPC, w.probeHTTP} {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				start := time.Now()
+				c.sendOne(signals[i%len(signals)], itemsPerBatch, payload{pad: padBytes})
+				if took := time.Since(start); !c.http && took >= grpcDeadline {
+					w.violation("hostile input to %s: a legitimate gRPC request got no answer within its %s deadline", t.Name, grpcDeadline)
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(time.Second):
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
 
 // admissionBombs: the admission work's bombs (tests/harness), two gzip over
 // gRPC and two zstd over HTTP at once, each a real span whose attribute
@@ -65,15 +170,42 @@ func (w *world) hostileBurst(i int) {
 	t := Target{Name: p.name, GRPCAddr: fmt.Sprintf("127.0.0.1:%d", p.port), HTTPURL: p.c.HTTPEndpoint()}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	stop := make(chan struct{})
+	probed := make(chan struct{})
+	go func() { defer close(probed); w.probe(t, stop) }()
 	for _, b := range HostileBursts {
 		for _, bad := range b(ctx, t) {
 			w.violation("hostile input to %s: %s", p.name, bad)
 		}
 	}
+	close(stop)
+	<-probed
+	// Alive and ready again once the input stops.
+	if err := waitReady(p.c, readyTimeout); err != nil {
+		w.violation("hostile input to %s: %v", p.name, err)
+	}
 	ep := t.GRPCAddr
 	w.giant.endpoint = func() string { return ep }
 	for k := range 6 {
 		w.giant.sendOne(signals[k%len(signals)], 10, payload{pad: giantLabelBytes})
+	}
+}
+
+// waitReady waits until c's /ready answers 200.
+func waitReady(c *harness.Collector, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		code, _, err := harness.Get(c.HealthURL("/ready"))
+		if err == nil && code == http.StatusOK {
+			return nil
+		}
+		if c.Exited() {
+			return fmt.Errorf("exited:\n%s", tail(c.Output(), 8))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("/ready not 200 within %s after the burst (last %d, %v)", timeout, code, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

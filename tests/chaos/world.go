@@ -77,9 +77,11 @@ type world struct {
 	raw     []*rawClient
 	marker  *rawClient
 	giant   *rawClient
-	sdk     *sdkClient
-	stopLd  context.CancelFunc
-	loadWG  sync.WaitGroup
+	// probeGRPC, probeHTTP send legitimate requests during hostile input.
+	probeGRPC, probeHTTP *rawClient
+	sdk                  *sdkClient
+	stopLd               context.CancelFunc
+	loadWG               sync.WaitGroup
 
 	mu         sync.Mutex
 	violations []string // found by monitors between checks
@@ -345,6 +347,8 @@ func (w *world) startLoad() error {
 	w.marker.marker = true
 	w.giant = mk("giant", false, grpcEP(0))
 	w.giant.pad = giantLabelBytes
+	w.probeGRPC = mk("probegrpc", false, grpcEP(0))
+	w.probeHTTP = mk("probehttp", true, httpEP(0))
 	sdk, err := newSDKClient("sdk", fmt.Sprintf("127.0.0.1:%d", w.procs[agentID].port), w.ledger)
 	if err != nil {
 		cancel()

@@ -72,6 +72,12 @@ func (q *walQueue) start() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	q.log, q.cancel = l, cancel
+	// The delivered count kept as it changes, so that a restart after a
+	// SIGKILL knows what the last checkpoint interval delivered.
+	if err := e.led.l.AttachLive(dir); err != nil {
+		e.logger.Warn("ledger: delivered items counted in memory only; after a crash, re-deliveries of the last checkpoint interval are not counted as duplicates",
+			zap.String("directory", dir), zap.Error(err))
+	}
 	e.restoreLedger(&rec) // before any consumer or replay
 	for i := 0; i < pq.NumConsumers; i++ {
 		q.wg.Add(1)

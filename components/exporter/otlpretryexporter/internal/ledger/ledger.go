@@ -12,7 +12,7 @@
 //
 // Duplicates are counted apart: items delivered again after a restart,
 // because the previous run delivered (or spooled) them after the last
-// persisted state. See Restore.
+// persisted state. See Restore and Live.
 package ledger
 
 import (
@@ -50,10 +50,11 @@ func Reasons() []Reason { return []Reason{Rejected, Partial, Shutdown, Corrupt} 
 // Ledger is safe for concurrent use. The zero value is not usable: New.
 type Ledger struct {
 	accepted    atomic.Int64
-	delivered   atomic.Int64
 	quarantined atomic.Int64
-	duplicates  atomic.Int64
 	dropped     [numReasons]atomic.Int64
+	// live holds delivered and duplicates: in memory, or in a Live file
+	// once attached (AttachLive), where a SIGKILL cannot take them back.
+	live atomic.Pointer[liveCounters]
 	// debt: items known at recovery to be held twice (on disk twice, or
 	// delivered before the crash and still on disk). The next deliveries
 	// up to debt are counted as duplicates, and pending is the measured
@@ -68,7 +69,9 @@ func New(pending func() int64) *Ledger {
 	if pending == nil {
 		pending = func() int64 { return 0 }
 	}
-	return &Ledger{pending: pending}
+	l := &Ledger{pending: pending}
+	l.live.Store(new(liveCounters))
+	return l
 }
 
 // SetPending replaces the pending measure (the queue opens after New).
@@ -81,17 +84,18 @@ func (l *Ledger) Accept(n int) { l.accepted.Add(int64(n)) }
 // remains they are counted as duplicates instead.
 func (l *Ledger) Deliver(n int) {
 	m := int64(n)
+	c := l.live.Load()
 	for l.debt.Load() > 0 {
 		d := l.debt.Load()
 		take := min(d, m)
 		if l.debt.CompareAndSwap(d, d-take) {
-			l.duplicates.Add(take)
+			c.duplicates.Add(take)
 			m -= take
 			break
 		}
 	}
 	if m > 0 {
-		l.delivered.Add(m)
+		c.delivered.Add(m)
 	}
 }
 
@@ -144,8 +148,9 @@ func (l *Ledger) read() Snapshot {
 	// before its copy leaves the disk.
 	s.Pending = l.pending()
 	s.Pending -= l.debt.Load()
-	s.Duplicates = l.duplicates.Load()
-	s.Delivered = l.delivered.Load()
+	c := l.live.Load()
+	s.Duplicates = c.duplicates.Load()
+	s.Delivered = c.delivered.Load()
 	s.Quarantined = l.quarantined.Load()
 	for i := range s.Dropped {
 		s.Dropped[i] = l.dropped[i].Load()
@@ -199,10 +204,11 @@ func (l *Ledger) Marshal(dst []byte) []byte {
 	dst = append(dst, magic...)
 	// The debt is not persisted: the copies it stands for are still on
 	// disk, and the next recovery measures them again.
+	c := l.live.Load()
 	dst = le.AppendUint64(dst, uint64(l.accepted.Load()))
-	dst = le.AppendUint64(dst, uint64(l.delivered.Load()))
+	dst = le.AppendUint64(dst, uint64(c.delivered.Load()))
 	dst = le.AppendUint64(dst, uint64(l.quarantined.Load()))
-	dst = le.AppendUint64(dst, uint64(l.duplicates.Load()))
+	dst = le.AppendUint64(dst, uint64(c.duplicates.Load()))
 	for i := range l.dropped {
 		dst = le.AppendUint64(dst, uint64(l.dropped[i].Load()))
 	}
@@ -233,38 +239,51 @@ func Unmarshal(b []byte) (Persisted, error) {
 // existed); appendedAfter is the items of the log records appended after
 // that checkpoint and found on disk (they were accepted after it). The
 // pending term is measured now (from the log and the dead letter, before
-// any consumer runs).
+// any consumer runs). With a Live file attached, its delivered and
+// duplicates (which the previous run kept up to its last delivery) are
+// read in place of the checkpoint's, which may be up to one checkpoint
+// interval older.
 //
 // Without p, everything found on disk is counted as accepted now (carried
-// in) and the identity holds from there.
+// in) and the identity holds from there; the Live file starts from zero
+// with the other counters.
 //
 // With p, accepted = p.Accepted + appendedAfter, exact. What the previous
 // run did after the checkpoint and before it stopped is on disk twice
 // (a batch spooled to the dead letter before its log record was
-// acknowledged) or was delivered and is still on disk: the measured
-// terms exceed accepted by those items, and they will be delivered
-// again. That excess becomes the debt: the next deliveries up to it are
-// counted as duplicates, and pending is the measured copies minus it. A
-// shortfall (accepted items found nowhere: a segment damaged and set
-// aside, records lost in the fsync window, a file removed by hand) is
-// left as a positive gap: the identity does not hold and the alert fires.
+// acknowledged) or was delivered and is still on disk (a record
+// delivered after the checkpoint, which still calls it unacknowledged;
+// a dead-letter file delivered and not yet removed): the measured terms
+// exceed accepted by those items, and they will be delivered again.
+// That excess becomes the debt: the next deliveries up to it are counted
+// as duplicates, and pending is the measured copies minus it. A shortfall
+// (accepted items found nowhere: a segment damaged and set aside, records
+// lost in the fsync window, a file removed by hand) is left as a positive
+// gap: the identity does not hold and the alert fires.
 //
-// Not seen: batches the previous run delivered and acknowledged after its
-// last checkpoint are replayed and counted as delivered once, although the
-// backend got them twice. The checkpoint is written every 100 ms while the
-// ledger changes, so that is at most what was delivered in the last
-// 100 ms before a SIGKILL; delivered + duplicates <= what the backend
-// received, by at most that.
+// Quarantined and dropped come from the checkpoint: a batch quarantined or
+// dropped after it is still in the log, is refused again on replay and
+// counted again then, once in all (only its copy in the quarantine is
+// doubled). Without a Live file, delivered comes from the checkpoint too:
+// a record delivered after it is replayed and counted as delivered, once,
+// but not as a duplicate, so duplicates under-report by what was delivered
+// in the last checkpoint interval (100 ms) before a SIGKILL.
 func (l *Ledger) Restore(p *Persisted, appendedAfter int64) (gap int64) {
 	measured := l.pending()
+	c := l.live.Load()
 	if p == nil {
 		l.accepted.Store(measured)
+		c.delivered.Store(0)
+		c.duplicates.Store(0)
 		return 0
 	}
 	l.accepted.Store(p.Accepted + appendedAfter)
-	l.delivered.Store(p.Delivered)
+	// The live counters are never behind the checkpoint's, unless the
+	// file is stale (power lost before its pages were written back) or
+	// was not attached: the larger of the two is the last known count.
+	c.delivered.Store(max(c.delivered.Load(), p.Delivered))
+	c.duplicates.Store(max(c.duplicates.Load(), p.Duplicates))
 	l.quarantined.Store(p.Quarantined)
-	l.duplicates.Store(p.Duplicates)
 	for i := range l.dropped {
 		l.dropped[i].Store(p.Dropped[i])
 	}

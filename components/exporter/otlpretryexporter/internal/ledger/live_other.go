@@ -1,0 +1,5 @@
+//go:build !unix
+
+package ledger
+
+func mapLive(string) (*liveCounters, error) { return nil, ErrLiveUnsupported }
