@@ -52,14 +52,7 @@ func benchTraces(n int) (ptrace.Traces, ptrace.SpanSlice) {
 	return td, spans
 }
 
-func setIDs(spans ptrace.SpanSlice, first uint64) {
-	for i := 0; i < spans.Len(); i++ {
-		var id pcommon.TraceID
-		binary.BigEndian.PutUint64(id[8:], first+uint64(i))
-		id[0] = 0xab
-		spans.At(i).SetTraceID(id)
-	}
-}
+func setIDs(spans ptrace.SpanSlice, first uint64) { setRunIDs(spans, first, 1) }
 
 func reportPerSpan(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/span")
@@ -77,30 +70,18 @@ func allocsPerSpan(b *testing.B, f func()) {
 // in the registry (the registry is emptied, off the clock, when full). The
 // time includes setting the batch's trace IDs.
 func BenchmarkTraceRegistryNewTraces(b *testing.B) {
-	p, clock := benchRegistry(b, func(c *Config) { c.MaxTraces = 1 << 17; c.CompletedTTL = 0 })
-	td, spans := benchTraces(benchBatch)
-	ctx := context.Background()
-	next := uint64(1)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if p.reg.active.n+benchBatch > p.cfg.MaxTraces {
-			b.StopTimer()
-			clock.Advance(time.Hour)
-			p.sweep(ctx)
-			b.StartTimer()
-		}
-		setIDs(spans, next)
-		next += benchBatch
-		_ = p.consumeTraces(ctx, td)
-	}
-	reportPerSpan(b)
+	benchNewTraces(b, 1)
 }
 
 // BenchmarkTraceRegistryNewTraceRuns is BenchmarkTraceRegistryNewTraces
 // with the spans of a trace adjacent, as SDKs export them and as the bench's
 // load sends them: 10 new traces of 10 spans a batch.
 func BenchmarkTraceRegistryNewTraceRuns(b *testing.B) {
+	benchNewTraces(b, 10)
+}
+
+// benchNewTraces feeds batches of new traces of per adjacent spans each.
+func benchNewTraces(b *testing.B, per int) {
 	p, clock := benchRegistry(b, func(c *Config) { c.MaxTraces = 1 << 17; c.CompletedTTL = 0 })
 	td, spans := benchTraces(benchBatch)
 	ctx := context.Background()
@@ -114,8 +95,8 @@ func BenchmarkTraceRegistryNewTraceRuns(b *testing.B) {
 			p.sweep(ctx)
 			b.StartTimer()
 		}
-		setRunIDs(spans, next, 10)
-		next += benchBatch / 10
+		setRunIDs(spans, next, per)
+		next += uint64(benchBatch / per)
 		_ = p.consumeTraces(ctx, td)
 	}
 	reportPerSpan(b)

@@ -49,19 +49,7 @@ func BenchmarkAppendLarge(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer l.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	var cwg sync.WaitGroup
-	cwg.Add(1)
-	go func() {
-		defer cwg.Done()
-		for {
-			recs, err := l.Next(ctx, 1000, 4<<20)
-			if err != nil {
-				return
-			}
-			l.Ack(recs)
-		}
-	}()
+	stop := consume(l, (*Log).Ack)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	b.SetParallelism(4)
@@ -80,8 +68,24 @@ func BenchmarkAppendLarge(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
-	cancel()
-	cwg.Wait()
+	stop()
+}
+
+// consume runs one consumer that takes records as they come and hands
+// them to ack; stop ends it and waits for it.
+func consume(l *Log, ack func(*Log, []Record)) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			recs, err := l.Next(ctx, 1000, 4<<20)
+			if err != nil {
+				return
+			}
+			ack(l, recs)
+		}
+	})
+	return func() { cancel(); wg.Wait() }
 }
 
 func benchName(mode FsyncMode, writers int) string {
@@ -98,19 +102,7 @@ func benchAppendAck(b *testing.B, mode FsyncMode, writers int, ack func(*Log, []
 		b.Fatal(err)
 	}
 	defer l.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	var cwg sync.WaitGroup
-	cwg.Add(1)
-	go func() { // one consumer acknowledging as it goes
-		defer cwg.Done()
-		for {
-			recs, err := l.Next(ctx, 1000, 4<<20)
-			if err != nil {
-				return
-			}
-			ack(l, recs)
-		}
-	}()
+	stop := consume(l, ack) // one consumer acknowledging as it goes
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	b.ResetTimer()
@@ -137,8 +129,7 @@ func benchAppendAck(b *testing.B, mode FsyncMode, writers int, ack func(*Log, []
 		time.Sleep(100 * time.Microsecond)
 	}
 	b.StopTimer()
-	cancel()
-	cwg.Wait()
+	stop()
 }
 
 // BenchmarkRecover1GiB writes 1 GiB of log (8 KiB records, fsync never),
