@@ -29,6 +29,7 @@ type report struct {
 	Micro    []microResult
 	LoadTime time.Duration
 	Catchup  []catchupResult
+	Backlog  []backlogResult
 }
 
 func newReport(o options, git gitState) *report {

@@ -43,12 +43,24 @@ func run(o options) (*report, error) {
 		rep.mdCatchup(&b)
 		fmt.Fprint(o.Stdout, "\n"+b.String())
 	}
+	rep.Backlog = runBacklog(o, logf)
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return rep, err
+	}
+	if err := rep.writeBacklog(o.OutDir, logf); err != nil {
+		return rep, err
+	}
+	if len(o.Pipelines) == 0 {
+		// -pipelines none: only the scenarios ran; results.md keeps the
+		// rows of the last full run.
+		if f := backlogFailures(rep.Backlog); len(f) > 0 {
+			return rep, fmt.Errorf("backlog scenario failed:\n  %s", strings.Join(f, "\n  "))
+		}
+		return rep, nil
+	}
 
 	if o.Micro {
 		rep.Micro = runMicro(o, logf)
-	}
-	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
-		return rep, err
 	}
 	mdPath := filepath.Join(o.OutDir, "results.md")
 	pngPath := filepath.Join(o.OutDir, "results.png")
@@ -73,6 +85,7 @@ func run(o options) (*report, error) {
 		}
 	}
 	failed = append(failed, catchupFailures(rep.Catchup)...)
+	failed = append(failed, backlogFailures(rep.Backlog)...)
 	if len(failed) > 0 {
 		return rep, fmt.Errorf("%d pipeline(s) failed:\n  %s", len(failed), strings.Join(failed, "\n  "))
 	}
