@@ -78,7 +78,7 @@ func (r *report) backlogMarkdown() string {
 	fmt.Fprintf(&b, "Written by `go run ./bench -backlog SIZES` (part of `make bench`; `-pipelines none` runs only the scenarios). ")
 	fmt.Fprintf(&b, "The shipped write-ahead log (`otlp_retry`'s `persistent_queue`, the real binary) is filled by the bench's trace load with the backend down, then the collector is stopped (SIGTERM) and started again on the same directory, at each size in turn. ")
 	fmt.Fprintf(&b, "**scan** is the log's own recovery time (every record read and its checksum verified), from the exporter's `write-ahead log opened` line; **ready** is process start to the receiver answering (the collector starts exporters before receivers, so it includes the scan); **peak RSS** is the process's `VmHWM` at that moment, and the column after it what it adds over the restart on an empty log. ")
-	fmt.Fprintf(&b, "The segments were just written, so they are read from the page cache, as after a process restart (not after a reboot). One run of each size: compare within the table.\n\n")
+	fmt.Fprintf(&b, "The segments were just written, so they are read from the page cache, as after a process restart (not after a reboot). **fill** is how long the load took to grow the log from the previous size. One run of each size: compare within the table.\n\n")
 	fmt.Fprintf(&b, "![recovery time and peak RSS by log size](backlog.png)\n\n")
 	fmt.Fprintf(&b, "| | |\n|---|---|\n")
 	fmt.Fprintf(&b, "| date | %s |\n", r.Date.Format("2006-01-02 15:04 MST"))
@@ -146,6 +146,11 @@ func (r *report) backlogChart(path string) error {
 	rssPlot, err := linePanel("peak RSS at ready by log size", "GiB of log", "MiB", map[string]plotter.XYs{"gateway": rss}, colours)
 	if err != nil {
 		return err
+	}
+	// Linear axes from 0: a straight line through the origin is what
+	// "time linear in size" looks like.
+	for _, p := range []*plot.Plot{scanPlot, rssPlot} {
+		p.X.Scale, p.X.Tick.Marker, p.X.Min = plot.LinearScale{}, plot.DefaultTicks{}, 0
 	}
 	const w, h = 10 * vg.Inch, 4 * vg.Inch
 	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(100), vgimg.UseBackgroundColor(color.White))

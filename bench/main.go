@@ -50,6 +50,8 @@ type options struct {
 
 	// The backlog scenario (backlog.go): log sizes, ascending; none skips it.
 	Backlog []int64
+	// The signals scenario (signals.go): metrics, logs; none skips it.
+	Signals []string
 }
 
 func main() {
@@ -85,6 +87,7 @@ func parseFlags(args []string) (options, error) {
 		outage     = fs.Duration("outage", 120*time.Second, "the catch-up scenario's backend outage")
 		maxDrain   = fs.Duration("max-drain", 10*time.Minute, "longest the catch-up scenario waits for the backlog to drain")
 		backlog    = fs.String("backlog", defaultBacklog, "write-ahead log sizes of the backlog recovery scenario, e.g. 256M,1G,4G,10G; none to skip (-quick: none)")
+		signals    = fs.String("signals", defaultSignals, "signals of the metrics and logs scenario (stock against the shipped gateway), comma-separated; none to skip (-quick: none)")
 		liveRate   = fs.Float64("catchup-rate", 0, "the catch-up scenario's live load in spans/s (0: half the lowest saturation of its pipelines)")
 	)
 	fs.Usage = func() {
@@ -135,6 +138,9 @@ func parseFlags(args []string) (options, error) {
 		if !set["backlog"] {
 			*backlog = "none"
 		}
+		if !set["signals"] {
+			*signals = "none"
+		}
 		if !set["outage"] {
 			o.Outage = 3 * time.Second
 		}
@@ -155,6 +161,9 @@ func parseFlags(args []string) (options, error) {
 		return options{}, err
 	}
 	if o.Backlog, err = parseSizes(*backlog); err != nil {
+		return options{}, err
+	}
+	if o.Signals, err = parseSignals(*signals); err != nil {
 		return options{}, err
 	}
 	if o.Rounds < 1 || o.Workers < 1 || o.Conns < 1 {

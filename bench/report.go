@@ -30,6 +30,7 @@ type report struct {
 	LoadTime time.Duration
 	Catchup  []catchupResult
 	Backlog  []backlogResult
+	Signals  []signalRow
 }
 
 func newReport(o options, git gitState) *report {
