@@ -39,6 +39,14 @@ func TestParseSizes(t *testing.T) {
 // the scan in seconds).
 const walOpenedLine = `2026-12-05T08:54:17.670Z	info	otlpretryexporter/walqueue.go:67	write-ahead log opened	{"otelcol.signal": "traces", "directory": "/tmp/x/traces", "records": 841, "acknowledged": 0, "items": 841000, "bytes": 271000000, "segments": 5, "scan": 0.176070754}`
 
+func TestReadyAt(t *testing.T) {
+	out := walOpenedLine + "\n2026-12-05T08:54:17.673Z\tinfo\tservice@v0.161.0/service.go:256\tEverything is ready. Begin running and processing data.\t{}\n"
+	at, ok := readyAt(out)
+	if !ok || at.Format("15:04:05.000") != "08:54:17.673" {
+		t.Fatalf("readyAt: %v %v", at, ok)
+	}
+}
+
 func TestParseRecovery(t *testing.T) {
 	var r backlogResult
 	if err := parseRecovery("other line\n"+walOpenedLine+"\nlater line\n", &r); err != nil {

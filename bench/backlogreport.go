@@ -77,7 +77,7 @@ func (r *report) backlogMarkdown() string {
 	}
 	fmt.Fprintf(&b, "Written by `go run ./bench -backlog SIZES` (part of `make bench`; `-pipelines none` runs only the scenarios). ")
 	fmt.Fprintf(&b, "The shipped write-ahead log (`otlp_retry`'s `persistent_queue`, the real binary) is filled by the bench's trace load with the backend down, then the collector is stopped (SIGTERM) and started again on the same directory, at each size in turn. ")
-	fmt.Fprintf(&b, "**scan** is the log's own recovery time (every record read and its checksum verified), from the exporter's `write-ahead log opened` line; **ready** is process start to the receiver answering (the collector starts exporters before receivers, so it includes the scan); **peak RSS** is the process's `VmHWM` at that moment, and the column after it what it adds over the restart on an empty log. ")
+	fmt.Fprintf(&b, "**scan** is the log's own recovery time (every record read and its checksum verified), from the exporter's `write-ahead log opened` line; **ready** is process start to the collector's `Everything is ready` line (its receivers listen from then on; the collector starts exporters before receivers, so it includes the scan); **peak RSS** is the process's `VmHWM` at that moment, and the column after it what it adds over the restart on an empty log. ")
 	fmt.Fprintf(&b, "The segments were just written, so they are read from the page cache, as after a process restart (not after a reboot). **fill** is how long the load took to grow the log from the previous size. One run of each size: compare within the table.\n\n")
 	fmt.Fprintf(&b, "![recovery time and peak RSS by log size](backlog.png)\n\n")
 	fmt.Fprintf(&b, "| | |\n|---|---|\n")
