@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -33,6 +34,7 @@ type backlogResult struct {
 	Ready    time.Duration // process start -> the receiver answers
 	PeakRSS  float64       // MiB, VmHWM when the receiver first answered
 	FillTime time.Duration // time the load took to grow the log to this size
+	Cached   int64         // the machine's page cache (/proc/meminfo Cached) at the restart, bytes
 	Err      string
 }
 
@@ -90,6 +92,22 @@ func sizeLabel(b int64) string {
 	return fmt.Sprintf("%dM", b>>20)
 }
 
+// pageCache is /proc/meminfo's Cached in bytes, 0 when unreadable: a log
+// larger than the page cache is partly read from disk at recovery.
+func pageCache() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Cached:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
 // dirBytes sums the sizes of the regular files below dir.
 func dirBytes(dir string) int64 {
 	var n int64
@@ -136,6 +154,7 @@ func backlogScenario(t *roundT, o options, res *[]backlogResult, logf func(strin
 	// answers, with the load generator it returns.
 	start := func(r *backlogResult) (*harness.Collector, *loadGen) {
 		r.Bytes = dirBytes(dir)
+		r.Cached = pageCache()
 		t0 := time.Now()
 		c := harness.Start(t, config, harness.Options{
 			Set: set,
