@@ -35,6 +35,8 @@ type backlogResult struct {
 	PeakRSS  float64       // MiB, VmHWM when the receiver first answered
 	FillTime time.Duration // time the load took to grow the log to this size
 	Cached   int64         // the machine's page cache (/proc/meminfo Cached) at the restart, bytes
+	CPU      float64       // the collector's CPU seconds when ready: the scan's work, whatever other processes take
+	DiskRead int64         // bytes the collector read from storage by then (/proc/<pid>/io read_bytes): not from the page cache
 	Err      string
 }
 
@@ -103,6 +105,22 @@ func pageCache() int64 {
 		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Cached:" {
 			kb, _ := strconv.ParseInt(f[1], 10, 64)
 			return kb << 10
+		}
+	}
+	return 0
+}
+
+// readBytes is /proc/<pid>/io's read_bytes (what the process made the
+// kernel fetch from storage), 0 when unreadable.
+func readBytes(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "read_bytes: "); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
 		}
 	}
 	return 0
@@ -177,14 +195,19 @@ func backlogScenario(t *roundT, o options, res *[]backlogResult, logf func(strin
 		if at, ok := readyAt(c.Output()); ok {
 			r.Ready = at.Sub(t0)
 		}
+		if cpu, err := c.CPUSeconds(); err == nil {
+			r.CPU = cpu
+		}
+		r.DiskRead = readBytes(c.PID())
 		if peak, err := c.PeakRSS(); err == nil {
 			r.PeakRSS = float64(peak) / (1 << 20)
 		}
 		if err := parseRecovery(c.Output(), r); err != nil {
 			t.Fatalf("%v", err)
 		}
-		logf("backlog: restart on %.0f MiB of log (%d records, %d spans): scan %s, ready after %s, peak RSS %.0f MiB",
-			float64(r.Bytes)/(1<<20), r.Records, r.Items, r.Scan.Round(time.Millisecond), r.Ready.Round(time.Millisecond), r.PeakRSS)
+		logf("backlog: restart on %.0f MiB of log (%d records, %d spans): scan %s, ready after %s, CPU %.2f s, %.0f MiB read from disk, peak RSS %.0f MiB",
+			float64(r.Bytes)/(1<<20), r.Records, r.Items, r.Scan.Round(time.Millisecond), r.Ready.Round(time.Millisecond), r.CPU,
+			float64(r.DiskRead)/(1<<20), r.PeakRSS)
 		return c, g
 	}
 

@@ -78,7 +78,7 @@ func (r *report) backlogMarkdown() string {
 	fmt.Fprintf(&b, "Written by `go run ./bench -backlog SIZES` (part of `make bench`; `-pipelines none` runs only the scenarios). ")
 	fmt.Fprintf(&b, "The shipped write-ahead log (`otlp_retry`'s `persistent_queue`, the real binary) is filled by the bench's trace load with the backend down, then the collector is stopped (SIGTERM) and started again on the same directory, at each size in turn. ")
 	fmt.Fprintf(&b, "**scan** is the log's own recovery time (every record read and its checksum verified), from the exporter's `write-ahead log opened` line; **ready** is process start to the collector's `Everything is ready` line (its receivers listen from then on; the collector starts exporters before receivers, so it includes the scan); **peak RSS** is the process's `VmHWM` at that moment, and the column after it what it adds over the restart on an empty log. ")
-	fmt.Fprintf(&b, "The segments were just written, so they are read from the page cache as far as it holds them, as after a process restart (not after a reboot); **page cache** is the machine's `Cached` (`/proc/meminfo`) at the restart: a log larger than it is partly read from disk, and its scan is then as fast as the disk. **fill** is how long the load took to grow the log from the previous size. One run of each size: compare within the table.\n\n")
+	fmt.Fprintf(&b, "The segments were just written, so they are read from the page cache as far as it holds them, as after a process restart (not after a reboot); **CPU** is the collector's CPU seconds by then (the scan's work, which other processes on the machine do not inflate, unlike its wall time); **disk read** what it read from storage by then (`/proc/<pid>/io` `read_bytes`: not served by the page cache); **page cache** is the machine's `Cached` (`/proc/meminfo`) at the restart: a log larger than it is partly read from disk, and its scan is then as fast as the disk. **fill** is how long the load took to grow the log from the previous size. One run of each size: compare within the table.\n\n")
 	fmt.Fprintf(&b, "![recovery time and peak RSS by log size](backlog.png)\n\n")
 	fmt.Fprintf(&b, "| | |\n|---|---|\n")
 	fmt.Fprintf(&b, "| date | %s |\n", r.Date.Format("2006-01-02 15:04 MST"))
@@ -99,23 +99,26 @@ func (r *report) backlogTable() string {
 			base = &r.Backlog[i]
 		}
 	}
-	fmt.Fprintf(&b, "| log | on disk | records | spans | scan | scan per GiB | ready | peak RSS | over empty log | fill | page cache |\n")
-	fmt.Fprintf(&b, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	fmt.Fprintf(&b, "| log | on disk | records | spans | scan | scan per GiB | ready | peak RSS | over empty log | fill | page cache | CPU | CPU per GiB | disk read |\n")
+	fmt.Fprintf(&b, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, x := range r.Backlog {
 		if x.Err != "" {
-			fmt.Fprintf(&b, "| failed | %s | | | | | | | | | |\n", strings.ReplaceAll(firstLine(x.Err), "|", "/"))
+			fmt.Fprintf(&b, "| failed | %s | | | | | | | | | | | | |\n", strings.ReplaceAll(firstLine(x.Err), "|", "/"))
 			continue
 		}
-		name, perGiB, over, fill := "empty", "-", "-", "-"
+		name, perGiB, over, fill, cpuPerGiB := "empty", "-", "-", "-", "-"
 		if x.Target > 0 {
 			name, perGiB, fill = sizeLabel(x.Target), fmt.Sprintf("%.2f s", x.scanPerGiB()), x.FillTime.Round(time.Second).String()
+			if base != nil {
+				cpuPerGiB = fmt.Sprintf("%.2f s", (x.CPU-base.CPU)/gib(x.Bytes))
+			}
 			if base != nil {
 				over = fmt.Sprintf("%+.0f MiB", x.PeakRSS-base.PeakRSS)
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %.0f MiB | %s | %s | %s | %s | %s | %.0f MiB | %s | %s | %.1f GiB |\n", name, float64(x.Bytes)/(1<<20),
+		fmt.Fprintf(&b, "| %s | %.0f MiB | %s | %s | %s | %s | %s | %.0f MiB | %s | %s | %.1f GiB | %.2f s | %s | %.0f MiB |\n", name, float64(x.Bytes)/(1<<20),
 			thousands(float64(x.Records)), thousands(float64(x.Items)), x.Scan.Round(time.Millisecond), perGiB,
-			x.Ready.Round(time.Millisecond), x.PeakRSS, over, fill, gib(x.Cached))
+			x.Ready.Round(time.Millisecond), x.PeakRSS, over, fill, gib(x.Cached), x.CPU, cpuPerGiB, float64(x.DiskRead)/(1<<20))
 	}
 	m := measured(r.Backlog)
 	if len(m) >= 2 {
@@ -126,7 +129,10 @@ func (r *report) backlogTable() string {
 		if base != nil {
 			fmt.Fprintf(&b, " (empty log: %.0f MiB)", base.PeakRSS)
 		}
-		fmt.Fprintf(&b, ". One run on a shared machine: a difference of a few percent is noise.\n")
+		if base != nil {
+			fmt.Fprintf(&b, "; CPU over the empty log's start %.2f to %.2f s per GiB", (lo.CPU-base.CPU)/gib(lo.Bytes), (hi.CPU-base.CPU)/gib(hi.Bytes))
+		}
+		fmt.Fprintf(&b, ". One run on a shared machine: the wall time (scan) moves with what other processes take; CPU per GiB does not.\n")
 	}
 	return b.String()
 }
