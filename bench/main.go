@@ -47,6 +47,11 @@ type options struct {
 	Outage      time.Duration
 	MaxDrain    time.Duration
 	CatchupRate float64
+
+	// The backlog scenario (backlog.go): log sizes, ascending; none skips it.
+	Backlog []int64
+	// The signals scenario (signals.go): metrics, logs; none skips it.
+	Signals []string
 }
 
 func main() {
@@ -68,7 +73,7 @@ func parseFlags(args []string) (options, error) {
 		duration   = fs.Duration("duration", 20*time.Second, "measured time per round, after warm-up")
 		warmup     = fs.Duration("warmup", 3*time.Second, "load before measuring starts (scale-N pipelines also wait until all N traces were sent)")
 		drain      = fs.Duration("drain", 60*time.Second, "longest wait after the load stops for the sink to receive every accepted span")
-		pipelines  = fs.String("pipelines", "", "comma-separated pipelines to run (default: all; -quick: "+quickPipelines+")")
+		pipelines  = fs.String("pipelines", "", "comma-separated pipelines to run (default: all; -quick: "+quickPipelines+"; none: only the scenarios)")
 		workers    = fs.Int("workers", 8, "load generator goroutines")
 		conns      = fs.Int("conns", 2, "gRPC connections the workers share")
 		micro      = fs.Bool("micro", true, "run the components' Go microbenchmarks too")
@@ -81,6 +86,8 @@ func parseFlags(args []string) (options, error) {
 		catchup    = fs.String("catchup", defaultCatchup, "pipelines of the catch-up scenario, comma-separated; none to skip (-quick: none)")
 		outage     = fs.Duration("outage", 120*time.Second, "the catch-up scenario's backend outage")
 		maxDrain   = fs.Duration("max-drain", 10*time.Minute, "longest the catch-up scenario waits for the backlog to drain")
+		backlog    = fs.String("backlog", defaultBacklog, "write-ahead log sizes of the backlog recovery scenario, e.g. 256M,1G,4G,10G; none to skip (-quick: none)")
+		signals    = fs.String("signals", defaultSignals, "signals of the metrics and logs scenario (stock against the shipped gateway), comma-separated; none to skip (-quick: none)")
 		liveRate   = fs.Float64("catchup-rate", 0, "the catch-up scenario's live load in spans/s (0: half the lowest saturation of its pipelines)")
 	)
 	fs.Usage = func() {
@@ -128,6 +135,12 @@ func parseFlags(args []string) (options, error) {
 		if !set["catchup"] {
 			*catchup = "none"
 		}
+		if !set["backlog"] {
+			*backlog = "none"
+		}
+		if !set["signals"] {
+			*signals = "none"
+		}
 		if !set["outage"] {
 			o.Outage = 3 * time.Second
 		}
@@ -145,6 +158,12 @@ func parseFlags(args []string) (options, error) {
 		return options{}, err
 	}
 	if o.Catchup, err = selectCatchup(*catchup); err != nil {
+		return options{}, err
+	}
+	if o.Backlog, err = parseSizes(*backlog); err != nil {
+		return options{}, err
+	}
+	if o.Signals, err = parseSignals(*signals); err != nil {
 		return options{}, err
 	}
 	if o.Rounds < 1 || o.Workers < 1 || o.Conns < 1 {

@@ -44,6 +44,12 @@ func (r *report) markdown() string {
 	}
 	r.mdProfiles(&b)
 	r.mdCatchup(&b)
+	if len(r.Signals) > 0 {
+		fmt.Fprintf(&b, "## Metrics and logs\n\nData points and log records through the shipped gateway against stock: [signals.md](signals.md).\n\n")
+	}
+	if len(r.Backlog) > 0 {
+		fmt.Fprintf(&b, "## Backlog recovery\n\nThe write-ahead log's recovery time and memory by the size of the log: [backlog.md](backlog.md).\n\n")
+	}
 	r.mdMicro(&b)
 	return b.String()
 }

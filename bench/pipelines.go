@@ -163,7 +163,7 @@ func selectPipelines(list string) ([]pipeline, error) {
 	seen := map[string]bool{}
 	for _, name := range strings.Split(list, ",") {
 		name = strings.TrimSpace(name)
-		if name == "" || seen[name] {
+		if name == "" || name == "none" || seen[name] {
 			continue
 		}
 		seen[name] = true
@@ -177,8 +177,8 @@ func selectPipelines(list string) ([]pipeline, error) {
 		}
 		return nil, fmt.Errorf("unknown pipeline %q (known: %s, or scale-N)", name, defaultPipelines())
 	}
-	if len(out) == 0 {
-		return nil, errors.New("no pipeline selected")
+	if len(out) == 0 && strings.TrimSpace(list) != "none" {
+		return nil, errors.New("no pipeline selected (none: only the scenarios)")
 	}
 	return out, nil
 }

@@ -29,6 +29,8 @@ type report struct {
 	Micro    []microResult
 	LoadTime time.Duration
 	Catchup  []catchupResult
+	Backlog  []backlogResult
+	Signals  []signalRow
 }
 
 func newReport(o options, git gitState) *report {

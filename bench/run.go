@@ -43,12 +43,30 @@ func run(o options) (*report, error) {
 		rep.mdCatchup(&b)
 		fmt.Fprint(o.Stdout, "\n"+b.String())
 	}
+	if len(o.Signals) > 0 {
+		rep.Signals = runSignals(o, logf)
+	}
+	rep.Backlog = runBacklog(o, logf)
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return rep, err
+	}
+	if err := rep.writeBacklog(o.OutDir, logf); err != nil {
+		return rep, err
+	}
+	if err := rep.writeSignals(o.OutDir, logf); err != nil {
+		return rep, err
+	}
+	if len(o.Pipelines) == 0 {
+		// -pipelines none: only the scenarios ran; results.md keeps the
+		// rows of the last full run.
+		if f := append(backlogFailures(rep.Backlog), signalFailures(rep.Signals)...); len(f) > 0 {
+			return rep, fmt.Errorf("scenario failed:\n  %s", strings.Join(f, "\n  "))
+		}
+		return rep, nil
+	}
 
 	if o.Micro {
 		rep.Micro = runMicro(o, logf)
-	}
-	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
-		return rep, err
 	}
 	mdPath := filepath.Join(o.OutDir, "results.md")
 	pngPath := filepath.Join(o.OutDir, "results.png")
@@ -73,6 +91,8 @@ func run(o options) (*report, error) {
 		}
 	}
 	failed = append(failed, catchupFailures(rep.Catchup)...)
+	failed = append(failed, backlogFailures(rep.Backlog)...)
+	failed = append(failed, signalFailures(rep.Signals)...)
 	if len(failed) > 0 {
 		return rep, fmt.Errorf("%d pipeline(s) failed:\n  %s", len(failed), strings.Join(failed, "\n  "))
 	}

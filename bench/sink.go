@@ -42,6 +42,8 @@ type sink struct {
 	foreign   atomic.Int64 // spans whose IDs the load generator did not make
 	requests  atomic.Int64
 	bad       atomic.Int64 // requests that could not be read
+	points    atomic.Int64 // metric data points received (signals scenario: counted, not told apart)
+	records   atomic.Int64 // log records received (likewise)
 
 	grpcSrv *grpc.Server
 	httpSrv *http.Server
@@ -91,6 +93,8 @@ func startSink(d ids) (*sink, error) {
 			},
 		}},
 	}, struct{}{})
+	s.grpcSrv.RegisterService(s.countingService("opentelemetry.proto.collector.metrics.v1.MetricsService", eachDataPoint, &s.points), struct{}{})
+	s.grpcSrv.RegisterService(s.countingService("opentelemetry.proto.collector.logs.v1.LogsService", eachLogRecord, &s.records), struct{}{})
 	go func() { _ = s.grpcSrv.Serve(gl) }()
 
 	mux := http.NewServeMux()
@@ -98,6 +102,36 @@ func startSink(d ids) (*sink, error) {
 	s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.httpSrv.Serve(hl) }()
 	return s, nil
+}
+
+// countingService is an OTLP/gRPC Export service (metrics or logs) that
+// adds the items each walks in a request to n: the signals scenario counts,
+// it does not tell items apart.
+func (s *sink) countingService(name string, each func([]byte, func([]byte) error) error, n *atomic.Int64) *grpc.ServiceDesc {
+	return &grpc.ServiceDesc{
+		ServiceName: name,
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{
+			MethodName: "Export",
+			Handler: func(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+				if s.down.Load() {
+					return nil, errSinkDown
+				}
+				var msg rawMessage
+				if err := dec(&msg); err != nil {
+					return nil, err
+				}
+				var items int64
+				if err := each(msg.b, func([]byte) error { items++; return nil }); err != nil {
+					s.bad.Add(1)
+					return nil, err
+				}
+				n.Add(items)
+				s.requests.Add(1)
+				return &rawMessage{}, nil
+			},
+		}},
+	}
 }
 
 // count is the number of distinct spans received so far.

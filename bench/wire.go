@@ -12,6 +12,35 @@ func eachSpan(req []byte, fn func(span []byte) error) error {
 	})
 }
 
+// eachDataPoint calls fn with every data point of an
+// ExportMetricsServiceRequest: resource_metrics (1) -> scope_metrics (2) ->
+// metrics (2) -> gauge (5), sum (7), histogram (9), exponential_histogram
+// (10) or summary (11) -> data_points (1).
+func eachDataPoint(req []byte, fn func(dp []byte) error) error {
+	return eachField(req, 1, func(rm []byte) error {
+		return eachField(rm, 2, func(sm []byte) error {
+			return eachField(sm, 2, func(m []byte) error {
+				for _, kind := range []protowire.Number{5, 7, 9, 10, 11} {
+					if err := eachField(m, kind, func(data []byte) error { return eachField(data, 1, fn) }); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		})
+	})
+}
+
+// eachLogRecord calls fn with every record of an ExportLogsServiceRequest:
+// resource_logs (1) -> scope_logs (2) -> log_records (2).
+func eachLogRecord(req []byte, fn func(lr []byte) error) error {
+	return eachField(req, 1, func(rl []byte) error {
+		return eachField(rl, 2, func(sl []byte) error {
+			return eachField(sl, 2, fn)
+		})
+	})
+}
+
 // spanSeq is the number of a span (see ids); ok is false for a span the
 // load generator did not make. pdata writes a span's fields highest number
 // first, so span_id (2) and trace_id (1) end it: they are taken from the
