@@ -6,9 +6,11 @@
 package promtext
 
 import (
+	"fmt"
 	"io"
 	"strings"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -20,8 +22,7 @@ import (
 // and label names are accepted as UTF-8 (quoted names too), the most
 // lenient setting; malformed input is an error.
 func Samples(r io.Reader) (model.Vector, error) {
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(r)
+	fams, err := families(r)
 	if err != nil {
 		return nil, err
 	}
@@ -36,6 +37,21 @@ func Samples(r io.Reader) (model.Vector, error) {
 		all = append(all, s...)
 	}
 	return all, nil
+}
+
+// families runs expfmt's text parser. That parser can panic on malformed
+// input (v0.71.0: "# TYPE A \n{}" dereferences a nil metric in
+// startLabelName; found by FuzzParse), and the health extension parses
+// every poll: a panic there would take the collector down, so it becomes
+// an error.
+func families(r io.Reader) (fams map[string]*dto.MetricFamily, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			fams, err = nil, fmt.Errorf("malformed exposition (the text parser panicked: %v)", v)
+		}
+	}()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	return p.TextToMetricFamilies(r)
 }
 
 // Sum adds the values of the samples named name whose labels include every

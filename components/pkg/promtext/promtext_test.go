@@ -119,6 +119,7 @@ func TestSamplesErrors(t *testing.T) {
 		`m{l="x"}`,
 		`m{l="x"} one`,
 		"# TYPE m counter\nm 1\n# TYPE m gauge\n",
+		"#TYPE A \n{}", // expfmt v0.71.0 panics on it (nil metric); FuzzParse found it
 	} {
 		_, err := Samples(strings.NewReader(in + "\n"))
 		assert.Error(t, err, in)
@@ -134,6 +135,7 @@ func FuzzSamples(f *testing.F) {
 	f.Add(string(b))
 	f.Add(`m{l="a\` + "\n")
 	f.Add(`m{l="a",} 1e3` + "\n")
+	f.Add("#TYPE A \n{}")
 	f.Fuzz(func(_ *testing.T, in string) {
 		_, _ = Samples(strings.NewReader(in))
 	})
