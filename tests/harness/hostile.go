@@ -276,7 +276,11 @@ func StreamFlood(ctx context.Context, addr string, conns, perConn, declared int)
 	return opened, answers, firstErr
 }
 
-// floodConn is one connection of StreamFlood.
+// floodConn is one connection of StreamFlood. Streams the server refused
+// with GOAWAY (above its last stream ID) count as answered "GOAWAY", and
+// streams still open when the server closed the connection before ctx
+// ended count as "closed by server": a client sees both at once, as an
+// error it may retry.
 func floodConn(ctx context.Context, addr string, streams, declared int) (int, map[string]int, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
@@ -290,13 +294,27 @@ func floodConn(ctx context.Context, addr string, streams, declared int) (int, ma
 		return 0, nil, err
 	}
 	fr := http2.NewFramer(conn, conn)
-	if err := fr.WriteSettings(); err != nil {
+	// The framer builds each frame in one buffer: the writer below and the
+	// reader's acknowledgements must not write at once, or their bytes
+	// interleave and the server closes the connection on a garbled frame.
+	var wmu sync.Mutex
+	write := func(f func() error) error {
+		wmu.Lock()
+		defer wmu.Unlock()
+		return f()
+	}
+	if err := write(func() error { return fr.WriteSettings() }); err != nil {
 		return 0, nil, err
 	}
 	var hbuf bytes.Buffer
 	enc := hpack.NewEncoder(&hbuf)
-	answered := map[uint32]string{}
-	var mu sync.Mutex
+	var (
+		mu             sync.Mutex
+		answered       = map[uint32]string{}
+		goAway         = ^uint32(0) // streams above it were refused by GOAWAY
+		goAwayCode     http2.ErrCode
+		closedByServer bool
+	)
 	readDone := make(chan struct{})
 	// The reader notes which streams the server answered or reset; it
 	// acknowledges settings and pings so the connection stays healthy.
@@ -306,16 +324,19 @@ func floodConn(ctx context.Context, addr string, streams, declared int) (int, ma
 		for {
 			f, err := fr.ReadFrame()
 			if err != nil {
+				mu.Lock()
+				closedByServer = ctx.Err() == nil
+				mu.Unlock()
 				return
 			}
 			switch f := f.(type) {
 			case *http2.SettingsFrame:
 				if !f.IsAck() {
-					_ = fr.WriteSettingsAck()
+					_ = write(fr.WriteSettingsAck)
 				}
 			case *http2.PingFrame:
 				if !f.IsAck() {
-					_ = fr.WritePing(true, f.Data)
+					_ = write(func() error { return fr.WritePing(true, f.Data) })
 				}
 			case *http2.RSTStreamFrame:
 				mu.Lock()
@@ -334,7 +355,10 @@ func floodConn(ctx context.Context, addr string, streams, declared int) (int, ma
 					}
 				}
 			case *http2.GoAwayFrame:
-				return
+				// Streams up to LastStreamID are still served: keep reading.
+				mu.Lock()
+				goAway, goAwayCode = min(goAway, f.LastStreamID), f.ErrCode
+				mu.Unlock()
 			}
 		}
 	}()
@@ -351,11 +375,13 @@ func floodConn(ctx context.Context, addr string, streams, declared int) (int, ma
 		} {
 			_ = enc.WriteField(hf)
 		}
-		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hbuf.Bytes(), EndHeaders: true}); err != nil {
+		if err := write(func() error {
+			return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hbuf.Bytes(), EndHeaders: true})
+		}); err != nil {
 			break
 		}
 		opened++
-		if err := fr.WriteData(id, false, prefix[:]); err != nil {
+		if err := write(func() error { return fr.WriteData(id, false, prefix[:]) }); err != nil {
 			break
 		}
 	}
@@ -368,8 +394,16 @@ func floodConn(ctx context.Context, addr string, streams, declared int) (int, ma
 	mu.Lock()
 	defer mu.Unlock()
 	byKind := map[string]int{}
-	for _, a := range answered {
-		byKind[a]++
+	for i := range opened {
+		id := uint32(2*i + 1)
+		switch a, ok := answered[id]; {
+		case ok:
+			byKind[a]++
+		case id > goAway:
+			byKind["GOAWAY "+goAwayCode.String()]++
+		case closedByServer:
+			byKind["closed by server"]++
+		}
 	}
 	return opened, byKind, nil
 }
