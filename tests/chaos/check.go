@@ -200,21 +200,22 @@ func readProc(pid int) (procStats, error) {
 	return s, nil
 }
 
-// goroutines reads the Go runtime's goroutine count from a process's
-// telemetry, when it exposes one (-1 otherwise: the collector's internal
-// telemetry at v0.161.0 has none, and /proc shows threads, not goroutines;
-// the check runs once a build exposes go_goroutines).
+// goroutines reads a process's goroutine count from the pprof extension
+// the campaign adds to it (the first line of /debug/pprof/goroutine?debug=1,
+// "goroutine profile: total N"); -1 when it cannot be read. The collector's
+// own telemetry at v0.161.0 has no goroutine gauge, and /proc shows
+// threads, not goroutines.
 func goroutines(p *proc) int {
-	_, body, err := harness.Get(p.c.TelemetryURL())
-	if err != nil {
+	code, body, err := harness.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/goroutine?debug=1", p.pprofPort))
+	if err != nil || code != http.StatusOK {
 		return -1
 	}
-	for _, name := range []string{"go_goroutines", "otelcol_process_runtime_goroutines", "go_goroutine_count"} {
-		if v, ok := harness.SumSamples(body, name); ok {
-			return int(v)
-		}
+	first, _, _ := strings.Cut(body, "\n")
+	var n int
+	if _, err := fmt.Sscanf(first, "goroutine profile: total %d", &n); err != nil {
+		return -1
 	}
-	return -1
+	return n
 }
 
 // setBaselines records every process's fds and threads, healthy and drained.
@@ -253,9 +254,15 @@ func (w *world) checkResources(fdMargin int) []string {
 		if s.threads > p.peakThreads {
 			p.peakThreads = s.threads
 		}
-		if fdMargin == fdFinalMargin && p.baseGoroutines >= 0 {
-			if g := goroutines(p); g > p.baseGoroutines+max(p.baseGoroutines/2, 50) {
+		if fdMargin == fdFinalMargin {
+			g := goroutines(p)
+			switch {
+			case p.baseGoroutines < 0 || g < 0:
+				bad = append(bad, fmt.Sprintf("%s: goroutines unreadable from its pprof extension (baseline %d, now %d)", p.name, p.baseGoroutines, g))
+			case g > p.baseGoroutines+max(p.baseGoroutines/2, 50):
 				bad = append(bad, fmt.Sprintf("%s: %d goroutines after the drain, baseline %d", p.name, g, p.baseGoroutines))
+			default:
+				w.t.Logf("chaos: %s: %d goroutines after the drain, baseline %d", p.name, g, p.baseGoroutines)
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/otlpcol/otlpcol/tests/harness"
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // Settings of the processes under test, and their resource budgets.
@@ -45,8 +47,11 @@ type proc struct {
 	name string
 	id   int
 	c    *harness.Collector
-	port int    // fixed gRPC receiver port
-	dir  string // state directory
+	port int // fixed gRPC receiver port
+	// pprofPort: the pprof extension the campaign adds, for the goroutine
+	// count (checkResources).
+	pprofPort int
+	dir       string // state directory
 	// up says the process is meant to be running and serving: the health
 	// monitor expects /health 200 only then.
 	up atomic.Bool
@@ -116,7 +121,7 @@ func newWorld(t *testing.T) (*world, error) {
 	w.backend = b
 	t.Cleanup(b.Stop)
 	for i := range processesCount {
-		p := &proc{id: i, port: harness.FreePort(t), dir: filepath.Join(w.root, fmt.Sprintf("p%d", i))}
+		p := &proc{id: i, port: harness.FreePort(t), pprofPort: harness.FreePort(t), dir: filepath.Join(w.root, fmt.Sprintf("p%d", i))}
 		p.name = fmt.Sprintf("gateway%d", i)
 		if i == agentID {
 			p.name = "agent"
@@ -213,6 +218,11 @@ func (w *world) start(i int) error {
 		opts.Set = w.gatewaySets(p)
 		opts.Env = []string{"OTLP_ENDPOINT=" + w.backend.Endpoint(), "API_KEY=chaos"}
 	}
+	pprof, err := withPprof(config, p.pprofPort)
+	if err != nil {
+		return err
+	}
+	opts.Set = append(opts.Set, pprof...)
 	p.c = harness.Start(w.t, config, opts)
 	deadline := time.Now().Add(readyTimeout)
 	for {
@@ -232,6 +242,27 @@ func (w *world) start(i int) error {
 	}
 	p.up.Store(true)
 	return nil
+}
+
+// withPprof: the --set values that add the pprof extension on port to the
+// config's own extensions, so that the campaign can count goroutines.
+func withPprof(config string, port int) ([]string, error) {
+	b, err := os.ReadFile(config)
+	if err != nil {
+		return nil, err
+	}
+	var c struct {
+		Service struct {
+			Extensions []string `json:"extensions"`
+		} `json:"service"`
+	}
+	if err := sigsyaml.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("%s: %w", config, err)
+	}
+	return []string{
+		fmt.Sprintf("extensions::pprof::endpoint=127.0.0.1:%d", port),
+		"service::extensions=[" + strings.Join(append(c.Service.Extensions, "pprof"), ",") + "]",
+	}, nil
 }
 
 // kill ends process i with SIGKILL.
