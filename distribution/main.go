@@ -8,7 +8,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
-	requestfitconverter "github.com/otlpcol/otlpcol/components/converter/requestfitconverter"
+	configcheck "github.com/otlpcol/otlpcol/components/converter/configcheck"
 	envprovider "go.opentelemetry.io/collector/confmap/provider/envprovider"
 	fileprovider "go.opentelemetry.io/collector/confmap/provider/fileprovider"
 	yamlprovider "go.opentelemetry.io/collector/confmap/provider/yamlprovider"
@@ -33,7 +33,7 @@ func main() {
 					yamlprovider.NewFactory(),
 				},
 				ConverterFactories: []confmap.ConverterFactory{
-					requestfitconverter.NewFactory(),
+					configcheck.NewFactory(),
 				},
 			},
 		},

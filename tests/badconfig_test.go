@@ -67,7 +67,7 @@ func lastLine(s string) string {
 // messages in front of an otlp_retry log of 32 MiB (the least its Validate
 // allows) would have every request over 32 MiB refused as permanent, which
 // clients drop. No component's Validate sees both; the distribution's
-// requestfitconverter does, so `otlpcol validate` and start both fail,
+// configcheck converter does, so `otlpcol validate` and start both fail,
 // naming the two keys. A log large enough passes.
 func TestRequestLargerThanTheLog(t *testing.T) {
 	bin := harness.Binary(t)

@@ -16,11 +16,14 @@ import (
 
 // TestStateDirectoriesAcrossComponents: each component's Validate sees only
 // its own config, so two components of one collector naming one state
-// directory both pass `otlpcol validate`. Start-up must fail instead, with
-// the keys of both and the reason, before either writes: one otlp_retry's
-// dead letter as another's quarantine would share one store (quarantined
-// data replayed in a loop), and a file_storage directory inside a
-// write-ahead log would be read as the log's own files.
+// directory would each pass. `otlpcol validate` and start-up must fail,
+// with the keys of both and the reason, before either writes: one
+// otlp_retry's dead letter as another's quarantine would share one store
+// (quarantined data replayed in a loop), and a file_storage directory
+// inside a dead letter would be read as spool files. The distribution's
+// configcheck converter refuses them as the configuration loads; the
+// components' claims at start (fsdir.Claim) are tested in process
+// (otlpretryexporter.TestStateDirectoriesClaimedAtStart).
 func TestStateDirectoriesAcrossComponents(t *testing.T) {
 	bin := harness.Binary(t)
 	cases := []struct {
@@ -58,11 +61,26 @@ func TestStateDirectoriesAcrossComponents(t *testing.T) {
 			},
 		},
 		{
-			"file_storage directory inside a dead letter",
+			"upstream file_storage directory inside a dead letter",
+			func(state string) []string {
+				return []string{
+					"extensions::file_storage/q::directory=" + state + "/b-deadletter/fs",
+					"extensions::file_storage/q::create_directory=true",
+					"service::extensions=[guarded_file_storage/queue,file_storage/q]",
+				}
+			},
+			[]string{
+				`exporters::otlp_retry/b::dead_letter::directory: "` + "STATE" + `/b-deadletter" contains ` +
+					`extensions::file_storage/q::directory ("` + "STATE" + `/b-deadletter/fs")`,
+				"state directories must not be nested",
+			},
+		},
+		{
+			"guarded_file_storage directory inside a dead letter",
 			func(state string) []string {
 				return []string{"extensions::guarded_file_storage/queue::directory=" + state + "/b-deadletter/queue"}
 			},
-			// Extensions start first: the exporter finds the extension's claim.
+			// Extensions are claimed first, as they start first.
 			[]string{
 				`exporters::otlp_retry/b::dead_letter::directory: "` + "STATE" + `/b-deadletter" contains ` +
 					`extensions::guarded_file_storage/queue::directory ("` + "STATE" + `/b-deadletter/queue")`,
@@ -77,12 +95,20 @@ func TestStateDirectoriesAcrossComponents(t *testing.T) {
 			for _, s := range tc.set(state) {
 				args = append(args, "--set", s)
 			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, append([]string{"validate"}, args...)...)
+			cmd.Env = append(cmd.Environ(), "STATE_DIR="+state)
+			vout, err := cmd.CombinedOutput()
+			require.Error(t, err, "validate passed:\n%s", vout)
+
 			out, started := runUntilReady(t, bin, args, "STATE_DIR="+state)
 			require.False(t, started, "the collector started:\n%s", out)
 			t.Logf("refused: %s", lastLine(out))
 			for _, w := range tc.want {
 				w = strings.ReplaceAll(w, "STATE", state)
-				require.Contains(t, out, w, "the error should name both keys and the reason:\n%s", lastLine(out))
+				require.Contains(t, string(vout), w, "validate should name both keys and the reason:\n%s", lastLine(string(vout)))
+				require.Contains(t, out, w, "start should name both keys and the reason:\n%s", lastLine(out))
 			}
 		})
 	}

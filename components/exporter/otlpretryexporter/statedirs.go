@@ -3,6 +3,8 @@ package otlpretryexporter
 import (
 	"fmt"
 
+	"go.opentelemetry.io/collector/component"
+
 	"github.com/otlpcol/otlpcol/components/pkg/fsdir"
 )
 
@@ -16,9 +18,10 @@ type stateDir struct {
 // the dead letter and the quarantine (its effective path: by default a
 // sibling of the dead letter). A file_storage directory behind
 // sending_queue::storage belongs to that extension's config, which Validate
-// cannot see (guarded_file_storage claims its own at start, see
-// claimStateDirs); persistent_queue and sending_queue::storage are already
-// mutually exclusive.
+// cannot see (the configcheck converter compares every component's
+// directories as the configuration loads, and guarded_file_storage claims
+// its own at start, see claimStateDirs); persistent_queue and
+// sending_queue::storage are already mutually exclusive.
 func (c *Config) stateDirs() []stateDir {
 	var dirs []stateDir
 	if c.PersistentQueue.enabled() {
@@ -64,6 +67,29 @@ func checkStateDirs(dirs []stateDir) []error {
 		}
 	}
 	return errs
+}
+
+// StateDirectory is one directory an otlp_retry exporter keeps state in:
+// its key under the exporter (persistent_queue::directory,
+// dead_letter::directory, quarantine::directory) and its path as configured.
+type StateDirectory struct {
+	Key  string
+	Path string
+}
+
+// StateDirectories are the directories an otlp_retry config keeps state in
+// (none for another component's config), for a check across the whole
+// configuration (components/converter/statedirconverter).
+func StateDirectories(cfg component.Config) []StateDirectory {
+	c, ok := cfg.(*Config)
+	if !ok {
+		return nil
+	}
+	var out []StateDirectory
+	for _, d := range c.stateDirs() {
+		out = append(out, StateDirectory{Key: d.key, Path: d.path})
+	}
+	return out
 }
 
 // claimStateDirs claims this instance's state directories for the whole

@@ -82,7 +82,7 @@ func (c *PersistentQueueConfig) enabled() bool { return c.Directory != "" }
 // that the write-ahead log of an otlp_retry config takes (ok false: the
 // config has no log, or is not otlp_retry's). A larger request is refused
 // as permanent, which clients drop: the receivers in front must not accept
-// one (components/converter/requestfitconverter checks it at start).
+// one (components/converter/configcheck refuses such a config as it loads).
 func LargestLogRequest(cfg component.Config) (largest int64, ok bool) {
 	c, isOurs := cfg.(*Config)
 	if !isOurs || !c.PersistentQueue.enabled() {

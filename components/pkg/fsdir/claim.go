@@ -15,6 +15,8 @@ import (
 // directories here as it starts; a claim that is equal to or nested in
 // another component's is refused, naming both keys, and the collector does
 // not start. Claims are process-wide because the collector is one process.
+// The distribution's configcheck converter runs the same comparison on the
+// configuration, in a Registry of its own, so `otlpcol validate` fails too.
 
 // claim is one directory a component keeps state in.
 type claim struct {
@@ -23,26 +25,39 @@ type claim struct {
 	refs int    // the signals of one exporter claim its directories once each
 }
 
-var (
-	claimsMu sync.Mutex
-	claims   []*claim
-)
+// Registry holds claimed state directories. The collector's components
+// claim theirs in one process-wide Registry (Claim); a configuration check
+// can fill one of its own with every directory a config names.
+type Registry struct {
+	mu     sync.Mutex
+	claims []*claim
+}
 
-// Claim records that the config key (the component's full key path, such as
-// exporters::otlp_retry/a::dead_letter::directory) keeps state in path. The
-// same key claiming the same directory again (the traces, metrics and logs
-// instances of one exporter) shares the claim. A directory equal to, inside
-// or containing one claimed by another key is refused: two stores would read
-// or delete each other's files. The returned release gives the claim back;
-// call it once, at shutdown.
+// process is the registry of the running collector's components.
+var process Registry
+
+// Claim records, in the collector's registry, that the config key (the
+// component's full key path, such as
+// exporters::otlp_retry/a::dead_letter::directory) keeps state in path; see
+// Registry.Claim.
 func Claim(key, path string) (release func(), err error) {
-	claimsMu.Lock()
-	defer claimsMu.Unlock()
-	for _, c := range claims {
+	return process.Claim(key, path)
+}
+
+// Claim records that key keeps state in path. The same key claiming the
+// same directory again (the traces, metrics and logs instances of one
+// exporter) shares the claim. A directory equal to, inside or containing
+// one claimed by another key is refused: two stores would read or delete
+// each other's files. The returned release gives the claim back; call it
+// once, at shutdown.
+func (r *Registry) Claim(key, path string) (release func(), err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.claims {
 		rel := Overlap(c.path, path)
 		if c.key == key && rel == "same" {
 			c.refs++
-			return releaser(c), nil
+			return r.releaser(c), nil
 		}
 		switch rel {
 		case "same":
@@ -57,25 +72,25 @@ func Claim(key, path string) (release func(), err error) {
 		}
 	}
 	c := &claim{key: key, path: path, refs: 1}
-	claims = append(claims, c)
-	return releaser(c), nil
+	r.claims = append(r.claims, c)
+	return r.releaser(c), nil
 }
 
 // releaser drops one reference to c, and c itself with the last; a second
 // call of the same release does nothing.
-func releaser(c *claim) func() {
+func (r *Registry) releaser(c *claim) func() {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			claimsMu.Lock()
-			defer claimsMu.Unlock()
+			r.mu.Lock()
+			defer r.mu.Unlock()
 			c.refs--
 			if c.refs > 0 {
 				return
 			}
-			for i, o := range claims {
+			for i, o := range r.claims {
 				if o == c {
-					claims = append(claims[:i], claims[i+1:]...)
+					r.claims = append(r.claims[:i], r.claims[i+1:]...)
 					break
 				}
 			}

@@ -1,23 +1,8 @@
-// Package requestfitconverter checks, as the collector loads its
-// configuration, that no otlp receiver accepts a request larger than the
-// write-ahead log of an otlp_retry exporter in the same pipeline can hold.
-//
-// The log refuses such a request as permanent (it can never fit), and
-// clients drop what is refused as permanent: the data would be lost though
-// the receiver accepted it in size. The exporter's Validate requires
-// persistent_queue::max_bytes of at least 32 MiB, above the receiver's
-// defaults (4 MiB gRPC, 20 MiB HTTP), but it cannot see a receiver set
-// higher: each component validates its own config. A converter sees the
-// whole configuration (after ${env:...} and --set), so `otlpcol validate`
-// and start both fail, naming both keys. It changes nothing in the
-// configuration.
-package requestfitconverter
+package configcheck
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"sort"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
@@ -25,6 +10,13 @@ import (
 
 	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter"
 )
+
+// The write-ahead log refuses a request larger than it can ever hold as
+// permanent, and clients drop what is refused as permanent: the data would
+// be lost though the receiver accepted it in size. The exporter's Validate
+// requires persistent_queue::max_bytes of at least 32 MiB, above the
+// receiver's defaults (4 MiB gRPC, 20 MiB HTTP), but it cannot see a
+// receiver set higher.
 
 // The receiver's limits when its keys are not set: grpc-go's default
 // receive limit, and confighttp's default body limit (it bounds the
@@ -39,35 +31,13 @@ var (
 	otlpRetryType = component.MustNewType("otlp_retry")
 )
 
-// NewFactory returns the converter's factory, for the distribution's
-// builder-config.yaml (converters).
-func NewFactory() confmap.ConverterFactory {
-	return confmap.NewConverterFactory(func(confmap.ConverterSettings) confmap.Converter { return converter{} })
-}
-
-type converter struct{}
-
-// Convert refuses the configuration when a receiver can accept a request
-// larger than a log in its pipeline holds. Anything it cannot read (an
-// unknown key, a pipeline naming an undefined component) is left to the
-// collector's own validation, which names it.
-func (converter) Convert(_ context.Context, conf *confmap.Conf) error {
-	pipelines, err := conf.Sub("service::pipelines")
-	if err != nil {
-		return nil
-	}
-	names := make([]string, 0)
-	raw := pipelines.ToStringMap()
-	for name := range raw {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+// checkRequestFit refuses the configuration when an otlp receiver can
+// accept a request larger than a log in its pipeline holds.
+func checkRequestFit(conf *confmap.Conf) error {
+	names, byName := pipelines(conf)
 	var errs []error
 	for _, name := range names {
-		p, ok := raw[name].(map[string]any)
-		if !ok {
-			continue
-		}
+		p := byName[name]
 		for _, exp := range ids(p["exporters"], otlpRetryType) {
 			largest, ok := logLimit(conf, exp)
 			if !ok {
@@ -85,32 +55,11 @@ func (converter) Convert(_ context.Context, conf *confmap.Conf) error {
 	return errors.Join(errs...)
 }
 
-// ids returns the component IDs in a pipeline's list that are of type typ.
-func ids(list any, typ component.Type) []string {
-	items, _ := list.([]any)
-	var out []string
-	for _, it := range items {
-		s, ok := it.(string)
-		if !ok {
-			continue
-		}
-		var id component.ID
-		if id.UnmarshalText([]byte(s)) == nil && id.Type() == typ {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // logLimit is the largest request the log of exporter id takes, read with
 // the exporter's own defaults (ok false: no log, or unreadable).
 func logLimit(conf *confmap.Conf, id string) (int64, bool) {
-	sub, err := conf.Sub("exporters::" + id)
-	if err != nil {
-		return 0, false
-	}
 	cfg := otlpretryexporter.NewFactory().CreateDefaultConfig()
-	if err := sub.Unmarshal(cfg); err != nil {
+	if !read(conf, "exporters::"+id, cfg) {
 		return 0, false
 	}
 	return otlpretryexporter.LargestLogRequest(cfg)
@@ -126,12 +75,8 @@ type limit struct {
 // receiverLimits reads receiver id with otlpreceiver's own defaults: the
 // limit of each protocol it serves.
 func receiverLimits(conf *confmap.Conf, id string) []limit {
-	sub, err := conf.Sub("receivers::" + id)
-	if err != nil {
-		return nil
-	}
 	cfg, ok := otlpreceiver.NewFactory().CreateDefaultConfig().(*otlpreceiver.Config)
-	if !ok || sub.Unmarshal(cfg) != nil {
+	if !ok || !read(conf, "receivers::"+id, cfg) {
 		return nil
 	}
 	var out []limit

@@ -1,4 +1,4 @@
-package requestfitconverter
+package configcheck
 
 import (
 	"context"
