@@ -62,3 +62,43 @@ func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
 }
+
+// TestRequestLargerThanTheLog: an otlp receiver that accepts 64 MiB gRPC
+// messages in front of an otlp_retry log of 32 MiB (the least its Validate
+// allows) would have every request over 32 MiB refused as permanent, which
+// clients drop. No component's Validate sees both; the distribution's
+// configcheck converter does, so `otlpcol validate` and start both fail,
+// naming the two keys. A log large enough passes.
+func TestRequestLargerThanTheLog(t *testing.T) {
+	bin := harness.Binary(t)
+	wal := t.TempDir()
+	args := func(maxBytes string) []string {
+		return []string{"--config", "testdata/otlp_retry_min.yaml",
+			"--set", "exporters::otlp_retry::persistent_queue::directory=" + wal,
+			"--set", "exporters::otlp_retry::persistent_queue::max_bytes=" + maxBytes,
+			"--set", "receivers::otlp::protocols::grpc::max_recv_msg_size_mib=64"}
+	}
+	want := []string{
+		"exporters::otlp_retry::persistent_queue::max_bytes: the log takes requests of at most 33554408 bytes",
+		"receivers::otlp::protocols::grpc::max_recv_msg_size_mib (64) accepts requests of up to 67108864 bytes",
+		"raise max_bytes to at least 67108888",
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, append([]string{"validate"}, args("33554432")...)...).CombinedOutput()
+	require.Error(t, err, "validate passed:\n%s", out)
+	for _, w := range want {
+		require.Contains(t, string(out), w, "validate: %s", lastLine(string(out)))
+	}
+
+	outStart, started := runUntilReady(t, bin, args("33554432"), "OTLPCOL_TELEMETRY_PORT=0")
+	require.False(t, started, "the collector started:\n%s", outStart)
+	for _, w := range want {
+		require.Contains(t, outStart, w, "start: %s", lastLine(outStart))
+	}
+	t.Logf("refused: %s", lastLine(outStart))
+
+	out, err = exec.CommandContext(ctx, bin, append([]string{"validate"}, args("67108888")...)...).CombinedOutput()
+	require.NoError(t, err, "a log that holds 64 MiB requests:\n%s", out)
+}

@@ -30,6 +30,7 @@ type manifest struct {
 	Exporters  []manifestEntry `yaml:"exporters"`
 	Extensions []manifestEntry `yaml:"extensions"`
 	Providers  []manifestEntry `yaml:"providers"`
+	Converters []manifestEntry `yaml:"converters"`
 }
 
 func readManifest(t *testing.T) manifest {
@@ -56,6 +57,7 @@ type componentsOutput struct {
 	Exporters  []listedComponent `yaml:"exporters"`
 	Extensions []listedComponent `yaml:"extensions"`
 	Providers  []listedComponent `yaml:"providers"`
+	Converters []listedComponent `yaml:"converters"`
 }
 
 func runComponents(t *testing.T) componentsOutput {
@@ -108,6 +110,7 @@ func TestComponentsAgree(t *testing.T) {
 		{"exporter", m.Exporters, c.Exporters},
 		{"extension", m.Extensions, c.Extensions},
 		{"provider", m.Providers, c.Providers},
+		{"converter", m.Converters, c.Converters},
 	}
 
 	// The README table: | kind | type | module |
@@ -134,8 +137,8 @@ func TestComponentsAgree(t *testing.T) {
 		got := append([]string(nil), readmeRows[k.kind]...)
 		sort.Strings(got)
 		require.Equal(t, want, got, "%ss: builder-config.yaml and the README table differ", k.kind)
-		if k.kind == "provider" {
-			continue // providers are listed by module only
+		if k.kind == "provider" || k.kind == "converter" {
+			continue // providers and converters are listed by module only
 		}
 		var names []string
 		for _, l := range k.bin {

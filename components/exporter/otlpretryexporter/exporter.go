@@ -53,6 +53,8 @@ type otlpExporter struct {
 
 	led ledgerState // the conservation ledger (ledger.go)
 
+	claims []func() // releases of the state directories claimed at start (statedirs.go)
+
 	helperShutdown    sync.Once
 	helperShutdownErr error
 
@@ -106,6 +108,9 @@ func (e *otlpExporter) start(ctx context.Context, host component.Host) error {
 	e.host = host
 	if msg := e.cfg.breakerBlindSpot(); msg != "" {
 		e.logger.Warn(msg)
+	}
+	if err := e.claimStateDirs(); err != nil {
+		return err
 	}
 	if dir := e.cfg.DeadLetter.Directory; dir != "" {
 		store, err := deadletter.Acquire(dir, e.cfg.DeadLetter.MaxBytes, e.cfg.DeadLetter.Fsync)
@@ -192,6 +197,7 @@ func (e *otlpExporter) shutdown(context.Context) error {
 		if e.place.quar != nil {
 			e.place.quar.Release()
 		}
+		e.releaseStateDirs()
 		e.tel.shutdown()
 	})
 	return err

@@ -1,12 +1,15 @@
 package otlpretryexporter
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 )
@@ -74,4 +77,52 @@ func TestStateDirectoriesThroughSymlinks(t *testing.T) {
 	assert.ErrorContains(t, confmap.Validate(cfg), "is inside dead_letter::directory")
 	cfg.Quarantine.Directory = filepath.Join(root, "quarantine")
 	assert.NoError(t, confmap.Validate(cfg))
+}
+
+// TestStateDirectoriesClaimedAtStart: two otlp_retry exporters of one
+// process, b's dead letter a's default quarantine (with the quarantine's
+// bound, so that deadletter.Acquire alone would share one store): b's start
+// fails naming both full keys; once a has shut down, b starts. The traces
+// and metrics instances of a share their claims.
+func TestStateDirectoriesClaimedAtStart(t *testing.T) {
+	root := t.TempDir()
+	f := NewFactory()
+	create := func(name, deadLetter string, maxBytes int64, metrics bool) component.Component {
+		cfg := f.CreateDefaultConfig().(*Config)
+		cfg.ClientConfig.Endpoint = "127.0.0.1:1"
+		cfg.DeadLetter.Directory = deadLetter
+		cfg.DeadLetter.MaxBytes = maxBytes
+		set := newTestSettings()
+		set.ID = component.MustNewIDWithName("otlp_retry", name)
+		var c component.Component
+		var err error
+		if metrics {
+			c, err = f.CreateMetrics(context.Background(), set, cfg)
+		} else {
+			c, err = f.CreateTraces(context.Background(), set, cfg)
+		}
+		require.NoError(t, err)
+		return c
+	}
+	ctx, host := context.Background(), componenttest.NewNopHost()
+	aTraces := create("a", filepath.Join(root, "dl"), defaultDeadLetterBytes, false)
+	aMetrics := create("a", filepath.Join(root, "dl"), defaultDeadLetterBytes, true)
+	require.NoError(t, aTraces.Start(ctx, host))
+	require.NoError(t, aMetrics.Start(ctx, host), "the signals of one exporter share its directories")
+
+	b := create("b", filepath.Join(root, "dl-quarantine")+"/", defaultQuarantineBytes, false)
+	err := b.Start(ctx, host)
+	require.EqualError(t, err, `exporters::otlp_retry/b::dead_letter::directory: "`+root+`/dl-quarantine/" is the same directory as `+
+		`exporters::otlp_retry/a::quarantine::directory (default, next to dead_letter::directory) ("`+root+`/dl-quarantine"): `+
+		`each store needs its own directory`)
+	require.NoError(t, b.Shutdown(ctx))
+
+	require.NoError(t, aTraces.Shutdown(ctx))
+	b = create("b", filepath.Join(root, "dl-quarantine")+"/", defaultQuarantineBytes, false)
+	require.Error(t, b.Start(ctx, host), "a's metrics instance still holds the directories")
+	require.NoError(t, b.Shutdown(ctx))
+	require.NoError(t, aMetrics.Shutdown(ctx))
+	b = create("b", filepath.Join(root, "dl-quarantine")+"/", defaultQuarantineBytes, false)
+	require.NoError(t, b.Start(ctx, host), "released with a's last instance")
+	require.NoError(t, b.Shutdown(ctx))
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
+
 	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/wal"
 )
 
@@ -75,6 +77,25 @@ func defaultPersistentQueueConfig() PersistentQueueConfig {
 }
 
 func (c *PersistentQueueConfig) enabled() bool { return c.Directory != "" }
+
+// LargestLogRequest is the largest request, marshalled as OTLP protobuf,
+// that the write-ahead log of an otlp_retry config takes (ok false: the
+// config has no log, or is not otlp_retry's). A larger request is refused
+// as permanent, which clients drop: the receivers in front must not accept
+// one (components/converter/configcheck refuses such a config as it loads).
+func LargestLogRequest(cfg component.Config) (largest int64, ok bool) {
+	c, isOurs := cfg.(*Config)
+	if !isOurs || !c.PersistentQueue.enabled() {
+		return 0, false
+	}
+	return wal.LargestPayload(c.PersistentQueue.MaxBytes), true
+}
+
+// LogBytesFor is the least persistent_queue::max_bytes whose log takes a
+// request of n bytes (ok false: none does, n is over the largest record).
+func LogBytesFor(n int64) (maxBytes int64, ok bool) {
+	return wal.MaxBytesFor(n)
+}
 
 // Validate checks persistent_queue when it is in use; confmap.Validate
 // prefixes the section key. Its clash with sending_queue::storage is checked

@@ -41,6 +41,10 @@ type guard struct {
 	// reserve and the backstop's switch: reserve.go, backstop.go, admission.go.
 	reserve  *reserve
 	enforced atomic.Bool
+	// key is directory's full config key; release gives back its claim
+	// (fsdir.Claim), taken at Start.
+	key     string
+	release func()
 }
 
 var (
@@ -53,7 +57,7 @@ func newGuard(cfg *Config, set extension.Settings, inner extension.Extension) (*
 	if !ok {
 		return nil, fmt.Errorf("file_storage %T is not a storage extension", inner)
 	}
-	g := &guard{cfg: cfg, logger: set.Logger, inner: s}
+	g := &guard{cfg: cfg, logger: set.Logger, inner: s, key: "extensions::" + set.ID.String() + "::directory"}
 	t, err := newTelemetry(set.MeterProvider, g)
 	if err != nil {
 		return nil, err
@@ -70,7 +74,19 @@ func newGuard(cfg *Config, set extension.Settings, inner extension.Extension) (*
 // Start checks every database file before file_storage can open one, sets
 // the damaged ones aside, then starts file_storage. Extensions start before
 // the components that ask them for a client, so no file is open yet.
+//
+// The directory is claimed first, for the whole collector: another
+// component's state directory (an otlp_retry log, dead letter or quarantine,
+// or a second guarded_file_storage) equal to it or nested with it is refused,
+// naming both keys. Its compaction directory is not claimed: it only holds a
+// temporary copy during compaction, and by default it is the directory
+// itself.
 func (g *guard) Start(ctx context.Context, host component.Host) error {
+	release, err := fsdir.Claim(g.key, g.cfg.Directory)
+	if err != nil {
+		return err
+	}
+	g.release = release
 	if err := g.checkDirectory(ctx); err != nil {
 		return err
 	}
@@ -166,6 +182,9 @@ func (g *guard) Ready() error {
 func (g *guard) NotReady() error { return nil }
 
 func (g *guard) Shutdown(ctx context.Context) error {
+	if g.release != nil {
+		g.release()
+	}
 	g.reserve.unregister()
 	g.telemetry.unregister()
 	return g.inner.Shutdown(ctx)

@@ -103,3 +103,19 @@ func decodeRecord(b []byte) (header, []byte, int, error) {
 	}
 	return h, payload, end, nil
 }
+
+// LargestPayload is the largest payload Append takes in a log of maxBytes:
+// the record's header counts against maxBytes, and no payload exceeds
+// MaxRecordBytes. Anything larger is ErrTooLarge, for good.
+func LargestPayload(maxBytes int64) int64 {
+	return max(0, min(int64(MaxRecordBytes), maxBytes-headerSize))
+}
+
+// MaxBytesFor is the least MaxBytes whose log takes a payload of n bytes
+// (ok false: none does, n is over MaxRecordBytes).
+func MaxBytesFor(n int64) (maxBytes int64, ok bool) {
+	if n > MaxRecordBytes {
+		return 0, false
+	}
+	return n + headerSize, true
+}
