@@ -200,6 +200,16 @@ func readCheckpoint(path string) checkpointData {
 	return c
 }
 
+// CheckpointCoversAll reports whether the checkpoint file at path records
+// at least one appended record and every record appended before it as
+// acknowledged. A test that builds a crash image from a checkpoint waits
+// for this instead of sleeping past the checkpoint interval, which a
+// loaded machine can stretch.
+func CheckpointCoversAll(path string) bool {
+	c := readCheckpoint(path)
+	return c.next > 0 && c.lwm >= c.next
+}
+
 // Checkpoint writes the checkpoint now if anything it records changed. The
 // exporter calls it before a dead-letter file goes, so that the ledger on
 // disk counts the file's outcome before the file is gone. Nil after Close.
