@@ -310,12 +310,9 @@ func promVersion() string {
 	return "?"
 }
 
-// notDriven are alerts on series otlpcol does not expose, with why no
-// scenario drives them here (promtool tests them).
-var notDriven = map[string]string{
-	"OtlpcolStateVolumeNearlyFull": "kubelet_volume_stats_* come from the kubelet, which does not run here (promtool tests it)",
-	"OtlpcolMemoryNearLimit":       "kube_pod_container_resource_limits comes from kube-state-metrics, which does not run here (promtool tests it)",
-}
+// notDriven are alerts no scenario drives, with why (promtool tests them).
+// The kubelet's and kube-state-metrics' series come from kubeStandIn.
+var notDriven = map[string]string{}
 
 // testDiscovery checks the shipped relabeling: an otlpcol pod yields one
 // target (the health port) with namespace, pod and app_kubernetes_io_*

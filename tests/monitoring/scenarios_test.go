@@ -133,7 +133,9 @@ var scenarios = []fault{
 	}},
 	{"disk full", func(t *testing.T, s *suite) {
 		if os.Geteuid() != 0 {
-			s.add(row{Alert: "OtlpcolDiskFull", Scenario: "not driven: mounting a small tmpfs needs root", Fired: "-", Resolved: "-"})
+			for _, a := range []string{"OtlpcolDiskFull", "OtlpcolStateVolumeNearlyFull"} {
+				s.add(row{Alert: a, Scenario: "not driven: mounting a small tmpfs needs root", Fired: "-", Resolved: "-"})
+			}
 			return
 		}
 		b := startBackend(t)
@@ -146,14 +148,19 @@ var scenarios = []fault{
 			t.Fatalf("mount tmpfs: %v %s", err, out)
 		}
 		t.Cleanup(func() { _ = exec.Command("umount", "-l", state).Run() })
-		gw := newPod(t, s.prom, "otlpcol-gateway-diskfull", "gateway", dir, append(gatewaySets,
+		// An ordinal name, as a StatefulSet pod has: its claim is
+		// data-otlpcol-gateway-7, which the kubelet stand-in reports from
+		// the tmpfs's statfs and OtlpcolStateVolumeNearlyFull matches
+		// (data-otlpcol-gateway-N). The soak uses ordinals 0 and 1.
+		gw := newPod(t, s.prom, "otlpcol-gateway-7", "gateway", dir, append(gatewaySets,
 			"exporters::otlp_retry::persistent_queue::segment_bytes=262144"), gatewayEnv(b)...)
+		t.Cleanup(s.prom.kube.mountClaim(namespace, "data-"+gw.name, state)) // before the unmount
 		gw.start()
 		l := startLoad(gw.c.GRPCEndpoint(), 100, 50*time.Millisecond)
 		defer l.Stop()
 		wait(3 * time.Second)
 		s.run(t, scenario{name: "state on a 2 MiB tmpfs, backend down: the volume fills", pod: gw.name,
-			fire: []string{"OtlpcolDiskFull"}, within: fireWithin, healAll: resolveWithin},
+			fire: []string{"OtlpcolDiskFull", "OtlpcolStateVolumeNearlyFull"}, within: fireWithin, healAll: resolveWithin},
 			func() { b.Set(backendDown) }, func() { b.Set(backendUp) })
 	}},
 	{"gateway killed, damaged log", func(t *testing.T, s *suite) {
@@ -225,6 +232,29 @@ var scenarios = []fault{
 				l.retarget(gw.c.GRPCEndpoint())
 			})
 		l.Stop()
+	}},
+	{"memory near its limit", func(t *testing.T, s *suite) {
+		// The container's memory limit (kube-state-metrics, from the pod
+		// spec) set just above what a real gateway under load holds
+		// resident: 2% above its RSS when the fault begins, a pod sized too
+		// tight. Raising it to the shipped limit (deploy/k8s/gateway,
+		// 1Gi) is the runbook's remedy.
+		b := startBackend(t)
+		gw := newPod(t, s.prom, "otlpcol-gateway-tight", "gateway", t.TempDir(), gatewaySets, gatewayEnv(b)...)
+		gw.start()
+		l := startLoad(gw.c.GRPCEndpoint(), 50, 50*time.Millisecond)
+		defer l.Stop()
+		wait(5 * time.Second)
+		shipped := shippedGatewayMemoryLimit(t)
+		var rss float64
+		s.run(t, scenario{name: "container memory limit 2% above the gateway's resident memory", pod: gw.name,
+			fire: []string{"OtlpcolMemoryNearLimit"}, within: fireWithin, healAll: resolveWithin},
+			func() {
+				rss = residentBytes(t, s, gw.name)
+				s.prom.kube.setMemoryLimit(namespace, gw.name, rss*1.02)
+			}, func() { s.prom.kube.setMemoryLimit(namespace, gw.name, shipped) })
+		s.note("OtlpcolMemoryNearLimit", gw.name, fmt.Sprintf("RSS %.0f MiB, limit %.0f MiB; raised to the shipped %.0f MiB",
+			rss/(1<<20), rss*1.02/(1<<20), shipped/(1<<20)))
 	}},
 	{"agent, gateway down", func(t *testing.T, s *suite) {
 		g := startBackend(t) // the gateway as the agent sees it
@@ -311,6 +341,25 @@ func circuitNote(maxState, openedAfter float64) string {
 		return fmt.Sprintf("circuit closed for the first %.0f s, then open", openedAfter)
 	}
 	return fmt.Sprintf("circuit_state stayed %v (0 closed) for the whole fault", maxState)
+}
+
+// residentBytes is pod's resident memory as its own metrics report it
+// (otelcol_process_memory_rss_bytes, what OtlpcolMemoryNearLimit divides).
+func residentBytes(t *testing.T, s *suite, pod string) float64 {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := s.prom.query(`otelcol_process_memory_rss_bytes{pod="` + pod + `"}`)
+		if err == nil && len(res) == 1 {
+			if v := parseF(res[0].Value[1]); v > 0 {
+				return v
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no otelcol_process_memory_rss_bytes for %s: %v %v", pod, res, err)
+		}
+		time.Sleep(s.prom.interval)
+	}
 }
 
 func parseF(v any) float64 {
