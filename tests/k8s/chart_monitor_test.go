@@ -231,3 +231,84 @@ func TestChartMonitorsCarryRuleLabels(t *testing.T) {
 		}
 	}
 }
+
+// TestChartRulesFollowNames: the chart's rules select the pods and claims
+// the same rendering creates, whatever the release name and nameOverride:
+// app_kubernetes_io_name as the pods' app.kubernetes.io/name label, and the
+// claim regex matching the StatefulSet's claims (data-<statefulset>-N; from
+// an agent release, the gateway named by gateway.service). With the rules
+// file as shipped, a release "prod" (or a nameOverride) left OtlpcolDown and
+// OtlpcolStateVolumeNearlyFull matching nothing.
+func TestChartRulesFollowNames(t *testing.T) {
+	helmBin(t)
+	nameRe := regexp.MustCompile(`app_kubernetes_io_name="([^"]*)"`)
+	claimRe := regexp.MustCompile(`persistentvolumeclaim=~"([^"]*)"`)
+	for _, c := range []struct {
+		release string
+		set     []string
+		// what the gateway's rendering of the same names creates
+		gateway []string
+	}{
+		{"otlpcol", []string{"backend.endpoint=b:4317"}, nil},
+		{"prod", []string{"backend.endpoint=b:4317", "nameOverride=tracing"}, nil},
+		{"prod", []string{"mode=agent", "gateway.service=prod-gateway", "nameOverride=tracing"}, []string{"backend.endpoint=b:4317", "nameOverride=tracing"}},
+	} {
+		render := func(set []string) []object {
+			args := []string{"template", c.release, chartDir(), "--namespace", "otlpcol", "--set", "prometheusRule.enabled=true"}
+			for _, s := range set {
+				args = append(args, "--set", s)
+			}
+			out, _, err := runHelm(t, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return decodeObjects(t, out)
+		}
+		objs := render(c.set)
+		gw := objs
+		if c.gateway != nil {
+			gw = render(c.gateway)
+		}
+		var sts, rule object
+		for _, o := range gw {
+			if o["kind"] == "StatefulSet" {
+				sts = o
+			}
+		}
+		for _, o := range objs {
+			if o["kind"] == "PrometheusRule" {
+				rule = o
+			}
+		}
+		if sts == nil || rule == nil {
+			t.Fatalf("%s %v: StatefulSet %v, PrometheusRule %v", c.release, c.set, sts != nil, rule != nil)
+		}
+		podName := fmt.Sprint(dig(sts, "spec", "template", "metadata", "labels", "app.kubernetes.io/name"))
+		claim := fmt.Sprintf("%v-%v-0", dig(sts, "spec", "volumeClaimTemplates", 0, "metadata", "name"), dig(sts, "metadata", "name"))
+		names, claims := 0, 0
+		groups, _ := dig(rule, "spec", "groups").([]any)
+		for _, g := range groups {
+			rules, _ := dig(g, "rules").([]any)
+			for _, r := range rules {
+				alert, _ := dig(r, "alert").(string)
+				expr, _ := dig(r, "expr").(string)
+				for _, m := range nameRe.FindAllStringSubmatch(expr, -1) {
+					names++
+					if m[1] != podName {
+						t.Errorf("release %s %v: %s selects app_kubernetes_io_name=%q, the pods are labelled %q", c.release, c.set, alert, m[1], podName)
+					}
+				}
+				for _, m := range claimRe.FindAllStringSubmatch(expr, -1) {
+					claims++
+					if !regexp.MustCompile("^(?:" + m[1] + ")$").MatchString(claim) {
+						t.Errorf("release %s %v: %s's claim regex %q does not match the StatefulSet's claim %s", c.release, c.set, alert, m[1], claim)
+					}
+				}
+			}
+		}
+		if names == 0 || claims == 0 {
+			t.Errorf("release %s %v: %d name and %d claim selectors in the rules; want both", c.release, c.set, names, claims)
+		}
+		t.Logf("release %s %v: pods %q, claim %s: %d name and %d claim selectors checked", c.release, c.set, podName, claim, names, claims)
+	}
+}
