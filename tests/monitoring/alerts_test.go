@@ -24,7 +24,7 @@ type row struct {
 	Alert, Scenario string
 	Fired, Resolved string
 	Silent          string
-	note            string
+	pod             string
 }
 
 // suite is what every scenario shares.
@@ -41,6 +41,17 @@ func (s *suite) add(r row) {
 	s.mu.Lock()
 	s.rows = append(s.rows, r)
 	s.mu.Unlock()
+}
+
+// note adds what else a scenario saw to the rows of alert on pod.
+func (s *suite) note(alert, pod, text string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.rows {
+		if s.rows[i].Alert == alert && s.rows[i].pod == pod {
+			s.rows[i].Scenario += " (" + text + ")"
+		}
+	}
 }
 
 // scaled is d of the shipped timing divided by the factor.
@@ -148,7 +159,7 @@ func (s *suite) run(t *testing.T, sc scenario, begin func(), end func()) {
 	}
 	resolved := each(resolve, func(a string) (time.Duration, bool) { return s.expectResolve(t, a, sc.pod, ended, sc.healAll) })
 	for _, a := range sc.fire {
-		r := row{Alert: a, Scenario: sc.name, Fired: secs(fired[a].d, fired[a].ok), Resolved: "not expected"}
+		r := row{Alert: a, Scenario: sc.name, Fired: secs(fired[a].d, fired[a].ok), Resolved: "not expected", pod: sc.pod}
 		if v, ok := resolved[a]; ok {
 			r.Resolved = secs(v.d, v.ok)
 		}
@@ -299,12 +310,9 @@ func promVersion() string {
 	return "?"
 }
 
-// notDriven are alerts on series otlpcol does not expose, with why no
-// scenario drives them here (promtool tests them).
-var notDriven = map[string]string{
-	"OtlpcolStateVolumeNearlyFull": "kubelet_volume_stats_* come from the kubelet, which does not run here (promtool tests it)",
-	"OtlpcolMemoryNearLimit":       "kube_pod_container_resource_limits comes from kube-state-metrics, which does not run here (promtool tests it)",
-}
+// notDriven are alerts no scenario drives, with why (promtool tests them).
+// The kubelet's and kube-state-metrics' series come from kubeStandIn.
+var notDriven = map[string]string{}
 
 // testDiscovery checks the shipped relabeling: an otlpcol pod yields one
 // target (the health port) with namespace, pod and app_kubernetes_io_*

@@ -27,6 +27,7 @@ type prometheus struct {
 	interval time.Duration
 	mu       sync.Mutex
 	groups   map[string]targetGroup // by pod
+	kube     *kubeStandIn           // the kubelet and kube-state-metrics
 }
 
 // targetGroup is one file_sd entry.
@@ -63,11 +64,15 @@ func startPrometheus(t *testing.T, dir string) *prometheus {
 	if err != nil {
 		t.Fatal(err)
 	}
+	kube := startKubeStandIn(t)
+	if cfg, err = addJobs(cfg, standInJobs(kube.addr)); err != nil {
+		t.Fatal(err)
+	}
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &prometheus{t: t, targets: targets, interval: interval, groups: map[string]targetGroup{}}
+	p := &prometheus{t: t, targets: targets, interval: interval, groups: map[string]targetGroup{}, kube: kube}
 	p.writeTargets()
 	port := harness.FreePort(t)
 	p.url = fmt.Sprintf("http://127.0.0.1:%d", port)

@@ -2,6 +2,7 @@ package monitoring
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -60,11 +61,17 @@ func (tr *tracker) poll() {
 	}
 	seen := map[string]bool{}
 	for _, a := range as {
-		key := a.Labels["alertname"] + "/" + a.Labels["pod"] + "/" + a.Labels["signal"] + "/" + a.Labels["reason"] + "/" + a.Labels["exporter"] + "/" + a.Labels["instance"]
+		pod := a.Labels["pod"]
+		if claim, ok := strings.CutPrefix(a.Labels["persistentvolumeclaim"], "data-"); ok && pod == "" {
+			// A claim alert (kubelet volume stats) is about the
+			// StatefulSet pod the claim belongs to: data-<pod>.
+			pod = claim
+		}
+		key := a.Labels["alertname"] + "/" + pod + "/" + a.Labels["signal"] + "/" + a.Labels["reason"] + "/" + a.Labels["exporter"] + "/" + a.Labels["instance"]
 		seen[key] = true
 		e, ok := tr.open[key]
 		if !ok {
-			e = &episode{activeAt: a.ActiveAt, pod: a.Labels["pod"], alertname: a.Labels["alertname"]}
+			e = &episode{activeAt: a.ActiveAt, pod: pod, alertname: a.Labels["alertname"]}
 			tr.open[key] = e
 			tr.all = append(tr.all, e)
 		}

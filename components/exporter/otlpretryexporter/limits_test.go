@@ -1,11 +1,18 @@
 package otlpretryexporter
 
 import (
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/metadata"
 )
 
 // Settings that would make a bound no bound, or too small for one request,
@@ -61,4 +68,57 @@ func TestBreakerBlindSpotIsNamed(t *testing.T) {
 		"open the circuit; lengthen circuit_breaker::window or lower min_attempts", cfg.breakerBlindSpot())
 	cfg.CircuitBreaker.Window = 30 * time.Second // what configs/gateway.yaml ships
 	require.Empty(t, cfg.breakerBlindSpot())
+}
+
+// Every shipped config's otlp_retry breaker can judge a backend that never
+// answers (no blind spot: the start-up warning above would be logged). The
+// configs are read from configs/ as shipped; ${env:...} placeholders take
+// their default, or are left out when they have none.
+func TestShippedConfigsHaveNoBreakerBlindSpot(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "..", "configs", "*.yaml"))
+	require.NoError(t, err)
+	found := 0
+	for _, path := range files {
+		cm, err := confmaptest.LoadConf(path)
+		require.NoError(t, err)
+		exporters, err := cm.Sub("exporters")
+		require.NoError(t, err)
+		for key, v := range exporters.ToStringMap() {
+			if key != metadata.Type.String() && !strings.HasPrefix(key, metadata.Type.String()+"/") {
+				continue
+			}
+			m, _ := v.(map[string]any)
+			cfg := createDefaultConfig().(*Config)
+			require.NoError(t, confmap.NewFromStringMap(envDefaults(m)).Unmarshal(cfg), "%s: %s", path, key)
+			found++
+			assert.Empty(t, cfg.breakerBlindSpot(), "%s: exporters::%s", filepath.Base(path), key)
+		}
+	}
+	require.GreaterOrEqual(t, found, 2, "otlp_retry exporters in configs/ (gateway.yaml, agent-host.yaml)")
+}
+
+// envDefaults replaces each "${env:NAME:-default}" string of m by its
+// default and drops those without one.
+func envDefaults(m map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		switch x := v.(type) {
+		case map[string]any:
+			out[k] = envDefaults(x)
+		case string:
+			if inner, ok := strings.CutPrefix(x, "${env:"); ok {
+				if _, def, ok := strings.Cut(strings.TrimSuffix(inner, "}"), ":-"); ok {
+					out[k] = def
+					if b, err := strconv.ParseBool(def); err == nil {
+						out[k] = b // as the collector's resolver types it
+					}
+				}
+				continue
+			}
+			out[k] = x
+		default:
+			out[k] = v
+		}
+	}
+	return out
 }
