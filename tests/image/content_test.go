@@ -7,6 +7,7 @@ import (
 	"debug/buildinfo"
 	"debug/elf"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -26,7 +27,11 @@ var arches = map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARC
 // TestArchive: dist/otlpcol-<version>-oci.tar holds one manifest list, named
 // as the overlays reference the image, with exactly the two platforms.
 func TestArchive(t *testing.T) {
+	o := record(t)
 	a := loadArchive(t)
+	if st, err := os.Stat(archivePath(t)); err == nil {
+		o.Measured = fmt.Sprintf("%s: %.1f MiB", filepath.Base(archivePath(t)), mib(st.Size()))
+	}
 	require.Equal(t, imageName(t), a.ref, "the archive's ref name (what podman load tags)")
 	var platforms []string
 	for _, d := range a.list.Manifests {
@@ -42,6 +47,7 @@ func TestArchive(t *testing.T) {
 // arm64 one was built on an amd64 machine without emulation), runs the
 // binary as 65532 with the gateway config, and carries the OCI labels.
 func TestImageConfig(t *testing.T) {
+	record(t)
 	a := loadArchive(t)
 	rev := regexp.MustCompile(`^[0-9a-f]{40}$`)
 	for arch := range arches {
@@ -70,6 +76,7 @@ func TestImageFiles(t *testing.T) {
 	a := loadArchive(t)
 	for arch, machine := range arches {
 		t.Run(arch, func(t *testing.T) {
+			o := record(t)
 			img := a.image(t, arch)
 
 			bin := img.file(t, "/otlpcol")
@@ -123,8 +130,9 @@ func TestImageFiles(t *testing.T) {
 			require.NoError(t, err, "make image writes the SBOM beside the archive")
 			require.Equal(t, string(want), string(sbom), "the SBOM in the image is the one beside the archive")
 			n := checkSBOM(t, sbom, bi)
-			t.Logf("linux/%s: image %.1f MiB compressed (%.1f MiB unpacked, %d layers); SBOM %d components",
-				arch, mib(img.compressed), mib(img.uncompressed), len(img.manifest.Layers), n)
+			o.Measured = fmt.Sprintf("linux/%s: image %.1f MiB compressed (%.1f MiB unpacked, %d layers), binary %.1f MiB; SBOM %d components",
+				arch, mib(img.compressed), mib(img.uncompressed), len(img.manifest.Layers), mib(int64(len(bin.data))), n)
+			t.Log(o.Measured)
 		})
 	}
 }

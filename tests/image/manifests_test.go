@@ -37,6 +37,7 @@ func podSpecOf(t *testing.T, rel string) corev1.PodSpec {
 // ENTRYPOINT (no command), their container ports are the ports it exposes,
 // and their probes reach the health extension on an exposed port (8080).
 func TestImageMatchesKubernetesManifests(t *testing.T) {
+	record(t)
 	a := loadArchive(t)
 	for arch := range arches {
 		c := a.image(t, arch).config.Config

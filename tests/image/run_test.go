@@ -176,14 +176,18 @@ func requireDelivered(t *testing.T, sink *harness.Sink, ids []string, timeout ti
 // the backend could not take before a stop waits on the volume for the next
 // container.
 func TestRunGateway(t *testing.T) {
+	o := record(t)
 	a := loadArchive(t)
 	cmd := a.image(t, runtime.GOARCH).config.Config.Cmd
 	p := newPodman(t)
 	timings := map[string]time.Duration{}
 	defer func() {
+		var parts []string
 		for _, k := range []string{"load", "start to ready", "stop (backend up)", "stop (backend down)", "restart to ready", "replay"} {
 			t.Logf("%-20s %6.1f s", k, timings[k].Seconds())
+			parts = append(parts, fmt.Sprintf("%s %.1f s", k, timings[k].Seconds()))
 		}
+		o.Measured = "linux/" + runtime.GOARCH + ", podman load: " + strings.Join(parts, ", ")
 	}()
 
 	start := time.Now()

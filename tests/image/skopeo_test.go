@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 // would (`skopeo copy --all oci-archive:... docker://...`); here into an OCI
 // layout of the test's own, which must then hold both platforms.
 func TestSkopeoCopiesArchive(t *testing.T) {
+	o := record(t)
 	archive := archivePath(t)
 	if _, err := exec.LookPath("skopeo"); err != nil {
 		t.Fatalf("skopeo not found (`make test-image` installs it): %v", err)
@@ -23,9 +25,11 @@ func TestSkopeoCopiesArchive(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "layout")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	start := time.Now()
 	out, err := exec.CommandContext(ctx, "skopeo", "copy", "--quiet", "--all",
 		"oci-archive:"+archive, "oci:"+dir+":"+imageName(t)).CombinedOutput()
 	require.NoError(t, err, "skopeo copy: %s", out)
+	o.Measured = fmt.Sprintf("skopeo copy --all: %.1f s", time.Since(start).Seconds())
 
 	copied, err := readLayout(dir)
 	require.NoError(t, err)

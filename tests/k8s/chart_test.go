@@ -198,11 +198,26 @@ func TestChartRefuses(t *testing.T) {
 		{"memory_limiter limit_mib above GOMEMLIMIT", []string{"mode=agent", "config.processors.memory_limiter.limit_percentage=0", "config.processors.memory_limiter.limit_mib=500"},
 			"processors::memory_limiter::limit_mib is 500"},
 		{"no memory limit", []string{"mode=agent", "resources.limits.memory=null"}, "resources.limits.memory is required"},
+		// The sizing rule (deploy/README.md, "Memory sizing"):
+		// memory_limiter's limit + 4 x admission's budget <= GOMEMLIMIT.
+		// Each of these is under 80% on its own.
+		{"a smaller gateway with the shipped budgets", []string{"-f", filepath.Join(harness.RepoRoot(), "tests", "k8s", "testdata", "memory-too-small-values.yaml")},
+			"memory sizing: processors::memory_limiter limit 256 MiB (50% of resources.limits.memory 512 MiB) + 4 x extensions::admission::max_in_flight_bytes 64 MiB = 512 MiB is more than GOMEMLIMIT 409 MiB"},
+		{"admission budget raised", []string{"--set", "backend.endpoint=b:4317", "--set", "config.extensions.admission.max_in_flight_bytes=134217728"},
+			"+ 4 x extensions::admission::max_in_flight_bytes 128 MiB = 1024 MiB is more than GOMEMLIMIT 819 MiB"},
+		{"memory_limiter raised to 70%", []string{"--set", "mode=agent", "--set", "config.processors.memory_limiter.limit_percentage=70"},
+			"memory sizing: processors::memory_limiter limit 358 MiB (70% of resources.limits.memory 512 MiB) + 4 x extensions::admission::max_in_flight_bytes 32 MiB = 486 MiB is more than GOMEMLIMIT 409 MiB"},
 		{"ServiceMonitor for agents", []string{"mode=agent", "serviceMonitor.enabled=true"}, "use podMonitor.enabled"},
 	} {
 		args := []string{"template", "otlpcol", chartDir()}
-		for _, s := range c.set {
-			args = append(args, "--set", s)
+		for i := 0; i < len(c.set); i++ {
+			// "-f"/"--set" pairs pass through; a bare value is a --set.
+			if s := c.set[i]; strings.HasPrefix(s, "-") && i+1 < len(c.set) {
+				args = append(args, s, c.set[i+1])
+				i++
+				continue
+			}
+			args = append(args, "--set", c.set[i])
 		}
 		_, _, err := runHelm(t, args...)
 		switch {
@@ -211,7 +226,12 @@ func TestChartRefuses(t *testing.T) {
 		case !strings.Contains(err.Error(), c.want):
 			t.Errorf("%s: refused with %v, want it to say %q", c.name, err, c.want)
 		default:
-			t.Logf("%s: %s", c.name, lastLines(err.Error(), 1))
+			// helm's error line, not its "Use --debug" hint after it.
+			msg := err.Error()
+			if i := strings.Index(msg, "Error: "); i >= 0 {
+				msg, _, _ = strings.Cut(msg[i:], "\n")
+			}
+			t.Logf("%s: %s", c.name, msg)
 		}
 	}
 }

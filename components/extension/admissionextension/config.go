@@ -28,6 +28,14 @@ type Config struct {
 	// RetryAfter is the wait a refusal asks of the client (gRPC RetryInfo,
 	// HTTP Retry-After), in whole seconds.
 	RetryAfter time.Duration `mapstructure:"retry_after"`
+	// ShutdownGrace is how long requests still arriving when shutdown's
+	// drain is over (the health extension's drain_delay; at once without
+	// one) may go on before they are cut off: HTTP bodies still being
+	// read fail (the client sees 503 with Retry-After, then the
+	// connection closes) and gRPC streams whose message has not arrived
+	// are cancelled. Without it a slow client holds the shutdown up until
+	// its read timeout. Requests already read are left to finish.
+	ShutdownGrace time.Duration `mapstructure:"shutdown_grace"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -52,6 +60,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RetryAfter < time.Second || c.RetryAfter%time.Second != 0 {
 		errs = append(errs, fmt.Errorf("retry_after: must be a whole number of seconds, at least 1s (Retry-After counts seconds), got %s", c.RetryAfter))
+	}
+	if c.ShutdownGrace < 0 {
+		errs = append(errs, fmt.Errorf("shutdown_grace: must not be negative, got %s", c.ShutdownGrace))
 	}
 	return errors.Join(errs...)
 }

@@ -26,6 +26,7 @@ func TestLoadConfig(t *testing.T) {
 			StreamReservationBytes: 8 << 20,
 			StreamReadTimeout:      5 * time.Second,
 			RetryAfter:             2 * time.Second,
+			ShutdownGrace:          3 * time.Second,
 		}},
 	}
 	for _, tt := range tests {
@@ -48,7 +49,7 @@ func TestValidateNamesEveryKey(t *testing.T) {
 	require.NoError(t, cm.Unmarshal(cfg))
 	err = confmap.Validate(cfg)
 	require.Error(t, err)
-	for _, key := range []string{"max_in_flight_bytes", "stream_reservation_bytes", "stream_read_timeout", "retry_after"} {
+	for _, key := range []string{"max_in_flight_bytes", "stream_reservation_bytes", "stream_read_timeout", "retry_after", "shutdown_grace"} {
 		require.ErrorContains(t, err, key+":")
 	}
 	c := createDefaultConfig().(*Config)

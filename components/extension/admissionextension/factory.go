@@ -24,6 +24,7 @@ const (
 	defaultStreamReservationBytes = 16 << 20
 	defaultStreamReadTimeout      = 10 * time.Second
 	defaultRetryAfter             = time.Second
+	defaultShutdownGrace          = time.Second
 )
 
 // NewFactory returns the admission extension factory.
@@ -37,6 +38,7 @@ func createDefaultConfig() component.Config {
 		StreamReservationBytes: defaultStreamReservationBytes,
 		StreamReadTimeout:      defaultStreamReadTimeout,
 		RetryAfter:             defaultRetryAfter,
+		ShutdownGrace:          defaultShutdownGrace,
 	}
 }
 

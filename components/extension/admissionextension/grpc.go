@@ -39,6 +39,14 @@ type stream struct {
 // not fit is answered at once, and its message is never read.
 func (a *admission) tap(ctx context.Context, _ *tap.Info) (context.Context, error) {
 	n := a.cfg.StreamReservationBytes
+	a.mu.Lock()
+	cut := a.cut
+	a.mu.Unlock()
+	if cut {
+		// Shutting down, past the drain: GracefulStop has told the
+		// client (GOAWAY), this is one more stream it must not wait for.
+		return nil, a.refusal
+	}
 	if !a.budget.TryTake(n) {
 		a.tel.refused.Add(ctx, 1, transportGRPC)
 		return nil, a.refusal
@@ -49,6 +57,9 @@ func (a *admission) tap(ctx context.Context, _ *tap.Info) (context.Context, erro
 	ctx, cancel := context.WithCancel(ctx)
 	s := &stream{a: a, cancel: cancel, held: n}
 	s.timer = time.AfterFunc(a.cfg.StreamReadTimeout, s.stall)
+	a.mu.Lock()
+	a.streams[s] = struct{}{}
+	a.mu.Unlock()
 	context.AfterFunc(ctx, s.release)
 	return context.WithValue(ctx, streamKey{}, s), nil
 }
@@ -82,8 +93,23 @@ func (s *stream) stall() {
 	}
 }
 
+// cutOff cancels the stream at shutdown unless its message is in; it
+// reports whether it did. Called with the admission's lock held.
+func (s *stream) cutOff() bool {
+	s.mu.Lock()
+	waiting := !s.decoded && !s.released
+	s.mu.Unlock()
+	if waiting {
+		s.cancel()
+	}
+	return waiting
+}
+
 // release gives the stream's bytes back when it ends.
 func (s *stream) release() {
+	s.a.mu.Lock()
+	delete(s.a.streams, s)
+	s.a.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.released {

@@ -64,6 +64,11 @@ type health struct {
 	stop         chan struct{} // closed by Shutdown: ends a drain wait
 	shutdownOnce sync.Once
 	shutdownErr  error
+
+	// drainedHooks run once the drain is over (see OnDrained).
+	drainedMu    sync.Mutex
+	drainedHooks []func()
+	drainedOnce  sync.Once
 }
 
 var (
@@ -165,6 +170,10 @@ func (h *health) Ready() error {
 // routed here), it then waits drain_delay so that Kubernetes takes the pod
 // out of its endpoints while the receivers still accept data.
 func (h *health) NotReady() error {
+	// The receivers stop right after this returns: whatever waits for the
+	// drain to be over (the admission extension's cut-off of requests
+	// still arriving) starts now.
+	defer h.drained()
 	was := phase(h.phase.Swap(int32(phaseShuttingDown)))
 	if was != phaseReady || h.cfg.DrainDelay <= 0 {
 		return nil
@@ -178,6 +187,28 @@ func (h *health) NotReady() error {
 	case <-h.stop:
 	}
 	return nil
+}
+
+// OnDrained registers f to run once, when shutdown's drain is over (after
+// drain_delay, at once when there was nothing to drain), just before the
+// receivers stop. The admission extension finds this method among the
+// host's extensions, so that what is still arriving then is cut off
+// rather than holding up the shutdown. f must not block.
+func (h *health) OnDrained(f func()) {
+	h.drainedMu.Lock()
+	defer h.drainedMu.Unlock()
+	h.drainedHooks = append(h.drainedHooks, f)
+}
+
+func (h *health) drained() {
+	h.drainedOnce.Do(func() {
+		h.drainedMu.Lock()
+		hooks := h.drainedHooks
+		h.drainedMu.Unlock()
+		for _, f := range hooks {
+			f()
+		}
+	})
 }
 
 // ComponentStatusChanged records a component's status event.

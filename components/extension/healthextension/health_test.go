@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -302,6 +303,29 @@ func TestDrainDelay(t *testing.T) {
 	}
 	require.NoError(t, h.Shutdown(context.Background()))
 	<-returned
+}
+
+// TestOnDrainedRunsAfterTheDrain: the hooks run once the drain delay is
+// over (not when it begins), once, also when there was nothing to drain.
+func TestOnDrainedRunsAfterTheDrain(t *testing.T) {
+	cfg := testConfig()
+	cfg.DrainDelay = 200 * time.Millisecond
+	h, _ := newTestHealth(t, cfg)
+	require.NoError(t, h.Ready())
+	var ran atomic.Int32
+	var at time.Time
+	h.OnDrained(func() { at = time.Now(); ran.Add(1) })
+	start := time.Now()
+	require.NoError(t, h.NotReady())
+	require.Equal(t, int32(1), ran.Load())
+	require.GreaterOrEqual(t, at.Sub(start), cfg.DrainDelay)
+	require.NoError(t, h.NotReady())
+	require.Equal(t, int32(1), ran.Load(), "hooks run once")
+
+	never, _ := newTestHealth(t, testConfig())
+	never.OnDrained(func() { ran.Add(1) })
+	require.NoError(t, never.NotReady())
+	require.Equal(t, int32(2), ran.Load(), "no drain: the hooks run at once")
 }
 
 func TestNoDrainWhenNeverReady(t *testing.T) {

@@ -76,12 +76,17 @@ chart sets it, in whole MiB: the Go runtime collects harder as it nears
 this, below the container's limit.
 */}}
 {{- define "otlpcol.gomemlimitBytes" -}}
+{{- mulf (include "otlpcol.memoryLimitBytes" . | float64) 0.8 | floor -}}
+{{- end -}}
+
+{{/* resources.limits.memory in bytes. */}}
+{{- define "otlpcol.memoryLimitBytes" -}}
 {{- $r := include "otlpcol.resources" . | fromYaml -}}
 {{- $limit := dig "limits" "memory" "" $r -}}
 {{- if not $limit -}}
 {{- fail "resources.limits.memory is required: GOMEMLIMIT is set to 80% of it" -}}
 {{- end -}}
-{{- mulf (include "otlpcol.bytes" $limit | float64) 0.8 | floor -}}
+{{- include "otlpcol.bytes" $limit -}}
 {{- end -}}
 
 {{- define "otlpcol.gomemlimit" -}}
@@ -220,6 +225,44 @@ otlpcol.checks: what the API server cannot check, checked at rendering.
 {{- $mib := dig "limit_mib" 0.0 (default dict $p) | float64 -}}
 {{- if gt (mulf $mib 1048576) $gml -}}
 {{- fail (printf "processors::%s::limit_mib is %.0f: keep it at or below GOMEMLIMIT (80%% of limits.memory, %.0f MiB)" $name $mib (divf $gml 1048576)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- /*
+The memory sizing rule (deploy/README.md, "Memory sizing"; tests/deploy
+TestMemorySizing checks the kustomize overlays by the same rule): each
+memory_limiter's limit plus 4 x the admission budgets (the most heap an
+admitted byte costs while held) must fit under GOMEMLIMIT, or a burst of
+admitted requests takes the heap past the soft limit before the limiter
+refuses anything, and the pod towards its OOM kill. Only admission
+extensions the service runs count; their default budget is 64 MiB.
+*/ -}}
+{{- $mem := include "otlpcol.memoryLimitBytes" . | float64 -}}
+{{- $adm := 0.0 -}}
+{{- $admParts := list -}}
+{{- range $name := (dig "service" "extensions" list $cfg) -}}
+{{- if or (eq $name "admission") (hasPrefix "admission/" $name) -}}
+{{- $a := dig "extensions" $name "max_in_flight_bytes" 67108864.0 $cfg | float64 -}}
+{{- $adm = addf $adm $a -}}
+{{- $admParts = append $admParts (printf "extensions::%s::max_in_flight_bytes %d MiB" $name (divf $a 1048576 | floor | int64)) -}}
+{{- end -}}
+{{- end -}}
+{{- if $admParts -}}
+{{- range $name, $p := (dig "processors" dict $cfg) -}}
+{{- if or (eq $name "memory_limiter") (hasPrefix "memory_limiter/" $name) -}}
+{{- $mib := dig "limit_mib" 0.0 (default dict $p) | float64 -}}
+{{- $pct := dig "limit_percentage" 0.0 (default dict $p) | float64 -}}
+{{- $lim := mulf $mib 1048576 -}}
+{{- $how := "limit_mib" -}}
+{{- if not $mib -}}
+{{- /* As memory_limiter computes it: the cgroup's limit x percentage / 100, in bytes. */ -}}
+{{- $lim = divf (mulf $mem $pct) 100 | floor -}}
+{{- $how = printf "%.0f%% of resources.limits.memory %d MiB" $pct (divf $mem 1048576 | floor | int64) -}}
+{{- end -}}
+{{- $total := addf $lim (mulf 4 $adm) -}}
+{{- if gt $total $gml -}}
+{{- fail (printf "memory sizing: processors::%s limit %d MiB (%s) + 4 x %s = %d MiB is more than GOMEMLIMIT %d MiB (80%% of resources.limits.memory): lower the limit or the admission budget, or raise resources.limits.memory (deploy/README.md, \"Memory sizing\")" $name (divf $lim 1048576 | floor | int64) $how (join " + " $admParts) (divf $total 1048576 | floor | int64) (divf $gml 1048576 | floor | int64)) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
