@@ -2,6 +2,7 @@ package k8s
 
 import (
 	"fmt"
+	"iter"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -36,6 +37,28 @@ var (
 	invalidRe  = regexp.MustCompile(`[^a-zA-Z0-9_]`)
 )
 
+// ruleText is one rule's alert name (empty for a recording rule) and
+// expression.
+type ruleText struct{ alert, expr string }
+
+// rules yields each rule of a rendered PrometheusRule, as parsed and as
+// text.
+func rules(rule object) iter.Seq2[any, ruleText] {
+	return func(yield func(any, ruleText) bool) {
+		groups, _ := dig(rule, "spec", "groups").([]any)
+		for _, g := range groups {
+			rs, _ := dig(g, "rules").([]any)
+			for _, r := range rs {
+				alert, _ := dig(r, "alert").(string)
+				expr, _ := dig(r, "expr").(string)
+				if !yield(r, ruleText{alert, expr}) {
+					return
+				}
+			}
+		}
+	}
+}
+
 // ruleLabels maps each label name the PrometheusRule's alerts select,
 // group or print by to the alerts that use it.
 func ruleLabels(t *testing.T, rule object) map[string][]string {
@@ -46,33 +69,28 @@ func ruleLabels(t *testing.T, rule object) map[string][]string {
 			uses[name] = append(uses[name], alert)
 		}
 	}
-	groups, _ := dig(rule, "spec", "groups").([]any)
-	for _, g := range groups {
-		rules, _ := dig(g, "rules").([]any)
-		for _, r := range rules {
-			alert, _ := dig(r, "alert").(string)
-			expr, _ := dig(r, "expr").(string)
-			if alert == "" {
-				continue
+	for r, rr := range rules(rule) {
+		alert, expr := rr.alert, rr.expr
+		if alert == "" {
+			continue
+		}
+		for _, m := range matcherRe.FindAllStringSubmatch(expr, -1) {
+			for _, n := range matchName.FindAllStringSubmatch(m[1], -1) {
+				add(n[1], alert)
 			}
-			for _, m := range matcherRe.FindAllStringSubmatch(expr, -1) {
-				for _, n := range matchName.FindAllStringSubmatch(m[1], -1) {
+		}
+		for _, m := range groupingRe.FindAllStringSubmatch(expr, -1) {
+			for _, n := range strings.Split(m[1], ",") {
+				if n = strings.TrimSpace(n); n != "" {
+					add(n, alert)
+				}
+			}
+		}
+		for _, field := range []string{"labels", "annotations"} {
+			m, _ := dig(r, field).(map[string]any)
+			for _, v := range m {
+				for _, n := range templateRe.FindAllStringSubmatch(fmt.Sprint(v), -1) {
 					add(n[1], alert)
-				}
-			}
-			for _, m := range groupingRe.FindAllStringSubmatch(expr, -1) {
-				for _, n := range strings.Split(m[1], ",") {
-					if n = strings.TrimSpace(n); n != "" {
-						add(n, alert)
-					}
-				}
-			}
-			for _, field := range []string{"labels", "annotations"} {
-				m, _ := dig(r, field).(map[string]any)
-				for _, v := range m {
-					for _, n := range templateRe.FindAllStringSubmatch(fmt.Sprint(v), -1) {
-						add(n[1], alert)
-					}
 				}
 			}
 		}
@@ -286,23 +304,18 @@ func TestChartRulesFollowNames(t *testing.T) {
 		podName := fmt.Sprint(dig(sts, "spec", "template", "metadata", "labels", "app.kubernetes.io/name"))
 		claim := fmt.Sprintf("%v-%v-0", dig(sts, "spec", "volumeClaimTemplates", 0, "metadata", "name"), dig(sts, "metadata", "name"))
 		names, claims := 0, 0
-		groups, _ := dig(rule, "spec", "groups").([]any)
-		for _, g := range groups {
-			rules, _ := dig(g, "rules").([]any)
-			for _, r := range rules {
-				alert, _ := dig(r, "alert").(string)
-				expr, _ := dig(r, "expr").(string)
-				for _, m := range nameRe.FindAllStringSubmatch(expr, -1) {
-					names++
-					if m[1] != podName {
-						t.Errorf("release %s %v: %s selects app_kubernetes_io_name=%q, the pods are labelled %q", c.release, c.set, alert, m[1], podName)
-					}
+		for _, rr := range rules(rule) {
+			alert, expr := rr.alert, rr.expr
+			for _, m := range nameRe.FindAllStringSubmatch(expr, -1) {
+				names++
+				if m[1] != podName {
+					t.Errorf("release %s %v: %s selects app_kubernetes_io_name=%q, the pods are labelled %q", c.release, c.set, alert, m[1], podName)
 				}
-				for _, m := range claimRe.FindAllStringSubmatch(expr, -1) {
-					claims++
-					if !regexp.MustCompile("^(?:" + m[1] + ")$").MatchString(claim) {
-						t.Errorf("release %s %v: %s's claim regex %q does not match the StatefulSet's claim %s", c.release, c.set, alert, m[1], claim)
-					}
+			}
+			for _, m := range claimRe.FindAllStringSubmatch(expr, -1) {
+				claims++
+				if !regexp.MustCompile("^(?:" + m[1] + ")$").MatchString(claim) {
+					t.Errorf("release %s %v: %s's claim regex %q does not match the StatefulSet's claim %s", c.release, c.set, alert, m[1], claim)
 				}
 			}
 		}

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -119,6 +120,15 @@ func (h receiverHost) GetExtensions() map[component.ID]component.Component { ret
 // the admission extension as middleware; it returns their addresses.
 func startReceiver(t *testing.T, cfg *Config, next *consumertest.TracesSink) (string, string, *admission) {
 	t.Helper()
+	grpcAddr, httpAddr, a, r := newReceiver(t, cfg, next)
+	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
+	return grpcAddr, httpAddr, a
+}
+
+// newReceiver starts the extension and a real OTLP receiver (gRPC and HTTP
+// on free loopback ports) behind it; stopping the receiver is the caller's.
+func newReceiver(t *testing.T, cfg *Config, next *consumertest.TracesSink) (string, string, *admission, receiver.Traces) {
+	t.Helper()
 	f := NewFactory()
 	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(metadata.Type), cfg)
 	require.NoError(t, err)
@@ -138,8 +148,7 @@ func startReceiver(t *testing.T, cfg *Config, next *consumertest.TracesSink) (st
 	r, err := rf.CreateTraces(context.Background(), receivertest.NewNopSettings(rf.Type()), rcfg, next)
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background(), receiverHost{Host: componenttest.NewNopHost(), ext: map[component.ID]component.Component{id: ext}}))
-	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
-	return grpcAddr, httpAddr, ext.(*admission)
+	return grpcAddr, httpAddr, ext.(*admission), r
 }
 
 func traces(attrBytes int) ptrace.Traces {

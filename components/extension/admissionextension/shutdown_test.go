@@ -11,19 +11,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/config/configmiddleware"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/extension/extensiontest"
-	"go.opentelemetry.io/collector/receiver/otlpreceiver"
-	"go.opentelemetry.io/collector/receiver/receivertest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
 	"google.golang.org/protobuf/types/known/emptypb"
-
-	"github.com/otlpcol/otlpcol/components/extension/admissionextension/internal/metadata"
 )
 
 // TestShutdownCutsOffSlowClients: a real OTLP receiver with an HTTP body
@@ -37,26 +31,7 @@ func TestShutdownCutsOffSlowClients(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.StreamReadTimeout = time.Hour
 	cfg.ShutdownGrace = grace
-	f := NewFactory()
-	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(metadata.Type), cfg)
-	require.NoError(t, err)
-	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, ext.Shutdown(context.Background())) })
-	a := ext.(*admission)
-	id := component.NewID(metadata.Type)
-
-	rf := otlpreceiver.NewFactory()
-	rcfg := rf.CreateDefaultConfig().(*otlpreceiver.Config)
-	grpcAddr, httpAddr := freeAddr(t), freeAddr(t)
-	g := rcfg.Protocols.GRPC.GetOrInsertDefault()
-	g.NetAddr.Endpoint = grpcAddr
-	g.Middlewares = []configmiddleware.Config{{ID: id}}
-	h := rcfg.Protocols.HTTP.GetOrInsertDefault()
-	h.ServerConfig.NetAddr.Endpoint = httpAddr
-	h.ServerConfig.Middlewares = []configmiddleware.Config{{ID: id}}
-	r, err := rf.CreateTraces(context.Background(), receivertest.NewNopSettings(rf.Type()), rcfg, new(consumertest.TracesSink))
-	require.NoError(t, err)
-	require.NoError(t, r.Start(context.Background(), receiverHost{Host: componenttest.NewNopHost(), ext: map[component.ID]component.Component{id: ext}}))
+	grpcAddr, httpAddr, a, r := newReceiver(t, cfg, new(consumertest.TracesSink))
 	stopped := false
 	t.Cleanup(func() {
 		if !stopped {
