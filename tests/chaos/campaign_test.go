@@ -23,7 +23,9 @@ const (
 // TestCampaign is `make chaos`: CHAOS_SEED (empty: a fresh one, printed),
 // CHAOS_STEPS or CHAOS_DURATION, CHAOS_FAULTS, CHAOS_SCHEDULE (replay a
 // printed schedule), CHAOS_SHRINK (time budget, 0: no shrinking),
-// CHAOS_RESULTS (write the results table there), CHAOS_RUNS (runs, one
+// CHAOS_RESULTS (write the results table there; with CHAOS_RESULTS_RUNS, a
+// directory that several campaigns run at once share, the table covers
+// every run saved there for this commit), CHAOS_RUNS (runs, one
 // seed each).
 func TestCampaign(t *testing.T) {
 	if os.Getenv("CHAOS_RUN") != "1" {
@@ -87,7 +89,11 @@ func TestCampaign(t *testing.T) {
 		res := runAndShrink(t, p, shrink)
 		done = append(done, res)
 		if path := os.Getenv("CHAOS_RESULTS"); path != "" {
-			if err := WriteResults(path, plan, commit, done); err != nil {
+			all, err := SaveRun(os.Getenv("CHAOS_RESULTS_RUNS"), commit, res, done)
+			if err != nil {
+				t.Errorf("results runs: %v", err)
+			}
+			if err := WriteResults(path, plan, commit, all); err != nil {
 				t.Errorf("results table: %v", err)
 			}
 		}

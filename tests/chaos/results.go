@@ -1,12 +1,65 @@
 package chaos
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 )
+
+// SaveRun keeps res as JSON in dir (one file a run, named by commit and
+// seed) and returns every run saved there for commit, in the order they
+// ended, so that campaigns run at once in separate processes write one
+// table. With dir empty it returns runs, this process's own.
+func SaveRun(dir, commit string, res *Result, runs []*Result) ([]*Result, error) {
+	if dir == "" {
+		return runs, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return runs, err
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return runs, err
+	}
+	name := fmt.Sprintf("%s-%d.json", commit, res.Seed)
+	if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+		return runs, err
+	}
+	paths, err := filepath.Glob(filepath.Join(dir, commit+"-*.json"))
+	if err != nil {
+		return runs, err
+	}
+	type saved struct {
+		r     *Result
+		ended time.Time
+	}
+	var all []saved
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return runs, err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return runs, err
+		}
+		r := new(Result)
+		if err := json.Unmarshal(b, r); err != nil {
+			return runs, fmt.Errorf("%s: %w", p, err)
+		}
+		all = append(all, saved{r, fi.ModTime()})
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].ended.Before(all[j].ended) })
+	out := make([]*Result, len(all))
+	for i, s := range all {
+		out[i] = s.r
+	}
+	return out, nil
+}
 
 // WriteResults writes the results table of a campaign's runs (results.md,
 // from the long run of .ci/run or of CHAOS_RUNS): one file, linked from
@@ -68,7 +121,7 @@ func WriteResults(path string, plan Plan, commit string, runs []*Result) error {
 		}
 		ledger = ledger && r.Ledger
 	}
-	fmt.Fprintf(&b, "- runs: %d, steps: %d in %s; consecutive clean steps at the end: %d\n", len(runs), steps, took.Round(time.Second), clean)
+	fmt.Fprintf(&b, "- runs: %d, steps: %d in %s (the runs' times added: runs may have run at once); consecutive clean steps at the end: %d\n", len(runs), steps, took.Round(time.Second), clean)
 	fmt.Fprintf(&b, "- ledger on /status checked in every run: %v\n\n", ledger)
 
 	b.WriteString("| run | seed | steps | took | violations | replay |\n| ---: | ---: | ---: | ---: | --- | --- |\n")
