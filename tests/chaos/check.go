@@ -394,7 +394,7 @@ func (w *world) checkLedger(final bool) (bad []string, ok bool) {
 		// delivered) are outside the ledger by design: a positive gap up
 		// to their number is what the ledger must show (the alert fires),
 		// not a violation.
-		allow := float64(w.undeliveredDamaged(p.dir))
+		allow := float64(w.damagedItems(p.dir))
 		for _, l := range ls {
 			ok = true
 			sum := l.Delivered + l.Pending + l.Quarantined + l.Dropped
@@ -432,21 +432,21 @@ func countsString(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-// undeliveredDamaged counts the items of damaged segments under dir that
-// never reached the backend.
-func (w *world) undeliveredDamaged(dir string) int {
+// damagedItems counts the items of the records of damaged segments under
+// dir, each copy apart: at most that many accepted items can have left a
+// gateway's ledger with its set-aside segments. Whether the backend has an
+// item says nothing here: another copy of it (the agent's retry through the
+// other gateway, a client's retry) may have been delivered while this
+// gateway's copy was set aside, and this ledger's gap counts its own copy
+// (seed 841953968 step 81: a gap of 240 on gateway0's logs against 200
+// items of its damaged segments missing at the backend).
+func (w *world) damagedItems(dir string) int {
 	w.mu.Lock()
-	ds := append([]damaged(nil), w.damaged...)
-	w.mu.Unlock()
+	defer w.mu.Unlock()
 	n := 0
-	for _, d := range ds {
-		if !strings.HasPrefix(d.path, dir+string(filepath.Separator)) {
-			continue
-		}
-		for _, k := range d.keys {
-			if !w.backend.Has(k) {
-				n++
-			}
+	for _, d := range w.damaged {
+		if strings.HasPrefix(d.path, dir+string(filepath.Separator)) {
+			n += len(d.keys)
 		}
 	}
 	return n
