@@ -11,8 +11,6 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // defaultBacklog is the backlog scenario's log sizes in a full run; 10G
@@ -158,22 +156,5 @@ func (r *report) backlogChart(path string) error {
 	for _, p := range []*plot.Plot{scanPlot, rssPlot} {
 		p.X.Scale, p.X.Tick.Marker, p.X.Min = plot.LinearScale{}, plot.DefaultTicks{}, 0
 	}
-	const w, h = 10 * vg.Inch, 4 * vg.Inch
-	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(100), vgimg.UseBackgroundColor(color.White))
-	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 8, PadTop: vg.Millimeter * 3,
-		PadBottom: vg.Millimeter * 3, PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 3}
-	plots := [][]*plot.Plot{{scanPlot, rssPlot}}
-	canvases := plot.Align(plots, tiles, draw.New(img))
-	for i, p := range plots[0] {
-		p.Draw(canvases[0][i])
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return plotRow(path, 10*vg.Inch, 4*vg.Inch, scanPlot, rssPlot)
 }

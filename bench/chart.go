@@ -74,15 +74,7 @@ func (r *report) chart(path string) error {
 	spans.Draw(canvases[0][0])
 	cpu.Draw(canvases[0][1])
 
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return writePNG(path, img)
 }
 
 func scaled(s spread, k float64) spread {
@@ -217,4 +209,30 @@ func (f formatTicks) Ticks(min, max float64) []plot.Tick {
 		}
 	}
 	return ticks
+}
+
+// writePNG writes img to path as a PNG file.
+func writePNG(path string, img *vgimg.Canvas) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// plotRow draws plots side by side on a white w x h image (100 dpi) and
+// writes it to path as PNG.
+func plotRow(path string, w, h vg.Length, plots ...*plot.Plot) error {
+	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(100), vgimg.UseBackgroundColor(color.White))
+	tiles := draw.Tiles{Rows: 1, Cols: len(plots), PadX: vg.Millimeter * 8, PadTop: vg.Millimeter * 3,
+		PadBottom: vg.Millimeter * 3, PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 3}
+	canvases := plot.Align([][]*plot.Plot{plots}, tiles, draw.New(img))
+	for i, p := range plots {
+		p.Draw(canvases[0][i])
+	}
+	return writePNG(path, img)
 }
