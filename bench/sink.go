@@ -73,26 +73,7 @@ func startSink(d ids) (*sink, error) {
 	s.httpPort = hl.Addr().(*net.TCPAddr).Port
 
 	s.grpcSrv = grpc.NewServer(grpc.ForceServerCodec(rawCodec{}), grpc.MaxRecvMsgSize(256<<20))
-	s.grpcSrv.RegisterService(&grpc.ServiceDesc{
-		ServiceName: "opentelemetry.proto.collector.trace.v1.TraceService",
-		HandlerType: (*any)(nil),
-		Methods: []grpc.MethodDesc{{
-			MethodName: "Export",
-			Handler: func(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
-				if s.down.Load() {
-					return nil, errSinkDown
-				}
-				var msg rawMessage
-				if err := dec(&msg); err != nil {
-					return nil, err
-				}
-				if err := s.countRequest(msg.b); err != nil {
-					return nil, err
-				}
-				return &rawMessage{}, nil // an empty ExportTraceServiceResponse
-			},
-		}},
-	}, struct{}{})
+	s.grpcSrv.RegisterService(s.exportService("opentelemetry.proto.collector.trace.v1.TraceService", s.countRequest), struct{}{})
 	s.grpcSrv.RegisterService(s.countingService("opentelemetry.proto.collector.metrics.v1.MetricsService", eachDataPoint, &s.points), struct{}{})
 	s.grpcSrv.RegisterService(s.countingService("opentelemetry.proto.collector.logs.v1.LogsService", eachLogRecord, &s.records), struct{}{})
 	go func() { _ = s.grpcSrv.Serve(gl) }()
@@ -108,6 +89,22 @@ func startSink(d ids) (*sink, error) {
 // adds the items each walks in a request to n: the signals scenario counts,
 // it does not tell items apart.
 func (s *sink) countingService(name string, each func([]byte, func([]byte) error) error, n *atomic.Int64) *grpc.ServiceDesc {
+	return s.exportService(name, func(b []byte) error {
+		var items int64
+		if err := each(b, func([]byte) error { items++; return nil }); err != nil {
+			s.bad.Add(1)
+			return err
+		}
+		n.Add(items)
+		s.requests.Add(1)
+		return nil
+	})
+}
+
+// exportService is an OTLP/gRPC Export service that hands each request's
+// raw bytes to count (refused while the sink is down) and answers with an
+// empty response.
+func (s *sink) exportService(name string, count func([]byte) error) *grpc.ServiceDesc {
 	return &grpc.ServiceDesc{
 		ServiceName: name,
 		HandlerType: (*any)(nil),
@@ -121,14 +118,10 @@ func (s *sink) countingService(name string, each func([]byte, func([]byte) error
 				if err := dec(&msg); err != nil {
 					return nil, err
 				}
-				var items int64
-				if err := each(msg.b, func([]byte) error { items++; return nil }); err != nil {
-					s.bad.Add(1)
+				if err := count(msg.b); err != nil {
 					return nil, err
 				}
-				n.Add(items)
-				s.requests.Add(1)
-				return &rawMessage{}, nil
+				return &rawMessage{}, nil // an empty Export*ServiceResponse
 			},
 		}},
 	}
