@@ -1,6 +1,16 @@
 package chaos
 
-import "testing"
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/otlpcol/otlpcol/tests/harness"
+)
 
 // The ledger check reads whatever shape issue 21 section 1 gives /status,
 // as long as each exporter's terms sit in one object.
@@ -36,5 +46,52 @@ func TestViolationClass(t *testing.T) {
 		if got := violationClass(what); got != want {
 			t.Errorf("violationClass(%q) = %q, want %q", what, got, want)
 		}
+	}
+}
+
+// readSettledLedgers reads again only while a ledger counts items twice (a
+// batch between its delivery and its acknowledgement), and returns a
+// reading that still does once settleTime is over; a positive gap (items
+// accounted nowhere) is returned at once.
+func TestSettledLedgersReadAgainOnlyWhileCountedTwice(t *testing.T) {
+	defer func(d time.Duration) { settleTime = d }(settleTime)
+	settleTime = 500 * time.Millisecond
+	doc := func(accepted, delivered, pending int) string {
+		return fmt.Sprintf(`{"ledger":{"logs":{"accepted":%d,"delivered":%d,"pending":%d,"quarantined":0,"holds":%t}}}`,
+			accepted, delivered, pending, accepted == delivered+pending)
+	}
+	for _, tc := range []struct {
+		name      string
+		readings  []string // served in turn, the last one from then on
+		wantReads int64    // at least
+		maxReads  int64
+		wantGap   float64
+	}{
+		{"in motion, then settled", []string{doc(1940, 1940, 20), doc(1940, 1940, 20), doc(1960, 1940, 20)}, 3, 3, 0},
+		{"counted twice for good", []string{doc(1940, 1940, 20)}, 3, 10, -20},
+		{"accounted nowhere", []string{doc(1960, 1920, 20)}, 1, 1, 20},
+		{"balanced", []string{doc(1960, 1940, 20)}, 1, 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var reads atomic.Int64
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				n := int(reads.Add(1))
+				fmt.Fprint(w, tc.readings[min(n, len(tc.readings))-1])
+			}))
+			defer srv.Close()
+			srv.Start()
+			p := &proc{name: "gateway1", c: &harness.Collector{HealthPort: srv.Listener.Addr().(*net.TCPAddr).Port}}
+			ls, err := readSettledLedgers(p)
+			if err != nil || len(ls) != 1 {
+				t.Fatalf("got %+v, %v", ls, err)
+			}
+			l := ls[0]
+			if gap := l.Accepted - l.Delivered - l.Pending; gap != tc.wantGap {
+				t.Errorf("returned a reading with gap %.0f, want %.0f", gap, tc.wantGap)
+			}
+			if n := reads.Load(); n < tc.wantReads || n > tc.maxReads {
+				t.Errorf("read /status %d times, want %d to %d", n, tc.wantReads, tc.maxReads)
+			}
+		})
 	}
 }
