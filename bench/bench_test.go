@@ -111,7 +111,7 @@ func TestSelectPipelines(t *testing.T) {
 		names[p.Name] = true
 	}
 	for _, p := range all {
-		if _, err := os.Stat(filepath.Join("configs", p.Config)); err != nil {
+		if _, err := os.Stat(filepath.Join("..", p.configFile())); err != nil {
 			t.Errorf("%s: %v", p.Name, err)
 		}
 		if p.Baseline != "" && !names[p.Baseline] {

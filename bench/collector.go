@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 
 	"github.com/otlpcol/otlpcol/tests/harness"
 )
@@ -13,24 +14,50 @@ import (
 // and kills the process when the round ends. The binary is the harness's:
 // $OTLPCOL_BIN, else bin/otlpcol (run sets $OTLPCOL_BIN from -bin).
 func startCollector(t *roundT, root string, p pipeline, s *sink, pprofPort int) *harness.Collector {
-	config := filepath.Join(root, "bench", "configs", p.Config)
-	set := p.Set
-	if pprofPort != 0 {
-		// The bench configs have no extensions: pprof is the only one.
-		set = append(append([]string(nil), set...),
-			fmt.Sprintf("extensions::pprof::endpoint=127.0.0.1:%d", pprofPort), "service::extensions=[pprof]")
-	}
-	return harness.Start(t, config, harness.Options{
-		Set: set,
+	data := t.TempDir()
+	opts := harness.Options{
 		Env: []string{
-			"BENCH_DATA_DIR=" + t.TempDir(),
+			"BENCH_DATA_DIR=" + data,
 			fmt.Sprintf("BENCH_SINK_GRPC_PORT=%d", s.grpcPort),
 			fmt.Sprintf("BENCH_SINK_HTTP_PORT=%d", s.httpPort),
 		},
 		// The bench configs have no health extension: the stock rows are
 		// upstream parts only. Readiness is the receiver answering.
 		NoHealthPort: true,
-	})
+	}
+	// The bench configs have no extensions; the shipped ones have theirs.
+	var extensions []string
+	if p.Shipped {
+		opts.Set = shippedSets(data)
+		opts.Env = append(opts.Env, fmt.Sprintf("OTLP_ENDPOINT=127.0.0.1:%d", s.grpcPort), "API_KEY=bench")
+		opts.NoHealthPort = false // the harness moves health off 8080
+		extensions = shippedExtensions
+	}
+	opts.Set = append(opts.Set, p.Set...)
+	if pprofPort != 0 {
+		extensions = append(extensions, "pprof")
+		opts.Set = append(opts.Set, fmt.Sprintf("extensions::pprof::endpoint=127.0.0.1:%d", pprofPort))
+	}
+	if len(extensions) > 0 {
+		opts.Set = append(opts.Set, "service::extensions=["+strings.Join(extensions, ", ")+"]")
+	}
+	return harness.Start(t, filepath.Join(root, p.configFile()), opts)
+}
+
+// shippedExtensions are configs/gateway.yaml's service::extensions.
+var shippedExtensions = []string{"health", "admission"}
+
+// shippedSets is all a bench round changes in a shipped config besides the
+// ports the harness sets: its state under the round's directory instead of
+// /var/lib/otlpcol, plaintext to the sink on loopback, and no drain delay
+// at shutdown (the round has no load balancer to drain).
+func shippedSets(data string) []string {
+	return []string{
+		"exporters::otlp_retry::persistent_queue::directory=" + filepath.Join(data, "wal"),
+		"exporters::otlp_retry::dead_letter::directory=" + filepath.Join(data, "deadletter"),
+		"exporters::otlp_retry::tls::insecure=true",
+		"extensions::health::drain_delay=0s",
+	}
 }
 
 // metric sums the samples of a series on the collector's internal

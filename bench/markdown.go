@@ -73,7 +73,7 @@ func (r *report) mdPipelines(b *strings.Builder) {
 		if len(row.Set) > 0 {
 			set = " with `--set " + strings.Join(row.Set, "` `--set ") + "`"
 		}
-		fmt.Fprintf(b, "- **%s**: %s (`bench/configs/%s`%s)\n", row.Name, row.Desc, row.Config, set)
+		fmt.Fprintf(b, "- **%s**: %s (`%s`%s)\n", row.Name, row.Desc, row.configFile(), set)
 	}
 	fmt.Fprintf(b, "\nspans/s: distinct spans the sink received per second of the measured window (for the ceiling, spans the collector accepted). "+
 		"CPU: the collector process's user+system time (/proc/<pid>/stat) over the window, per million spans delivered in it. "+

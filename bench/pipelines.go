@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -38,6 +39,18 @@ type pipeline struct {
 	// SpansPerRequest is the load's request size, a multiple of
 	// spansPerTrace; 0 means spansPerRequest (1,000).
 	SpansPerRequest int
+	// Shipped says Config is a file in the repository's configs/, the
+	// configuration users deploy, run as it is but for what a bench round
+	// must change (see shippedSets).
+	Shipped bool
+}
+
+// configFile is the row's configuration, relative to the repository root.
+func (p pipeline) configFile() string {
+	if p.Shipped {
+		return filepath.Join("configs", p.Config)
+	}
+	return filepath.Join("bench", "configs", p.Config)
 }
 
 // stockName is the reference every row is compared with.
@@ -87,6 +100,8 @@ func knownPipelinesBase() []pipeline {
 			Config: "gateway-wal.yaml", Set: []string{"exporters::otlp_retry::persistent_queue::fsync=always",
 				"service::pipelines::traces::processors=[memory_limiter]"},
 			Baseline: "gateway-wal-always", Exports: true, Gateway: true, Profile: true},
+		{Name: "gateway-shipped", Desc: "configs/gateway.yaml as users deploy it (admission, health, dead letter, quarantine, circuit breaker, a registry of 100,000 traces, fsync always, gzip 6), with only its ports, state directories and plaintext to the sink changed",
+			Config: "gateway.yaml", Shipped: true, Baseline: "gateway-wal-always", Exports: true, Gateway: true, Profile: true},
 		{Name: "gateway-defaults", Desc: "gateway with otlp_retry's default in-memory sending queue (bytes sizer, 64 MiB, batches of 1,000; block_on_overflow) behind a batch processor of 8,192",
 			Config: "gateway-defaults.yaml", Exports: true, Gateway: true},
 	}

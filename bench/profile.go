@@ -66,6 +66,10 @@ var stages = []stage{
 	{Name: "write-ahead log", Ours: true, match: anyContains("otlpretryexporter/internal/wal.")},
 	{Name: "trace_registry", Ours: true, match: anyContains("traceregistryprocessor.")},
 	{Name: "otlp_retry (other)", Ours: true, match: anyContains("otlpretryexporter.", "otlpretryexporter/internal/")},
+	// The shipped gateway's extensions: admission runs on every request,
+	// health reads the exporters' counters every few seconds.
+	{Name: "admission, health", Ours: true, match: anyContains("admissionextension.", "admissionextension/internal/", "healthextension.",
+		"healthextension/internal/")},
 	{Name: upstreamExporterStage, match: anyContains("exporterhelper", "exporter/otlpexporter", "otlphttpexporter",
 		"batchprocessor", "memorylimiter")},
 	{Name: "receive and decode", match: func(fn string) bool {

@@ -23,6 +23,8 @@ const (
 	gcBgWorker  = "runtime.gcBgMarkWorker"
 	syscallCall = "syscall.Syscall6"
 	registryObs = "github.com/otlpcol/otlpcol/components/processor/traceregistryprocessor.(*registry).observeSpan"
+	admissionIn = "github.com/otlpcol/otlpcol/components/extension/admissionextension/internal/budget.(*Budget).TryTake"
+	grpcServe   = "google.golang.org/grpc.(*Server).handleStream"
 )
 
 // synthetic builds a CPU profile whose samples have the given stacks
@@ -60,6 +62,7 @@ func TestStagesChargeTheInnermostStage(t *testing.T) {
 		pdataUnmar + ";" + "runtime.goexit":                              "receive and decode",
 		registryObs + ";" + retryPush:                                    "trace_registry",
 		"runtime.schedule;runtime.mcall":                                 otherStage,
+		admissionIn + ";" + grpcServe:                                    "admission, health",
 		"google.golang.org/grpc/internal/transport.NewHTTP2Client.func6": "send",
 	}
 	for stack, want := range cases {
@@ -104,5 +107,37 @@ func TestProfileSharesAndFlameGraph(t *testing.T) {
 		if !strings.Contains(string(b), "<title>"+fn+":") {
 			t.Errorf("flame graph has no frame %s", fn)
 		}
+	}
+}
+
+// TestOursTargetJudgesGatewayRows: the share target names every profiled
+// gateway row with its share and whether it is within maxOursShare, and
+// leaves the stock rows out.
+func TestOursTargetJudgesGatewayRows(t *testing.T) {
+	prof := func(oursNs, otherNs int64) *cpuProfile {
+		cp, err := classify(synthetic(map[string]int64{
+			walWrite + ";" + retryPush:          oursNs,
+			pdataUnmar + ";" + "runtime.goexit": otherNs,
+		}), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cp
+	}
+	r := &report{Rows: []row{
+		{pipeline: pipeline{Name: "stock"}, Samples: []sample{{Profile: prof(0, 10)}}},
+		{pipeline: pipeline{Name: "fat", Gateway: true}, Samples: []sample{{Profile: prof(3, 7)}}},
+		{pipeline: pipeline{Name: "lean", Gateway: true}, Samples: []sample{{Profile: prof(1, 19)}}},
+	}}
+	var b strings.Builder
+	r.mdOursTarget(&b, r.profiled())
+	got := b.String()
+	for _, want := range []string{"at most 10%", "half of the 20%", "fat 30%, MISSED", "lean 5%, met"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("target line %q lacks %q", got, want)
+		}
+	}
+	if strings.Contains(got, "stock") {
+		t.Errorf("target line judges the stock row: %q", got)
 	}
 }

@@ -106,7 +106,7 @@ func setUp(t *roundT, o options, p pipeline, logf func(string, ...any)) *rig {
 	for _, kv := range p.Set {
 		set += " --set " + kv
 	}
-	logf("starting %s --config bench/configs/%s%s", o.Bin, p.Config, set)
+	logf("starting %s --config %s%s", o.Bin, p.configFile(), set)
 	pprofPort := 0
 	if p.Profile {
 		if pprofPort, err = harness.Port(); err != nil {
