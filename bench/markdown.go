@@ -41,6 +41,7 @@ func (r *report) markdown() string {
 	r.mdCPU(&b)
 	if r.hasScaling() {
 		fmt.Fprintf(&b, "## Cost as work grows\n\nCPU per span by request size (stock and the shipped gateway, the `-req-N` rows and the 1,000-span rows they vary), and CPU per span and peak RSS by the registry's active traces (the `scale-N` rows); medians of the rounds, figures in the tables above.\n\n![cost by request size and registry size](scaling.png)\n\n")
+		r.mdRegistryScale(&b)
 	}
 	r.mdProfiles(&b)
 	r.mdCatchup(&b)

@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"math"
 	"sort"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -127,4 +128,45 @@ func (r *report) scalingChart(path string) error {
 		return err
 	}
 	return plotRow(path, 15*vg.Inch, 4.5*vg.Inch, req, regCPU, regRSS)
+}
+
+// mdRegistryScale is the scale-N rows as a table: CPU per span (it should
+// stay flat as the registry grows) and the memory each trace adds, from
+// the peak RSS above the smallest registry's, set beside the ~100 bytes a
+// trace the trace_registry README documents. RSS includes everything else
+// the collector holds, the same in every scale row, so the difference is
+// the registry's (and the noise of the heap's growth).
+func (r *report) mdRegistryScale(b *strings.Builder) {
+	var rows []*row
+	for i := range r.Rows {
+		if r.Rows[i].ok() && r.Rows[i].Cycle > 0 {
+			rows = append(rows, &r.Rows[i])
+		}
+	}
+	if len(rows) < 2 {
+		return
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Cycle < rows[j].Cycle })
+	rss := func(row *row) float64 { return row.over(func(s sample) float64 { return s.PeakRSSMiB }).Median }
+	base := rows[0]
+	fmt.Fprintf(b, "| active traces | CPU s per M spans median (min-max) | vs %s | peak RSS MiB (median) | bytes a trace above %s |\n|--:|--:|--:|--:|--:|\n",
+		shortCount(base.Cycle), shortCount(base.Cycle))
+	for _, row := range rows {
+		perTrace := "-"
+		if row != base {
+			perTrace = thousands(bytesPerTrace(rss(base), rss(row), base.Cycle, row.Cycle))
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %.0f | %s |\n", thousands(float64(row.Cycle)), cpuCell(row.cpu()),
+			ratioOf(row.cpu(), base.cpu()), rss(row), perTrace)
+	}
+	fmt.Fprintf(b, "\nThe trace_registry README documents about 100 bytes a tracked trace; CPU per span should stay flat (a ratio whose range holds 1).\n\n")
+}
+
+// bytesPerTrace is the memory each trace adds between two registry sizes,
+// from their peak RSS in MiB.
+func bytesPerTrace(rssSmall, rssLarge float64, small, large uint64) float64 {
+	if large <= small {
+		return 0
+	}
+	return (rssLarge - rssSmall) * (1 << 20) / float64(large-small)
 }

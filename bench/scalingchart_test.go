@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -23,5 +24,27 @@ func TestScalingChartWithoutRegistryRows(t *testing.T) {
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
 		t.Fatalf("scaling.png not written: %v", err)
+	}
+}
+
+// TestRegistryScaleTable: the scale rows' table derives the bytes each
+// trace adds from the peak RSS above the smallest registry (10k traces at
+// 100 MiB, 1M at 200 MiB: 100 MiB for 990,000 traces, 106 bytes each) and
+// says CPU per span against the smallest.
+func TestRegistryScaleTable(t *testing.T) {
+	scale := func(n uint64, rss, cpu float64) row {
+		return row{pipeline: scalePipeline(n), Samples: []sample{{SpansPerSec: 1000, CPUPerM: cpu, PeakRSSMiB: rss, Delivered: 10, Accepted: 10}}}
+	}
+	rep := &report{Rows: []row{scale(1_000_000, 200, 5), scale(10_000, 100, 5)}}
+	var b strings.Builder
+	rep.mdRegistryScale(&b)
+	got := b.String()
+	for _, want := range []string{"| 10,000 | 5.00 | 1.00x | 100 | - |", "| 1,000,000 |", "| 200 | 106 |"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("table lacks %q:\n%s", want, got)
+		}
+	}
+	if v := bytesPerTrace(100, 200, 10_000, 1_000_000); v < 105 || v > 106 {
+		t.Errorf("bytes a trace %.1f, want 105.9", v)
 	}
 }
