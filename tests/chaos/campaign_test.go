@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -139,7 +140,11 @@ func TestRegressions(t *testing.T) {
 	needRoot(t)
 	harness.Binary(t)
 	for _, p := range plans {
-		t.Run(fmt.Sprintf("seed-%d-%s", p.Seed, strings.Join(p.Faults, "+")), func(t *testing.T) { runAndShrink(t, p, 0) })
+		faults := strings.Join(p.Faults, "+")
+		if slices.Equal(p.Faults, AllFaults) {
+			faults = "all"
+		}
+		t.Run(fmt.Sprintf("seed-%d-%s", p.Seed, faults), func(t *testing.T) { runAndShrink(t, p, 0) })
 	}
 }
 
