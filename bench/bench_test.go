@@ -152,3 +152,25 @@ func TestSelectPipelines(t *testing.T) {
 		t.Error("-rounds 0 accepted")
 	}
 }
+
+// A scenario this run skipped is still linked when an earlier run's file is
+// beside results.md, and said to be from that run; with no file, nothing.
+func TestScenarioLinksKeepEarlierRuns(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "backlog.md"), []byte("# backlog\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := &report{Opts: options{OutDir: dir}}
+	var b strings.Builder
+	r.mdScenarioLink(&b, "Backlog recovery", "recovery", "backlog.md", false)
+	r.mdScenarioLink(&b, "Metrics and logs", "signals", "signals.md", false)
+	got := b.String()
+	if !strings.Contains(got, "[backlog.md](backlog.md), from an earlier run") || strings.Contains(got, "signals.md") {
+		t.Fatalf("links:\n%s", got)
+	}
+	b.Reset()
+	r.mdScenarioLink(&b, "Metrics and logs", "signals", "signals.md", true)
+	if got := b.String(); !strings.Contains(got, "[signals.md](signals.md).") || strings.Contains(got, "earlier") {
+		t.Fatalf("this run's link: %s", got)
+	}
+}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -45,12 +47,8 @@ func (r *report) markdown() string {
 	}
 	r.mdProfiles(&b)
 	r.mdCatchup(&b)
-	if len(r.Signals) > 0 {
-		fmt.Fprintf(&b, "## Metrics and logs\n\nData points and log records through the shipped gateway against stock: [signals.md](signals.md).\n\n")
-	}
-	if len(r.Backlog) > 0 {
-		fmt.Fprintf(&b, "## Backlog recovery\n\nThe write-ahead log's recovery time and memory by the size of the log: [backlog.md](backlog.md).\n\n")
-	}
+	r.mdScenarioLink(&b, "Metrics and logs", "Data points and log records through the shipped gateway against stock", "signals.md", len(r.Signals) > 0)
+	r.mdScenarioLink(&b, "Backlog recovery", "The write-ahead log's recovery time and memory by the size of the log", "backlog.md", len(r.Backlog) > 0)
 	r.mdMicro(&b)
 	return b.String()
 }
@@ -177,4 +175,21 @@ func (r *report) harnessCost() string {
 		return "an unmeasured amount of"
 	}
 	return fmt.Sprintf("%.2f", spreadOf(v).Median)
+}
+
+// mdScenarioLink links a scenario's own file: this run's, or, when this
+// run skipped the scenario (-signals none, -backlog none), the one an
+// earlier run left beside results.md, said to be from that run.
+func (r *report) mdScenarioLink(b *strings.Builder, title, what, file string, ran bool) {
+	switch {
+	case ran:
+		fmt.Fprintf(b, "## %s\n\n%s: [%s](%s).\n\n", title, what, file, file)
+	case r.Opts.OutDir != "" && fileExists(filepath.Join(r.Opts.OutDir, file)):
+		fmt.Fprintf(b, "## %s\n\n%s: [%s](%s), from an earlier run (its header says which); this run skipped the scenario.\n\n", title, what, file, file)
+	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
