@@ -236,3 +236,30 @@ func TestLiveFirstRandomSchedules(t *testing.T) {
 		_ = l2.Close()
 	}
 }
+
+// Live records fill the memory budget; the records after them spill, behind
+// the live ones in the file. Reading the backlog back passes over the live
+// records (taken from memory) and reads the spilled ones after them: every
+// record once, the live ones first, the rest in append order.
+func TestLiveFirstBacklogReadsPastLiveRecords(t *testing.T) {
+	l, n, k := backlogged(t, t.TempDir(), true)
+	m := n
+	for prev := int64(-1); l.Stats().LiveRecords != prev; m++ {
+		prev = l.Stats().LiveRecords
+		appendN(t, l, m, 1)
+	}
+	live := int(l.Stats().LiveRecords)
+	appendN(t, l, m, 20) // spill, after the live records
+	m += 20
+	if live < 10 || int(l.Stats().SpilledRecords) != m-k-live {
+		t.Fatalf("%d live, %+v: want the memory budget full of live records and %d spilled", live, l.Stats(), m-k-live)
+	}
+	got := takeAll(t, l, m-k)
+	// The live ones are n..n+live-1; the spilled ones k..n-1, then
+	// n+live..m-1.
+	wantOrder(t, got, [2]int{n, n + live}, [2]int{k, n}, [2]int{n + live, m})
+	l.Ack(got)
+	if st := l.Stats(); st.Records != 0 {
+		t.Fatalf("after acknowledging everything: %+v", st)
+	}
+}
