@@ -25,7 +25,7 @@ func TestWALLiveFirstSendsNewSpansBeforeTheBacklog(t *testing.T) {
 			c.PersistentQueue.BatchSize = 30 // one request a batch
 			c.PersistentQueue.BatchTimeout = 0
 			// Room in memory for two requests: the backlog spills.
-			c.PersistentQueue.MemoryBudget = int64(len(size)*5/2)
+			c.PersistentQueue.MemoryBudget = int64(len(size) * 5 / 2)
 			c.CircuitBreaker.Enabled = false
 		})
 		ctx := context.Background()

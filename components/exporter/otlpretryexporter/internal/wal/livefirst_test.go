@@ -141,7 +141,7 @@ func TestLiveFirstRandomSchedules(t *testing.T) {
 			t.Fatal(err)
 		}
 		appended := 0
-		done := map[string]bool{}   // acknowledged
+		done := map[string]bool{}  // acknowledged
 		out := map[string]Record{} // taken, not yet acknowledged or released
 		ctx := context.Background()
 		for step := 0; step < 3000; step++ {
