@@ -295,9 +295,24 @@ func selectCatchup(list string) ([]pipeline, error) {
 	if list == "" || list == "none" {
 		return nil, nil
 	}
-	ps, err := selectPipelines(list)
-	if err != nil {
-		return nil, err
+	// The live-first row is a catch-up row only: in steady state nothing
+	// waits on disk, and it runs exactly as gateway-wal-always.
+	lf := liveFirstPipeline()
+	var rest []string
+	var ps []pipeline
+	for _, name := range strings.Split(list, ",") {
+		if strings.TrimSpace(name) == lf.Name {
+			ps = append(ps, lf)
+		} else {
+			rest = append(rest, name)
+		}
+	}
+	if len(rest) > 0 {
+		more, err := selectPipelines(strings.Join(rest, ","))
+		if err != nil {
+			return nil, err
+		}
+		ps = append(more, ps...)
 	}
 	for _, p := range ps {
 		if !p.Exports {
@@ -316,4 +331,20 @@ func catchupFailures(rs []catchupResult) []string {
 		}
 	}
 	return out
+}
+
+// liveFirstPipeline is gateway-wal-always with otlp_retry's
+// persistent_queue::live_first: spans that arrive during the catch-up go
+// before the backlog.
+func liveFirstPipeline() pipeline {
+	for _, p := range knownPipelinesBase() {
+		if p.Name == "gateway-wal-always" {
+			p.Name = "gateway-wal-always-live-first"
+			p.Desc = "gateway-wal-always with persistent_queue::live_first: new spans before the backlog"
+			p.Set = append(append([]string(nil), p.Set...), "exporters::otlp_retry::persistent_queue::live_first=true")
+			p.Baseline, p.Profile = "gateway-wal-always", false
+			return p
+		}
+	}
+	panic("liveFirstPipeline: no gateway-wal-always row")
 }

@@ -43,3 +43,19 @@ func TestAgeHistogramQuantiles(t *testing.T) {
 		t.Errorf("count %d, want 100", h.count())
 	}
 }
+
+// The default catch-up rows include the live-first gateway, a catch-up row
+// only: gateway-wal-always with persistent_queue::live_first.
+func TestCatchupRowsIncludeLiveFirst(t *testing.T) {
+	ps, err := selectCatchup(defaultCatchup)
+	if err != nil || len(ps) != 3 {
+		t.Fatalf("default catch-up rows %+v, %v", ps, err)
+	}
+	lf := ps[2]
+	if lf.Name != "gateway-wal-always-live-first" || lf.Set[len(lf.Set)-1] != "exporters::otlp_retry::persistent_queue::live_first=true" {
+		t.Fatalf("live-first row %+v", lf)
+	}
+	if _, err := selectPipelines(lf.Name); err == nil {
+		t.Error("the live-first row runs in the rounds too; it is a catch-up row only")
+	}
+}

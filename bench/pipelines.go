@@ -155,7 +155,7 @@ const quickPipelines = "ceiling,stock,gateway"
 
 // defaultCatchup is the catch-up scenario's rows: the shipped gateway and
 // the durable pipeline built from upstream parts.
-const defaultCatchup = "stock-durable,gateway-wal-always"
+const defaultCatchup = "stock-durable,gateway-wal-always,gateway-wal-always-live-first"
 
 func shortCount(n uint64) string {
 	switch {

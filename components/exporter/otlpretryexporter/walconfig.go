@@ -58,6 +58,13 @@ type PersistentQueueConfig struct {
 	// DrainTimeout is how long shutdown keeps exporting the log while the
 	// backend accepts; what is left stays on disk (default 10s).
 	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+	// LiveFirst, for traces only: while a backlog waits in the log (after
+	// a backend outage), spans that arrive are sent before it, within
+	// memory_budget, and the backlog drains with the capacity left, so
+	// that dashboards show the present during the catch-up. Batches then
+	// leave out of arrival order, which tracing backends do not need;
+	// metrics and logs keep their order. Default false.
+	LiveFirst bool `mapstructure:"live_first"`
 
 	_ struct{}
 }

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/circuitbreaker"
+	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/deadletter"
 	"github.com/otlpcol/otlpcol/components/exporter/otlpretryexporter/internal/wal"
 )
 
@@ -50,6 +51,9 @@ func (q *walQueue) start() error {
 		Fsync:         wal.FsyncMode(pq.Fsync),
 		FsyncInterval: pq.FsyncInterval,
 		OnFsync:       e.tel.walFsync,
+		// Order across batches matters to metrics (cumulative series)
+		// and logs, not to traces.
+		LiveFirst: pq.LiveFirst && e.signal == deadletter.Traces,
 	}
 	e.walLedgerOptions(&opts)
 	l, rec, err := wal.Open(dir, opts)

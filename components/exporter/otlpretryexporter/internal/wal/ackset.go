@@ -78,3 +78,14 @@ func (a *ackSet) popBelow(lwm uint64) (end uint64, ok bool) {
 	*a = slices.Delete(r, 0, 1)
 	return end, true
 }
+
+// dropBelow removes every number below s.
+func (a *ackSet) dropBelow(s uint64) {
+	r := *a
+	i := sort.Search(len(r), func(k int) bool { return r[k].to > s })
+	r = slices.Delete(r, 0, i)
+	if len(r) > 0 && r[0].from < s {
+		r[0].from = s
+	}
+	*a = r
+}

@@ -75,13 +75,19 @@ func (l *Log) take(maxItems, maxBytes, have int) ([]Record, bool) {
 		l.retry = l.retry[1:]
 	}
 	if len(l.retry) == 0 {
-		for l.mem.len() > 0 && batchFits(have+len(out), items, bytes, l.mem.front(), maxItems, maxBytes) {
-			r := l.mem.pop()
-			l.memBytes -= int64(len(r.Payload))
-			add(r)
+		// Live records (LiveFirst) before everything older.
+		for _, q := range []*ring{&l.live, &l.mem} {
+			for q.len() > 0 && batchFits(have+len(out), items, bytes, q.front(), maxItems, maxBytes) {
+				r := q.pop()
+				l.memBytes -= int64(len(r.Payload))
+				add(r)
+			}
+			if q.len() > 0 {
+				break // the batch is full
+			}
 		}
 	}
-	readBack := len(l.retry) == 0 && l.mem.len() == 0 && l.spill > 0 && items < maxItems && bytes < maxBytes
+	readBack := len(l.retry) == 0 && l.live.len() == 0 && l.mem.len() == 0 && l.spill > 0 && items < maxItems && bytes < maxBytes
 	spill, cur := l.spill, l.cur
 	l.mu.Unlock()
 	if readBack {
@@ -108,10 +114,11 @@ func (l *Log) take(maxItems, maxBytes, have int) ([]Record, bool) {
 		l.mu.Lock()
 		l.spill -= n
 		l.cur = cur
+		l.liveSeqs.dropBelow(cur.seq) // passed over for good
 		l.mu.Unlock()
 	}
 	l.mu.Lock()
-	more := len(l.retry) > 0 || l.mem.len() > 0 || l.spill > 0
+	more := len(l.retry) > 0 || l.live.len() > 0 || l.mem.len() > 0 || l.spill > 0
 	l.mu.Unlock()
 	if more {
 		l.signal()
@@ -145,7 +152,9 @@ func (l *Log) readAt(c cursor) (readStep, error) {
 		c = cursor{seg: l.segs[i], off: magicSize, seq: l.segs[i].firstSeq}
 	}
 	seg := c.seg
-	acked := c.seq < l.lwm || l.acked.contains(c.seq)
+	// A live record (LiveFirst) was given to consumers from memory: it is
+	// passed over like an acknowledged one.
+	acked := c.seq < l.lwm || l.acked.contains(c.seq) || l.liveSeqs.contains(c.seq)
 	l.mu.Unlock()
 	var hdr [headerSize]byte
 	if _, err := seg.f.ReadAt(hdr[:], c.off); err != nil {
@@ -178,6 +187,9 @@ func (l *Log) skipSegment(c cursor) readStep {
 	last, size := seg.lastSeq, seg.size
 	n := int64(0)
 	for s := c.seq; s <= last; s++ {
+		if l.liveSeqs.contains(s) {
+			continue // in memory (LiveFirst): delivered from there
+		}
 		if l.ackOne(s) {
 			n++
 		}

@@ -89,6 +89,15 @@ type Options struct {
 	// Recovery.Ledger. The checkpoint is then also rewritten when only
 	// these bytes changed.
 	Ledger func(dst []byte) []byte
+	// LiveFirst: while records wait on disk beyond the memory budget (a
+	// backlog), new records are kept in memory, within the same budget,
+	// and given to consumers before the backlog, which drains with the
+	// capacity left. Records then leave out of append order; durability,
+	// recovery (which replays in append order) and acknowledgement are
+	// unchanged. A segment is still deleted only once every record up to
+	// its end is acknowledged, so the log's size holds the backlog and
+	// the live records written during its drain until the drain ends.
+	LiveFirst bool
 }
 
 // Record is one appended payload.
@@ -124,6 +133,7 @@ type Stats struct {
 	Records         int64 // appended and not yet acknowledged
 	MemoryBytes     int64 // payload bytes held in memory for consumers
 	SpilledRecords  int64 // records waiting on disk only (beyond the memory budget)
+	LiveRecords     int64 // LiveFirst: records appended during a backlog, in memory, taken before it
 	Fsyncs          int64
 	CorruptSegments int64 // at recovery
 	TornTails       int64 // at recovery
@@ -158,9 +168,15 @@ type Log struct {
 	nextSeq  uint64
 	retry    []Record // released by consumers, redelivered first, sorted by seq
 	mem      ring     // records in memory, older than every spilled one
-	memBytes int64
-	spill    int64  // records after mem, on disk only
-	cur      cursor // position of the first spilled record
+	memBytes int64    // payload bytes in mem and live
+	spill    int64    // records after mem, on disk only (live ones not counted)
+	cur      cursor   // position of the first spilled record
+	// live (Options.LiveFirst): records appended while spill > 0, kept
+	// in memory and taken before mem and the spill. liveSeqs holds their
+	// numbers at or after the cursor, so that reading the spill back
+	// passes over them.
+	live     ring
+	liveSeqs ackSet
 	lwm      uint64 // every sequence number below it is acknowledged
 	acked    ackSet // numbers above lwm acknowledged or not in the log
 	ackGen   uint64 // counts changes of lwm and acked
@@ -196,6 +212,7 @@ func (l *Log) Stats() Stats {
 		Records:        l.unacked,
 		MemoryBytes:    l.memBytes,
 		SpilledRecords: l.spill,
+		LiveRecords:    int64(l.live.len()),
 	}
 	l.mu.Unlock()
 	s.Bytes = l.used.Load()

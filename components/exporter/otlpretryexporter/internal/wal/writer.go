@@ -194,12 +194,21 @@ func (l *Log) publish(seg *segment, reqs []*appendReq) {
 			l.opts.OnAppend(int(r.items))
 		}
 		n := int64(len(r.payload))
-		if l.spill == 0 && l.memBytes+n <= l.opts.MemoryBudget {
+		fits := l.memBytes+n <= l.opts.MemoryBudget
+		switch {
+		case l.spill == 0 && fits:
 			l.mem.push(Record{Seq: r.seq, Items: r.items, Payload: r.payload})
 			l.memBytes += n
-		} else {
+		case l.opts.LiveFirst && l.spill > 0 && fits:
+			// A backlog waits on disk: this record goes before it.
+			l.live.push(Record{Seq: r.seq, Items: r.items, Payload: r.payload})
+			l.memBytes += n
+			l.liveSeqs.add(r.seq)
+		default:
 			if l.spill == 0 {
 				l.cur = cursor{seg: seg, off: off, seq: r.seq}
+				// Every live record is older than the new cursor.
+				l.liveSeqs = l.liveSeqs[:0]
 			}
 			l.spill++
 		}
