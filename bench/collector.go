@@ -28,10 +28,14 @@ func startCollector(t *roundT, root string, p pipeline, s *sink, pprofPort int) 
 	// The bench configs have no extensions; the shipped ones have theirs.
 	var extensions []string
 	if p.Shipped {
-		opts.Set = shippedSets(data)
+		opts.Set = harness.GatewaySets(data)
 		opts.Env = append(opts.Env, fmt.Sprintf("OTLP_ENDPOINT=127.0.0.1:%d", s.grpcPort), "API_KEY=bench")
 		opts.NoHealthPort = false // the harness moves health off 8080
-		extensions = shippedExtensions
+		ext, err := harness.ServiceExtensions(filepath.Join(root, p.configFile()))
+		if err != nil {
+			t.Fatalf("%s: %v", p.configFile(), err)
+		}
+		extensions = ext
 	}
 	opts.Set = append(opts.Set, p.Set...)
 	if pprofPort != 0 {
@@ -42,22 +46,6 @@ func startCollector(t *roundT, root string, p pipeline, s *sink, pprofPort int) 
 		opts.Set = append(opts.Set, "service::extensions=["+strings.Join(extensions, ", ")+"]")
 	}
 	return harness.Start(t, filepath.Join(root, p.configFile()), opts)
-}
-
-// shippedExtensions are configs/gateway.yaml's service::extensions.
-var shippedExtensions = []string{"health", "admission"}
-
-// shippedSets is all a bench round changes in a shipped config besides the
-// ports the harness sets: its state under the round's directory instead of
-// /var/lib/otlpcol, plaintext to the sink on loopback, and no drain delay
-// at shutdown (the round has no load balancer to drain).
-func shippedSets(data string) []string {
-	return []string{
-		"exporters::otlp_retry::persistent_queue::directory=" + filepath.Join(data, "wal"),
-		"exporters::otlp_retry::dead_letter::directory=" + filepath.Join(data, "deadletter"),
-		"exporters::otlp_retry::tls::insecure=true",
-		"extensions::health::drain_delay=0s",
-	}
 }
 
 // metric sums the samples of a series on the collector's internal

@@ -41,7 +41,7 @@ type pipeline struct {
 	SpansPerRequest int
 	// Shipped says Config is a file in the repository's configs/, the
 	// configuration users deploy, run as it is but for what a bench round
-	// must change (see shippedSets).
+	// must change (see harness.GatewaySets).
 	Shipped bool
 }
 

@@ -3,7 +3,6 @@ package tests
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -34,15 +33,11 @@ func TestEveryMonitoredMetricIsExposed(t *testing.T) {
 	sink := harness.StartSink(t)
 	start := func(name string, set ...string) *harness.Collector {
 		dir := t.TempDir()
-		base := []string{
-			"exporters::otlp_retry::persistent_queue::directory=" + filepath.Join(dir, "wal"),
-			"exporters::otlp_retry::dead_letter::directory=" + filepath.Join(dir, "deadletter"),
-			"exporters::otlp_retry::tls::insecure=true",
+		base := append(harness.GatewaySets(dir),
 			"processors::trace_registry::idle_timeout=1s",
 			"processors::trace_registry::max_traces=20",
 			"exporters::otlp_retry::sending_queue::batch::flush_timeout=10ms",
-			"extensions::health::drain_delay=0s",
-		}
+		)
 		c := harness.Start(t, harness.Config("gateway.yaml"), harness.Options{
 			Set: append(base, set...),
 			Env: []string{"OTLP_ENDPOINT=" + sink.GRPCEndpoint(), "API_KEY=e2e"},

@@ -23,12 +23,9 @@ func TestAgentGatewayTopology(t *testing.T) {
 	sink := harness.StartSink(t)
 	dir := t.TempDir()
 	gw := harness.Start(t, harness.Config("gateway.yaml"), harness.Options{
-		Set: []string{
-			"exporters::otlp_retry::persistent_queue::directory=" + filepath.Join(dir, "wal"),
-			"exporters::otlp_retry::dead_letter::directory=" + filepath.Join(dir, "deadletter"),
-			"exporters::otlp_retry::tls::insecure=true",
+		Set: append(harness.GatewaySets(dir),
 			"exporters::otlp_retry::sending_queue::batch::flush_timeout=10ms",
-		},
+		),
 		Env: []string{"OTLP_ENDPOINT=" + sink.GRPCEndpoint(), "API_KEY=e2e"},
 	})
 	gw.WaitReady(30 * time.Second)

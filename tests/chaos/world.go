@@ -159,11 +159,7 @@ func (w *world) mountTmpfs() {
 }
 
 func (w *world) gatewaySets(p *proc) []string {
-	return []string{
-		"exporters::otlp_retry::persistent_queue::directory=" + filepath.Join(p.dir, "wal"),
-		"exporters::otlp_retry::dead_letter::directory=" + filepath.Join(p.dir, "deadletter"),
-		"extensions::health::drain_delay=0s",
-		"exporters::otlp_retry::tls::insecure=true",
+	return append(harness.GatewaySets(p.dir),
 		"exporters::otlp_retry::timeout=3s",
 		"processors::memory_limiter::limit_percentage=0",
 		"processors::memory_limiter::spike_limit_percentage=0",
@@ -178,7 +174,7 @@ func (w *world) gatewaySets(p *proc) []string {
 		fmt.Sprintf("exporters::otlp_retry::persistent_queue::max_bytes=%d", walMaxBytes),
 		fmt.Sprintf("exporters::otlp_retry::persistent_queue::segment_bytes=%d", segmentBytes),
 		"exporters::otlp_retry::persistent_queue::drain_timeout=2s",
-	}
+	)
 }
 
 func (w *world) agentSets(p *proc) []string {

@@ -49,11 +49,7 @@ func (g *Gateway) Start() *Collector {
 	config := Config("gateway.yaml")
 	c := Start(g.t, config, Options{
 		Env: []string{"OTLP_ENDPOINT=" + g.backend.GRPCEndpoint(), "API_KEY=" + g.apiKey},
-		Set: append(StateSets(g.t, config, g.dir),
-			"receivers::otlp::protocols::grpc::endpoint="+g.Endpoint(),
-			"exporters::otlp_retry::tls::insecure=true", // the sink speaks plain gRPC
-			"extensions::health::drain_delay=0s",
-		),
+		Set: append(GatewaySets(g.dir), "receivers::otlp::protocols::grpc::endpoint="+g.Endpoint()),
 	})
 	c.WaitReady(g.ready)
 	return c

@@ -87,3 +87,35 @@ func checkStateMoved(t TB, config string, sets []string) {
 		}
 	}
 }
+
+// GatewaySets returns the --set overrides that run configs/gateway.yaml on
+// this machine against a loopback Sink: its write-ahead log and dead letter
+// under dir (dir/wal, dir/deadletter), plaintext to the sink, and no drain
+// delay at shutdown (no load balancer is in front to drain). Start fails a
+// test whose sets leave a state directory of the config where it is.
+func GatewaySets(dir string) []string {
+	return []string{
+		"exporters::otlp_retry::persistent_queue::directory=" + filepath.Join(dir, "wal"),
+		"exporters::otlp_retry::dead_letter::directory=" + filepath.Join(dir, "deadletter"),
+		"exporters::otlp_retry::tls::insecure=true",
+		"extensions::health::drain_delay=0s",
+	}
+}
+
+// ServiceExtensions returns config's service::extensions, in order: what
+// a test that appends an extension (pprof) must keep.
+func ServiceExtensions(config string) ([]string, error) {
+	raw, err := os.ReadFile(config)
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Service struct {
+			Extensions []string `yaml:"extensions"`
+		} `yaml:"service"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", config, err)
+	}
+	return doc.Service.Extensions, nil
+}

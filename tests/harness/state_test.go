@@ -25,3 +25,29 @@ func TestStateDirKeysOfShippedConfigs(t *testing.T) {
 		t.Logf("%s: %v", name, keys)
 	}
 }
+
+// GatewaySets moves every state directory of configs/gateway.yaml: when the
+// config gains one, this fails until GatewaySets moves it too.
+func TestGatewaySetsMoveEveryStateDirectory(t *testing.T) {
+	keys, err := StateDirKeys(Config("gateway.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets := GatewaySets(t.TempDir())
+	for _, k := range keys {
+		moved := false
+		for _, s := range sets {
+			moved = moved || strings.HasPrefix(s, k+"=/")
+		}
+		if !moved {
+			t.Errorf("GatewaySets does not move %s", k)
+		}
+	}
+	ext, err := ServiceExtensions(Config("gateway.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ext) == 0 {
+		t.Error("configs/gateway.yaml: no service::extensions read")
+	}
+}

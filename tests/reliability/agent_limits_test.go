@@ -25,7 +25,7 @@ func TestAgentBatchesFitTheGateway(t *testing.T) {
 	sink := harness.StartSink(t)
 	gw := harness.Start(t, harness.Config("gateway.yaml"), harness.Options{
 		Env: []string{"OTLP_ENDPOINT=" + sink.GRPCEndpoint(), "API_KEY=agent-limits"},
-		Set: gatewayTestSets(t.TempDir()),
+		Set: harness.GatewaySets(t.TempDir()),
 	})
 	gw.WaitReady(30 * time.Second)
 	agent := startAgent(t, sink, t.TempDir(),

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -43,21 +42,10 @@ func scaled(short, long time.Duration) time.Duration {
 	return short
 }
 
-// gatewayTestSets adapts configs/gateway.yaml to a test: its queue
-// directory under dir, plaintext to the loopback sink, no drain delay.
-func gatewayTestSets(dir string) []string {
-	return []string{
-		"exporters::otlp_retry::persistent_queue::directory=" + filepath.Join(dir, "wal"),
-		"extensions::health::drain_delay=0s",
-		"exporters::otlp_retry::tls::insecure=true",
-		"exporters::otlp_retry::dead_letter::directory=" + filepath.Join(dir, "deadletter"),
-	}
-}
-
 // faultGatewaySets adapts configs/gateway.yaml for fault tests: fixed
 // memory limits, quick retries and a short circuit-breaker pause.
 func faultGatewaySets(dir string, extra ...string) []string {
-	set := append(gatewayTestSets(dir),
+	set := append(harness.GatewaySets(dir),
 		"processors::memory_limiter::limit_percentage=0",
 		"processors::memory_limiter::spike_limit_percentage=0",
 		fmt.Sprintf("processors::memory_limiter::limit_mib=%d", memLimitMiB),

@@ -128,7 +128,7 @@ func startBoundedGateway(t *testing.T) (*harness.Collector, *harness.Sink, *harn
 	sink := harness.StartSink(t)
 	gw := harness.Start(t, harness.Config("gateway.yaml"), harness.Options{
 		Env:    []string{"OTLP_ENDPOINT=" + sink.GRPCEndpoint(), "API_KEY=hostile", "GOMEMLIMIT=" + mem.GoMemLimit},
-		Set:    gatewayTestSets(t.TempDir()),
+		Set:    harness.GatewaySets(t.TempDir()),
 		Cgroup: cg,
 	})
 	gw.WaitReady(30 * time.Second)

@@ -108,7 +108,7 @@ func TestSlowClientsCutOffAndShutdown(t *testing.T) {
 	const drainDelay = 3 * time.Second
 	gw := harness.Start(t, harness.Config("gateway.yaml"), harness.Options{
 		Env: []string{"OTLP_ENDPOINT=" + sink.GRPCEndpoint(), "API_KEY=slow"},
-		Set: append(gatewayTestSets(t.TempDir()), "extensions::health::drain_delay="+drainDelay.String()),
+		Set: append(harness.GatewaySets(t.TempDir()), "extensions::health::drain_delay="+drainDelay.String()),
 	})
 	gw.WaitReady(30 * time.Second)
 	httpAddr := strings.TrimPrefix(gw.HTTPEndpoint(), "http://")

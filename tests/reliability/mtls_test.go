@@ -61,7 +61,7 @@ func newMeshlessPKI(t *testing.T) *meshlessPKI {
 // overlay (configs/mtls/gateway.yaml), its files moved to p's.
 func startMTLSGateway(t *testing.T, p *meshlessPKI, sink *harness.Sink, dir string) *harness.Collector {
 	t.Helper()
-	set := gatewayTestSets(dir)
+	set := harness.GatewaySets(dir)
 	for _, proto := range []string{"grpc", "http"} {
 		k := "receivers::otlp::protocols::" + proto + "::tls::"
 		set = append(set, k+"cert_file="+p.gateway.CertFile, k+"key_file="+p.gateway.KeyFile, k+"client_ca_file="+p.ca.CertFile)

@@ -245,7 +245,7 @@ func TestAPIKeyNeverExposed(t *testing.T) {
 	dir := t.TempDir()
 	c := harness.Start(t, harness.Config("gateway.yaml"), harness.Options{
 		Env: []string{"OTLP_ENDPOINT=" + sink.GRPCEndpoint(), "API_KEY=" + apiKey},
-		Set: append(gatewayTestSets(dir),
+		Set: append(harness.GatewaySets(dir),
 			"service::telemetry::logs::level=debug",
 			"exporters::otlp_retry::retry_on_failure::initial_interval=100ms",
 			"exporters::otlp_retry::retry_on_failure::max_interval=500ms"),

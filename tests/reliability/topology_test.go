@@ -62,7 +62,7 @@ func startTopology(t *testing.T, gatewaySet ...string) *topology {
 // startGateway (re)starts gateway i on its fixed gRPC port and queue directory.
 func (tp *topology) startGateway(t *testing.T, i int) {
 	t.Helper()
-	set := append(gatewayTestSets(tp.gwDirs[i]),
+	set := append(harness.GatewaySets(tp.gwDirs[i]),
 		"exporters::otlp_retry::retry_on_failure::initial_interval=200ms",
 		"exporters::otlp_retry::retry_on_failure::max_interval=2s")
 	set = append(set, tp.gwSet...)

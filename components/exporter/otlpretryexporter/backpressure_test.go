@@ -70,16 +70,21 @@ func newQueueFullExporter(t *testing.T, dir string, maxBytes int64) *queueFullEx
 	return qf
 }
 
-// fromClient is the context a receiver passes on: it names the client, who
-// can be told to retry.
-func fromClient() context.Context {
-	return client.NewContext(context.Background(), client.Info{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}})
+// fromClient is a context as a receiver passes it on: a client's request,
+// which ends at its deadline (an SDK's export timeout).
+func fromClient(t *testing.T) context.Context {
+	ctx := client.NewContext(context.Background(), client.Info{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}})
+	ctx, cancel := context.WithTimeout(ctx, clientDeadline)
+	t.Cleanup(cancel)
+	return ctx
 }
+
+const clientDeadline = 400 * time.Millisecond
 
 // fill leaves one batch in flight (held by the server), filling the queue.
 func (q *queueFullExporter) fill(t *testing.T) {
 	t.Helper()
-	require.NoError(t, q.ConsumeTraces(fromClient(), tracesWithPrefix(0xc1, queueFullBatch)))
+	require.NoError(t, q.ConsumeTraces(fromClient(t), tracesWithPrefix(0xc1, queueFullBatch)))
 	require.Eventually(t, func() bool { return q.srv.Calls() == 1 }, 10*time.Second, 5*time.Millisecond)
 }
 
@@ -108,7 +113,7 @@ func TestQueueFullSpoolsWhileDeadLetterHasRoom(t *testing.T) {
 	q := newQueueFullExporter(t, t.TempDir(), 1<<20)
 	q.fill(t)
 	third := tracesWithPrefix(0xc3, queueFullBatch)
-	require.NoError(t, q.ConsumeTraces(fromClient(), third), "queue full, dead letter has room: accepted")
+	require.NoError(t, q.ConsumeTraces(fromClient(t), third), "queue full, dead letter has room: accepted")
 	require.Len(t, q.files(t), 1)
 	assert.EqualValues(t, queueFullBatch, q.te.counter(t, "otelcol_otlp_retry_dead_letter_items"))
 	assert.Zero(t, q.te.counter(t, "otelcol_otlp_retry_refused_items"))
@@ -134,11 +139,11 @@ func TestQueueFullAndDeadLetterFullRefusesRetryable(t *testing.T) {
 	// Room for exactly one batch.
 	q := newQueueFullExporter(t, t.TempDir(), batchBytes(t, 0xc3))
 	q.fill(t)
-	require.NoError(t, q.ConsumeTraces(fromClient(), tracesWithPrefix(0xc3, queueFullBatch)), "fills the dead letter")
+	require.NoError(t, q.ConsumeTraces(fromClient(t), tracesWithPrefix(0xc3, queueFullBatch)), "fills the dead letter")
 	before := q.files(t)
 	require.Len(t, before, 1)
 
-	err := q.ConsumeTraces(fromClient(), tracesWithPrefix(0xc4, queueFullBatch))
+	err := q.ConsumeTraces(fromClient(t), tracesWithPrefix(0xc4, queueFullBatch))
 	require.Error(t, err, "queue and dead letter full: refused")
 	assert.False(t, consumererror.IsPermanent(err), "the refusal must be retryable")
 	assert.ErrorIs(t, err, exporterhelper.ErrQueueIsFull)
@@ -162,7 +167,7 @@ func TestQueueFullAndDeadLetterFullRefusesRetryable(t *testing.T) {
 func TestQueueFullWithoutDeadLetterRefusesRetryable(t *testing.T) {
 	q := newQueueFullExporter(t, "", 0)
 	q.fill(t)
-	err := q.ConsumeTraces(fromClient(), tracesWithPrefix(0xc3, queueFullBatch))
+	err := q.ConsumeTraces(fromClient(t), tracesWithPrefix(0xc3, queueFullBatch))
 	require.Error(t, err)
 	assert.False(t, consumererror.IsPermanent(err))
 	assert.True(t, errors.Is(err, exporterhelper.ErrQueueIsFull))
@@ -214,9 +219,9 @@ func TestGiveUpNeverEvictsWhenDeadLetterFull(t *testing.T) {
 	assert.Zero(t, e.counter(t, "otelcol_otlp_retry_dropped_items"))
 }
 
-// TestQueueFullBlocksCallerThatCannotRefuse: a caller without a client in
-// its context (the batch processor, which already answered its client) is
-// made to wait for room instead of being refused, and its batch delivered.
+// TestQueueFullBlocksCallerThatCannotRefuse: a caller whose context cannot
+// end (the batch processor, which already answered its client) is made to
+// wait for room instead of being refused, and its batch delivered.
 func TestQueueFullBlocksCallerThatCannotRefuse(t *testing.T) {
 	q := newQueueFullExporter(t, "", 0)
 	q.fill(t)

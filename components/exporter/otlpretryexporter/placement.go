@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.uber.org/zap"
@@ -32,7 +31,7 @@ type placement struct {
 	next  *retrySender
 	store *deadletter.Store // nil: no dead letter
 	quar  *deadletter.Store // nil: no quarantine
-	// block: sending_queue::block_on_overflow (see mustWait).
+	// block: sending_queue::block_on_overflow (see waitFor).
 	block bool
 	// backoff paces the replay of each file the backend refused on its own.
 	backoff *fileBackoff
@@ -173,64 +172,116 @@ func (p *placement) replayFile(ctx context.Context, ent deadletter.Entry, body [
 // anything:
 //   - written to the dead letter if that has room (nil: the data is on disk);
 //     otherwise
-//   - when the caller cannot pass a refusal on (see mustWait), sent right
-//     here, in the caller's goroutine, with the same retries, dead letter
-//     and holding as a queued batch: the caller waits (back-pressure), and
-//     a batch no queue room could ever fit goes out too;
+//   - a full queue, for a request that waits (see waitFor): offered to the
+//     queue again (retake) until it has room, as long as the request
+//     allows;
+//   - a queue that cannot take r at all, for a request that waits without
+//     a time limit (the batch processor; block_on_overflow without a
+//     deadline): sent right here, in the caller's goroutine, with the same
+//     retries, dead letter and holding as a queued batch (a batch no queue
+//     room could ever fit goes out too);
 //   - otherwise refused with the queue's retryable error (the receiver
 //     answers gRPC Unavailable / HTTP 503 and the client retries), counted
 //     in refused_items by reason.
-func (p *placement) overflow(ctx context.Context, r *request, qerr error) error {
+func (p *placement) overflow(ctx context.Context, r *request, qerr error, retake func(context.Context) error) error {
 	if consumererror.IsPermanent(qerr) {
 		return qerr
 	}
 	e := p.e
-	reason := ""
+	ok, spoolReason := p.spool(ctx, r)
+	if ok {
+		e.led.l.Accept(r.items) // ledger
+		return nil
+	}
+	until, wait := p.waitFor(ctx)
+	if wait && errors.Is(qerr, exporterhelper.ErrQueueIsFull) {
+		if ctx.Done() == nil {
+			e.warnOnce("wait", "the sending queue is full and the dead letter has no room: a caller whose request cannot end "+
+				"(the batch processor, which already answered its client and would drop a refusal) waits for room instead of being refused. "+
+				"Put batching in sending_queue::batch instead, so that clients hear the back-pressure",
+				zap.Int("items", r.items))
+		}
+		qerr = p.waitForRoom(ctx, until, qerr, retake)
+		if qerr == nil {
+			return nil // the queue took it
+		}
+	}
+	reason := spoolReason
 	if !errors.Is(qerr, exporterhelper.ErrQueueIsFull) {
 		reason = refuseQueueError
 		if deadletter.IsDiskFull(qerr) {
 			e.diskFull.Store(true)
 			reason = refuseDiskFull
 		}
-	}
-	ok, spoolReason := p.spool(ctx, r)
-	if ok {
-		e.led.l.Accept(r.items) // ledger
-		return nil
-	}
-	if reason == "" {
-		reason = spoolReason
-	}
-	if p.mustWait(ctx) {
-		e.take(r.items) // ledger: accepted, in flight while the caller waits
-		err := p.Send(ctx, r)
-		e.finish(r.items, err)
-		return err
+		if wait && until.IsZero() && ctx.Err() == nil && !e.stopping() {
+			e.take(r.items) // ledger: accepted, in flight while the caller waits
+			err := p.Send(ctx, r)
+			e.finish(r.items, err)
+			return err
+		}
 	}
 	return e.refuse(ctx, r, reason, fmt.Errorf("sending queue did not take the batch, dead letter: %s: %w", spoolReason, qerr))
 }
 
-// mustWait says whether a batch that neither the queue nor the dead letter
-// has room for makes its caller wait rather than be refused.
-// sending_queue::block_on_overflow asks for it always. Otherwise the
-// refusal must reach a client that retries: the collector's receivers put
-// the client's address into the context (client.Info.Addr). A component
-// that answered its client before exporting (the batch processor) calls
-// with a context of its own, without it, and drops a refusal: it is made
-// to wait (tests/reliability TestGuaranteeSaturationBatch loses 92% of the
-// spans when it is refused instead).
-func (p *placement) mustWait(ctx context.Context) bool {
+// waitFor says whether a batch that neither the queue nor the dead letter
+// has room for waits for room, and until when (zero: no limit). It is
+// decided from the request's context, not from who the caller seems to be:
+//   - block_on_overflow: it waits, up to the context's deadline if it has
+//     one, else while the context lasts;
+//   - a context that can end (a client's request: its deadline, or its
+//     connection going): refused at once, retryable, as upstream's queue
+//     does, so that the client backs off and retries;
+//   - a context that can never end (ctx.Done() is nil): nobody can hear a
+//     refusal or give up on the batch. The batch processor exports so,
+//     after it has answered its client, and drops what is refused
+//     (tests/reliability TestGuaranteeSaturationBatch loses 92% of its
+//     spans when it is refused): it waits without a time limit (until
+//     shutdown), and a batch no queue room could ever fit is sent by the
+//     caller.
+func (p *placement) waitFor(ctx context.Context) (time.Time, bool) {
 	if p.block {
-		return true
+		deadline, _ := ctx.Deadline()
+		return deadline, true
 	}
-	if client.FromContext(ctx).Addr != nil {
-		return false
+	return time.Time{}, ctx.Done() == nil
+}
+
+// Waiting for room offers the batch to the queue again after each pause,
+// from the first to the last, doubling.
+const (
+	roomPollFirst = time.Millisecond
+	roomPollLast  = 50 * time.Millisecond
+)
+
+// waitForRoom offers r to the queue again (retake) until it takes it (nil),
+// answers other than full (that error), or until, the context's end or
+// shutdown comes (the queue's last error).
+func (p *placement) waitForRoom(ctx context.Context, until time.Time, qerr error, retake func(context.Context) error) error {
+	pause := roomPollFirst
+	for {
+		if e := p.e; e.stopping() || ctx.Err() != nil {
+			return qerr
+		}
+		d := pause
+		if !until.IsZero() {
+			left := time.Until(until)
+			if left <= 0 {
+				return qerr
+			}
+			d = min(d, left)
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return qerr
+		case <-t.C:
+		}
+		if qerr = retake(ctx); !errors.Is(qerr, exporterhelper.ErrQueueIsFull) {
+			return qerr
+		}
+		pause = min(2*pause, roomPollLast)
 	}
-	p.e.warnOnce("block", "otlp_retry is fed by a component that already answered its client (e.g. the batch processor): "+
-		"with the sending queue full it sends that component's batches itself and makes it wait, instead of refusing, "+
-		"because that component would drop a refusal. "+
-		"Put batching in sending_queue::batch instead, so that clients see the back-pressure")
-	return true
 }
 
 // spool writes r to the dead letter if there is one with room. It never

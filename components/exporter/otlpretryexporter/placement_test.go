@@ -109,29 +109,108 @@ func TestPlacementReplay(t *testing.T) {
 	assert.Empty(t, e.sleeps, "a replay never waits")
 }
 
-// A full queue with no room in the dead letter: a caller whose refusal
-// reaches a client is refused (retryable, counted); block_on_overflow makes
-// it wait and sends the batch itself.
+// A full queue with no room in the dead letter: a client's request (its
+// context can end) is refused at once (retryable, counted); with
+// block_on_overflow it waits and is taken when the queue has room. Nothing
+// is sent by the caller.
 func TestPlacementOverflow(t *testing.T) {
 	e := newStageExporter(t, fastConfig("127.0.0.1:1"))
 	next := answering(always(nil))
 	p := newPlacement(t, e, "", next)
-	err := p.overflow(fromClient(), tracesRequest(testTraces(2)), exporterhelper.ErrQueueIsFull)
+	retakes := 0
+	full := func(context.Context) error { retakes++; return exporterhelper.ErrQueueIsFull }
+	err := p.overflow(fromClient(t), tracesRequest(testTraces(2)), exporterhelper.ErrQueueIsFull, full)
 	require.ErrorIs(t, err, exporterhelper.ErrQueueIsFull)
 	assert.False(t, consumererror.IsPermanent(err))
 	assert.EqualValues(t, 2, e.te.counter(t, "otelcol_otlp_retry_refused_items", "reason", "no_dead_letter"))
 	assert.Zero(t, next.calls())
+	assert.Zero(t, retakes, "at once")
 
 	p.block = true
-	require.NoError(t, p.overflow(fromClient(), tracesRequest(testTraces(2)), exporterhelper.ErrQueueIsFull))
+	require.NoError(t, p.overflow(fromClient(t), tracesRequest(testTraces(2)), exporterhelper.ErrQueueIsFull, roomAfter(3)))
+	assert.Zero(t, next.calls())
+	assert.EqualValues(t, 2, e.te.counter(t, "otelcol_otlp_retry_refused_items"))
+
+	err = p.overflow(fromClient(t), tracesRequest(testTraces(2)), exporterhelper.ErrQueueIsFull, full)
+	require.ErrorIs(t, err, exporterhelper.ErrQueueIsFull, "block_on_overflow: refused when no room came before the deadline")
+	assert.Positive(t, retakes)
+	assert.EqualValues(t, 4, e.te.counter(t, "otelcol_otlp_retry_refused_items"))
+}
+
+// roomAfter is a queue full for n offers that then takes the batch.
+func roomAfter(n int) func(context.Context) error {
+	return func(context.Context) error {
+		if n > 0 {
+			n--
+			return exporterhelper.ErrQueueIsFull
+		}
+		return nil
+	}
+}
+
+// waitFor: a context that can end is refused at once, one that cannot
+// waits without limit; block_on_overflow waits up to the deadline, or
+// without limit.
+func TestPlacementWaitFor(t *testing.T) {
+	e := newStageExporter(t, fastConfig("127.0.0.1:1"))
+	p := newPlacement(t, e, "", answering(always(nil)))
+	until, wait := p.waitFor(context.Background())
+	assert.True(t, wait, "a context that cannot end waits")
+	assert.True(t, until.IsZero())
+	cancelable, cancel0 := context.WithCancel(context.Background())
+	defer cancel0()
+	_, wait = p.waitFor(cancelable)
+	assert.False(t, wait, "a request that can end is refused at once")
+	deadline := time.Now().Add(10 * time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	_, wait = p.waitFor(ctx)
+	assert.False(t, wait)
+
+	p.block = true
+	until, wait = p.waitFor(ctx)
+	assert.True(t, wait)
+	assert.Equal(t, deadline, until)
+	until, wait = p.waitFor(cancelable)
+	assert.True(t, wait)
+	assert.True(t, until.IsZero())
+}
+
+// A caller whose context cannot end (the batch processor) waits for room
+// however long it takes, and a batch the queue cannot take at all it sends
+// itself; a request that can end is refused both at once.
+func TestPlacementOverflowWithoutDeadline(t *testing.T) {
+	e := newStageExporter(t, fastConfig("127.0.0.1:1"))
+	next := answering(always(nil))
+	p := newPlacement(t, e, "", next)
+	require.NoError(t, p.overflow(context.Background(), tracesRequest(testTraces(2)), exporterhelper.ErrQueueIsFull, roomAfter(20)))
+	assert.Zero(t, next.calls())
+	assert.Zero(t, e.te.counter(t, "otelcol_otlp_retry_refused_items"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	retakes := 0
+	full := func(context.Context) error { retakes++; return exporterhelper.ErrQueueIsFull }
+	err := p.overflow(ctx, tracesRequest(testTraces(2)), exporterhelper.ErrQueueIsFull, full)
+	require.ErrorIs(t, err, exporterhelper.ErrQueueIsFull, "a client's request: refused, retryable")
+	assert.Zero(t, retakes, "at once")
+	assert.EqualValues(t, 2, e.te.counter(t, "otelcol_otlp_retry_refused_items"))
+
+	tooLarge := errors.New("element size too large")
+	require.NoError(t, p.overflow(context.Background(), tracesRequest(testTraces(2)), tooLarge, full))
+	assert.Equal(t, 1, next.calls(), "sent by the caller")
+	err = p.overflow(fromClient(t), tracesRequest(testTraces(2)), tooLarge, full)
+	require.ErrorIs(t, err, tooLarge)
 	assert.Equal(t, 1, next.calls())
+	assert.Zero(t, retakes)
+	assert.EqualValues(t, 2, e.te.counter(t, "otelcol_otlp_retry_refused_items", "reason", "queue_error"))
 }
 
 // With room in the dead letter a full queue's batch is spooled: nil.
 func TestPlacementOverflowSpools(t *testing.T) {
 	e := newStageExporter(t, fastConfig("127.0.0.1:1"))
 	p := newPlacement(t, e, t.TempDir(), answering(always(nil)))
-	require.NoError(t, p.overflow(fromClient(), tracesRequest(testTraces(2)), exporterhelper.ErrQueueIsFull))
+	require.NoError(t, p.overflow(fromClient(t), tracesRequest(testTraces(2)), exporterhelper.ErrQueueIsFull, nil))
 	assert.EqualValues(t, 2, e.te.counter(t, "otelcol_otlp_retry_dead_letter_items"))
 }
 

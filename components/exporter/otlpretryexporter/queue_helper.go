@@ -24,6 +24,16 @@ type helperQueue struct {
 }
 
 func (q *helperQueue) offer(ctx context.Context, r *request) error {
+	err := q.take(ctx, r)
+	if err == nil || q.direct {
+		return err
+	}
+	return q.place.overflow(ctx, r, err, func(ctx context.Context) error { return q.take(ctx, r) })
+}
+
+// take hands r to exporterhelper's queue once, counting it as the ledger
+// says.
+func (q *helperQueue) take(ctx context.Context, r *request) error {
 	e := q.place.e
 	count := !e.led.atPush // the in-memory queue: accepted as it takes r
 	if count {
@@ -37,10 +47,7 @@ func (q *helperQueue) offer(ctx context.Context, r *request) error {
 			e.led.inflight.Add(-int64(r.items))
 		}
 	}
-	if err == nil || q.direct {
-		return err
-	}
-	return q.place.overflow(ctx, r, err)
+	return err
 }
 
 // exporterhelper starts, drains and stops its queue in its own Start and

@@ -19,12 +19,12 @@ func TestHelperQueueOffer(t *testing.T) {
 	full := func(context.Context, *request) error { return exporterhelper.ErrQueueIsFull }
 
 	q := &helperQueue{consume: full, place: p}
-	assert.ErrorIs(t, q.offer(fromClient(), tracesRequest(testTraces(1))), exporterhelper.ErrQueueIsFull)
+	assert.ErrorIs(t, q.offer(fromClient(t), tracesRequest(testTraces(1))), exporterhelper.ErrQueueIsFull)
 	assert.EqualValues(t, 1, e.te.counter(t, "otelcol_otlp_retry_refused_items"))
 
 	chain := errors.New("the chain's answer")
 	q = &helperQueue{consume: func(context.Context, *request) error { return chain }, place: p, direct: true}
-	assert.Same(t, chain, q.offer(fromClient(), tracesRequest(testTraces(1))))
+	assert.Same(t, chain, q.offer(fromClient(t), tracesRequest(testTraces(1))))
 	assert.EqualValues(t, 1, e.te.counter(t, "otelcol_otlp_retry_refused_items"), "not refused by the queue")
 }
 
