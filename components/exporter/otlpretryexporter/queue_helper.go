@@ -87,6 +87,10 @@ func helperQueueOptions(cfg *Config) []exporterhelper.Option {
 // creates (for a retryable error while it is stopping) and which no other
 // code can make. The retry sender is on for that alone: the chain returns
 // a retryable error at no other time, so it never retries by itself.
+// Upstream knows the gap (open-telemetry/opentelemetry-collector#15677:
+// the persistent queue deletes what fails during shutdown unless the retry
+// sender is on); once a fix such as #15680 (keep what fails while the
+// queue shuts down) is in the pinned release, this option goes.
 func keepOnShutdown() exporterhelper.Option {
 	return exporterhelper.WithRetry(configretry.BackOffConfig{
 		Enabled:         true,
