@@ -55,7 +55,7 @@ func (r *report) writeBacklog(dir string, logf func(string, ...any)) error {
 		return nil
 	}
 	md, png := filepath.Join(dir, "backlog.md"), filepath.Join(dir, "backlog.png")
-	r.Git.checkUnchanged(r.Opts.Root, md, png)
+	r.Git.checkUnchanged(r.Opts.Root, benchOutputs(dir)...)
 	if err := os.WriteFile(md, []byte(r.backlogMarkdown()), 0o644); err != nil {
 		return err
 	}

@@ -35,6 +35,21 @@ func readGitState(root string) gitState {
 // Dirty reports whether the measured source may differ from Commit.
 func (g gitState) Dirty() bool { return g.Commit == "" || g.Status != "" || g.Changed }
 
+// benchOutputs lists the files a run writes into dir (results, charts,
+// the scenarios' reports, profiles and flame graphs): a run that rewrote
+// some of them before another is checked has not changed the source.
+func benchOutputs(dir string) []string {
+	var out []string
+	for _, f := range []string{"results.md", "results.png", "scaling.png", "signals.md", "backlog.md", "backlog.png"} {
+		out = append(out, filepath.Join(dir, f))
+	}
+	for _, pattern := range []string{"cpu-*.pprof", "flame-*.svg"} {
+		m, _ := filepath.Glob(filepath.Join(dir, pattern))
+		out = append(out, m...)
+	}
+	return out
+}
+
 // checkUnchanged marks g changed when the tree at the end of the run is not
 // the one at its start, ignoring the files the run itself writes.
 func (g *gitState) checkUnchanged(root string, written ...string) {

@@ -70,7 +70,7 @@ func run(o options) (*report, error) {
 	}
 	mdPath := filepath.Join(o.OutDir, "results.md")
 	pngPath := filepath.Join(o.OutDir, "results.png")
-	rep.Git.checkUnchanged(o.Root, mdPath, pngPath)
+	rep.Git.checkUnchanged(o.Root, benchOutputs(o.OutDir)...)
 	if err := os.WriteFile(mdPath, []byte(rep.markdown()), 0o644); err != nil {
 		return rep, err
 	}

@@ -27,7 +27,7 @@ func (r *report) writeSignals(dir string, logf func(string, ...any)) error {
 		return nil
 	}
 	md := filepath.Join(dir, "signals.md")
-	r.Git.checkUnchanged(r.Opts.Root, md)
+	r.Git.checkUnchanged(r.Opts.Root, benchOutputs(dir)...)
 	if err := os.WriteFile(md, []byte(r.signalsMarkdown()), 0o644); err != nil {
 		return err
 	}
