@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/otlpcol/otlpcol/tests/harness"
-	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // Settings of the processes under test, and their resource budgets.
@@ -243,21 +242,13 @@ func (w *world) start(i int) error {
 // withPprof: the --set values that add the pprof extension on port to the
 // config's own extensions, so that the campaign can count goroutines.
 func withPprof(config string, port int) ([]string, error) {
-	b, err := os.ReadFile(config)
+	ext, err := harness.ServiceExtensions(config)
 	if err != nil {
 		return nil, err
 	}
-	var c struct {
-		Service struct {
-			Extensions []string `json:"extensions"`
-		} `json:"service"`
-	}
-	if err := sigsyaml.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("%s: %w", config, err)
-	}
 	return []string{
 		fmt.Sprintf("extensions::pprof::endpoint=127.0.0.1:%d", port),
-		"service::extensions=[" + strings.Join(append(c.Service.Extensions, "pprof"), ",") + "]",
+		"service::extensions=[" + strings.Join(append(ext, "pprof"), ",") + "]",
 	}, nil
 }
 
