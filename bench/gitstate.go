@@ -40,7 +40,7 @@ func (g gitState) Dirty() bool { return g.Commit == "" || g.Status != "" || g.Ch
 // some of them before another is checked has not changed the source.
 func benchOutputs(dir string) []string {
 	var out []string
-	for _, f := range []string{"results.md", "results.png", "scaling.png", "signals.md", "backlog.md", "backlog.png"} {
+	for _, f := range []string{"results.md", "results.png", "scaling.png", "signals.md", "signals.png", "backlog.md", "backlog.png"} {
 		out = append(out, filepath.Join(dir, f))
 	}
 	for _, pattern := range []string{"cpu-*.pprof", "flame-*.svg"} {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -59,9 +61,16 @@ func TestSignalsReport(t *testing.T) {
 	rep.Signals[0].Samples = []signalSample{{ItemsPerSec: 100e3, CPUPerM: 10, Accepted: 5, Delivered: 5}, {ItemsPerSec: 110e3, CPUPerM: 11}}
 	rep.Signals[1].Samples = []signalSample{{ItemsPerSec: 150e3, CPUPerM: 6}, {ItemsPerSec: 160e3, CPUPerM: 7}}
 	md := rep.signalsMarkdown()
-	for _, want := range []string{"| metrics | stock | 105,000", "| metrics | per data point | 1.48x (1.36-1.60) |", "| higher | lower |"} {
+	for _, want := range []string{"| metrics | stock | 105,000", "| metrics | per data point | 1.48x (1.36-1.60) |", "| higher | lower |", "(signals.png)"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("signals.md lacks %q:\n%s", want, md)
 		}
+	}
+	png := filepath.Join(t.TempDir(), "signals.png")
+	if err := rep.signalsChart(png); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(png); err != nil || st.Size() == 0 {
+		t.Errorf("signals.png not written: %v", err)
 	}
 }

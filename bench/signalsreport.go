@@ -31,6 +31,9 @@ func (r *report) writeSignals(dir string, logf func(string, ...any)) error {
 	if err := os.WriteFile(md, []byte(r.signalsMarkdown()), 0o644); err != nil {
 		return err
 	}
+	if err := r.signalsChart(filepath.Join(dir, "signals.png")); err != nil {
+		return fmt.Errorf("signals chart: %w", err)
+	}
 	fmt.Fprint(r.Opts.Stdout, "\n"+r.signalsTable())
 	logf("wrote %s", md)
 	return nil
@@ -54,6 +57,7 @@ func (r *report) signalsMarkdown() string {
 	fmt.Fprintf(&b, "| commit | %s |\n", r.Git.describe())
 	fmt.Fprintf(&b, "| machine | %d cores, %s, Linux %s |\n", r.Machine.Cores, r.Machine.CPU, r.Machine.Kernel)
 	fmt.Fprintf(&b, "| load average at start | %s |\n\n", r.Machine.LoadAvg)
+	fmt.Fprintf(&b, "![items/s and CPU per million items, stock beside the gateway](signals.png)\n\n")
 	b.WriteString(r.signalsTable())
 	return b.String()
 }
