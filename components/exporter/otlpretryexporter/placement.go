@@ -253,9 +253,9 @@ const (
 	roomPollLast  = 50 * time.Millisecond
 )
 
-// waitForRoom offers r to the queue again (retake) until it takes it (nil),
-// answers other than full (that error), or until, the context's end or
-// shutdown comes (the queue's last error).
+// waitForRoom offers r to the queue again (retake) until it takes it (nil)
+// or answers other than full (that error), or until until (zero: no
+// limit), the context's end or shutdown comes (the queue's last error).
 func (p *placement) waitForRoom(ctx context.Context, until time.Time, qerr error, retake func(context.Context) error) error {
 	pause := roomPollFirst
 	for {
