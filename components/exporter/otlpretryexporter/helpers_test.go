@@ -88,6 +88,8 @@ type grpcServer struct {
 	encoding []string
 	down     bool          // answer Unavailable to everything (an outage)
 	gate     chan struct{} // when set, every Export waits for it to close
+	held     int           // Exports that waited at gate
+	holdFrom int           // gate holds only once this many requests were accepted
 }
 
 func startGRPCServer(t *testing.T, script ...grpcAnswer) *grpcServer {
@@ -118,11 +120,17 @@ func (s *grpcServer) Export(ctx context.Context, req ptraceotlp.ExportRequest) (
 		a, s.script = s.script[0], s.script[1:]
 	}
 	down, gate := s.down, s.gate
+	if len(s.received) < s.holdFrom {
+		gate = nil
+	}
 	s.mu.Unlock()
 	if down {
 		return ptraceotlp.NewExportResponse(), status.Error(codes.Unavailable, "backend down")
 	}
 	if gate != nil {
+		s.mu.Lock()
+		s.held++
+		s.mu.Unlock()
 		select {
 		case <-gate:
 		case <-ctx.Done():
@@ -151,20 +159,26 @@ func (s *grpcServer) Export(ctx context.Context, req ptraceotlp.ExportRequest) (
 
 func (s *grpcServer) Calls() int { s.mu.Lock(); defer s.mu.Unlock(); return s.calls }
 
+// Held counts the Exports that waited for a hold's release.
+func (s *grpcServer) Held() int { s.mu.Lock(); defer s.mu.Unlock(); return s.held }
+
 // setDown starts (true) or ends (false) an outage: every Export answers Unavailable.
 func (s *grpcServer) setDown(down bool) { s.mu.Lock(); s.down = down; s.mu.Unlock() }
 
 // hold makes every Export wait until release is called (or its context ends).
-func (s *grpcServer) hold() (release func()) {
+func (s *grpcServer) hold() (release func()) { return s.holdAfter(0) }
+
+// holdAfter is hold for the Exports after the first n accepted requests.
+func (s *grpcServer) holdAfter(n int) (release func()) {
 	gate := make(chan struct{})
 	s.mu.Lock()
-	s.gate = gate
+	s.gate, s.holdFrom = gate, n
 	s.mu.Unlock()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			s.mu.Lock()
-			s.gate = nil
+			s.gate, s.holdFrom = nil, 0
 			s.mu.Unlock()
 			close(gate)
 		})

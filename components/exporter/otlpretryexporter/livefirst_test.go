@@ -33,11 +33,14 @@ func TestWALLiveFirstSendsNewSpansBeforeTheBacklog(t *testing.T) {
 			require.NoError(t, exp.ConsumeTraces(ctx, tracesWithPrefix(p, 30)))
 		}
 		waitFor(t, "an attempt against the outage", func() bool { return srv.Calls() > 0 })
+		// The backend returns and takes the requests memory held (the
+		// oldest three at most), then holds its answers: the consumer has
+		// the first request read back from disk in flight, memory is free,
+		// and the rest of the backlog waits. New spans arrive then, and
+		// nothing moves until the answer (no race with the drain).
+		release := srv.holdAfter(3)
 		srv.setDown(false)
-		// Once what memory held (the oldest requests) is delivered, the
-		// consumer reads the backlog from disk; new spans arrive then.
-		waitFor(t, "memory's requests delivered", func() bool { return len(srv.Received()) >= 3*30 })
-		release := srv.hold()
+		waitFor(t, "the first read-back attempt held", func() bool { return srv.Held() > 0 })
 		for p := live; p < live+3; p++ {
 			require.NoError(t, exp.ConsumeTraces(ctx, tracesWithPrefix(p, 30)))
 		}
